@@ -1,0 +1,258 @@
+use std::{fmt, str::FromStr, sync::Arc, time::Duration};
+
+use serde::Serialize;
+
+/// Where a job is in its life. `scheduled` waits for its time, `retrying` waits for its
+/// backoff, `dead` exhausted its attempts (operators may retry or discard it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Scheduled,
+    Queued,
+    Running,
+    Succeeded,
+    Retrying,
+    Dead,
+    Cancelled,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 7] = [
+        JobState::Scheduled,
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Retrying,
+        JobState::Dead,
+        JobState::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Scheduled => "scheduled",
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Retrying => "retrying",
+            JobState::Dead => "dead",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Dead | JobState::Cancelled)
+    }
+}
+
+impl fmt::Display for JobState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown job state `{0}`")]
+pub struct UnknownState(pub String);
+
+impl FromStr for JobState {
+    type Err = UnknownState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        JobState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_string()))
+    }
+}
+
+/// A job to push. The payload is JSON text; the queue never interprets it.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: String,
+    pub kind: String,
+    pub payload: String,
+    pub max_attempts: u32,
+    pub delay: Option<Duration>,
+    pub idempotency_key: Option<String>,
+    pub timeout: Option<Duration>,
+}
+
+impl NewJob {
+    pub fn new(kind: impl Into<String>, payload: impl Into<String>) -> Self {
+        NewJob {
+            id: new_job_id(),
+            kind: kind.into(),
+            payload: payload.into(),
+            max_attempts: 25,
+            delay: None,
+            idempotency_key: None,
+            timeout: None,
+        }
+    }
+
+    pub fn max_attempts(mut self, n: u32) -> Self {
+        self.max_attempts = n.max(1);
+        self
+    }
+
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = Some(d);
+        self
+    }
+
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.timeout = Some(t);
+        self
+    }
+}
+
+/// Time-ordered ids (UUIDv7): they sort by creation, index well in PostgreSQL, and are unique
+/// across processes without coordination.
+pub fn new_job_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// A leased job, as handed to the handler.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub queue: Arc<str>,
+    pub kind: String,
+    pub payload: Arc<str>,
+    /// 1 for the first run.
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub created_at_ms: i64,
+    pub started_at_ms: i64,
+    pub timeout: Option<Duration>,
+    /// Fencing token of this lease: an ack with an older token is refused.
+    pub(crate) token: String,
+}
+
+/// What a handler decided. Handlers return what happens next, as Oban's `{:snooze}` and
+/// `{:cancel}` do, rather than only Ok/Err.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Done; the optional result is JSON text kept with the job.
+    Succeeded(Option<String>),
+    /// Try again, after the given delay or the queue's backoff. Turns into `Dead` once the
+    /// job has used its attempts.
+    Retry { error: String, after: Option<Duration> },
+    /// Give up now: retrying cannot help (bad payload, permanent refusal).
+    Dead(String),
+    /// Stop without error (an operator cancelled it, or the work no longer applies).
+    Cancelled(String),
+}
+
+impl Outcome {
+    pub fn retry(error: impl Into<String>) -> Self {
+        Outcome::Retry {
+            error: error.into(),
+            after: None,
+        }
+    }
+}
+
+/// Everything Redis holds about one job, for status reads and operators.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRecord {
+    pub id: String,
+    pub queue: String,
+    pub kind: String,
+    pub payload: String,
+    pub state: JobState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    pub created_at_ms: i64,
+    pub run_at_ms: Option<i64>,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: Option<i64>,
+    pub error: Option<String>,
+    pub result: Option<String>,
+    pub worker: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// One state change of a job, reported to an observer (the PostgreSQL history writer) after
+/// Redis committed it.
+#[derive(Debug, Clone)]
+pub struct AttemptReport {
+    pub id: String,
+    pub queue: Arc<str>,
+    pub kind: String,
+    /// Absent when the reaper reports a job it did not load.
+    pub payload: Option<Arc<str>>,
+    pub state: JobState,
+    pub attempt: u32,
+    pub max_attempts: Option<u32>,
+    pub created_at_ms: Option<i64>,
+    pub started_at_ms: Option<i64>,
+    pub finished_at_ms: i64,
+    pub error: Option<String>,
+    pub result: Option<String>,
+    pub worker: String,
+}
+
+/// Exponential backoff with "equal jitter": the delay for attempt n is uniformly drawn from
+/// [d/2, d] with d = base * 2^(n-1) capped at `max`. Jitter spreads a burst of failures so
+/// retries do not hit a recovering dependency all at once.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Backoff {
+    pub fn ceiling(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(32);
+        self.base.saturating_mul(1u32 << exp.min(31)).min(self.max)
+    }
+
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let ceiling = self.ceiling(attempt);
+        let half = ceiling / 2;
+        half + ceiling.saturating_sub(half).mul_f64(rand::random::<f64>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_stays_within_its_jitter_band_and_cap() {
+        let b = Backoff {
+            base: Duration::from_millis(100),
+            max: Duration::from_secs(10),
+        };
+        assert_eq!(b.ceiling(1), Duration::from_millis(100));
+        assert_eq!(b.ceiling(4), Duration::from_millis(800));
+        assert_eq!(b.ceiling(60), Duration::from_secs(10));
+        for attempt in 1..40 {
+            let d = b.delay(attempt);
+            let c = b.ceiling(attempt);
+            assert!(d >= c / 2 && d <= c, "attempt {attempt}: {d:?} outside [{:?}, {c:?}]", c / 2);
+        }
+    }
+
+    #[test]
+    fn states_round_trip_through_their_names() {
+        for s in JobState::ALL {
+            assert_eq!(s.as_str().parse::<JobState>().unwrap(), s);
+        }
+        assert!("bogus".parse::<JobState>().is_err());
+    }
+}

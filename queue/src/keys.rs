@@ -1,0 +1,64 @@
+/// Redis key names for one queue. Every key carries the queue name as its hash tag, so a whole
+/// queue lives in one Redis Cluster slot and every script touches a single slot.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    pub base: String,
+    pub ready: String,
+    pub scheduled: String,
+    pub retry: String,
+    pub inflight: String,
+    pub dead: String,
+    pub stats: String,
+    pub paused: String,
+    pub reaper: String,
+    pub wake: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str, queue: &str) -> Self {
+        let base = format!("{prefix}:{{{queue}}}");
+        Keys {
+            ready: format!("{base}:ready"),
+            scheduled: format!("{base}:scheduled"),
+            retry: format!("{base}:retry"),
+            inflight: format!("{base}:inflight"),
+            dead: format!("{base}:dead"),
+            stats: format!("{base}:stats"),
+            paused: format!("{base}:paused"),
+            reaper: format!("{base}:reaper"),
+            wake: format!("{base}:wake"),
+            base,
+        }
+    }
+
+    pub fn job(&self, id: &str) -> String {
+        format!("{}:job:{id}", self.base)
+    }
+}
+
+/// Process-wide keys (not per queue): the worker registry and the list of known queues.
+pub fn workers_key(prefix: &str) -> String {
+    format!("{prefix}:workers")
+}
+
+pub fn worker_key(prefix: &str, id: &str) -> String {
+    format!("{prefix}:worker:{id}")
+}
+
+pub fn queues_key(prefix: &str) -> String {
+    format!("{prefix}:queues")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_queue_key_shares_one_hash_tag() {
+        let k = Keys::new("ns", "emails");
+        for key in [&k.ready, &k.scheduled, &k.retry, &k.inflight, &k.dead, &k.stats, &k.paused, &k.reaper] {
+            assert!(key.starts_with("ns:{emails}:"), "{key}");
+        }
+        assert_eq!(k.job("abc"), "ns:{emails}:job:abc");
+    }
+}

@@ -1,0 +1,135 @@
+//! The backend's middleware: everything that must wrap each run of a job.
+use std::{
+    panic::AssertUnwindSafe,
+    sync::{Arc, atomic::Ordering},
+    task::{Context, Poll},
+};
+
+use apalis_core::{error::BoxDynError, task::Task};
+use futures::{
+    FutureExt,
+    future::{AbortHandle, Abortable, BoxFuture},
+};
+use tokio::sync::oneshot;
+use tower_layer::Layer;
+use tower_service::Service;
+use tracing::Instrument;
+
+use crate::{
+    backend::{AckRequest, RunningLease, Shared},
+    job::{Job, Outcome},
+};
+
+#[derive(Clone)]
+pub struct LeaseLayer {
+    shared: Arc<Shared>,
+}
+
+impl LeaseLayer {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        LeaseLayer { shared }
+    }
+}
+
+impl<S> Layer<S> for LeaseLayer {
+    type Service = LeaseService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        LeaseService {
+            inner,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct LeaseService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> Service<Task<Job>> for LeaseService<S>
+where
+    S: Service<Task<Job>, Response = Outcome>,
+    S::Error: Into<BoxDynError>,
+    S::Future: Send + 'static,
+{
+    type Response = ();
+    type Error = BoxDynError;
+    type Future = BoxFuture<'static, Result<(), BoxDynError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, task: Task<Job>) -> Self::Future {
+        let job = task.args.clone();
+        let span = tracing::info_span!("job", job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempt, queue = %job.queue);
+        let (abort, registration) = AbortHandle::new_pair();
+        self.shared.leases.lock().expect("lease registry poisoned").insert(
+            job.id.clone(),
+            RunningLease {
+                token: job.token.clone(),
+                abort,
+            },
+        );
+        let run = Abortable::new(AssertUnwindSafe(self.inner.call(task)).catch_unwind(), registration);
+        let shared = self.shared.clone();
+        async move {
+            let outcome = match job.timeout {
+                Some(limit) => match tokio::time::timeout(limit, run).await {
+                    Ok(r) => settle(r),
+                    Err(_) => Outcome::retry(format!("timed out after {}s", limit.as_secs_f64())),
+                },
+                None => settle(run.await),
+            };
+            shared.leases.lock().expect("lease registry poisoned").remove(&job.id);
+            if let Outcome::Retry { error, .. } | Outcome::Dead(error) = &outcome {
+                tracing::warn!(error = %error, "job failed");
+            }
+            let retry_delay = match &outcome {
+                Outcome::Retry { after: Some(d), .. } => *d,
+                _ => shared.options.backoff.delay(job.attempt),
+            };
+            let (done, confirmed) = oneshot::channel();
+            let sent = shared.acks.send(AckRequest {
+                job,
+                outcome,
+                retry_delay,
+                done,
+            });
+            // The slot is freed only once the outcome is in Redis: a process that dies before
+            // that leaves the lease to expire, and the job runs again.
+            let state = match sent {
+                Ok(()) => confirmed.await.ok().flatten(),
+                Err(_) => None,
+            };
+            shared.running.fetch_sub(1, Ordering::AcqRel);
+            shared.slot_free.wake();
+            match state {
+                Some(_) => Ok(()),
+                None => Err("outcome not recorded: lease was lost or the worker is stopping".into()),
+            }
+        }
+        .instrument(span)
+        .boxed()
+    }
+}
+
+type Run<E> = Result<Result<Result<Outcome, E>, Box<dyn std::any::Any + Send>>, futures::future::Aborted>;
+
+fn settle<E: Into<BoxDynError>>(run: Run<E>) -> Outcome {
+    match run {
+        Ok(Ok(Ok(outcome))) => outcome,
+        Ok(Ok(Err(e))) => Outcome::retry(e.into().to_string()),
+        Ok(Err(panic)) => {
+            let msg = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Outcome::retry(format!("panicked: {msg}"))
+        }
+        Err(_) => Outcome::Cancelled("cancelled while running".into()),
+    }
+}
+

@@ -1,0 +1,27 @@
+//! A Redis queue backend for apalis-core.
+//!
+//! Jobs are leased, not popped: a fetched job sits in an in-flight set scored by its lease
+//! expiry until its outcome is acknowledged, the worker renews leases of running jobs, and a
+//! reaper returns the jobs of dead workers with the attempt counted. Retries, delays and the
+//! dead set live in Redis. Every sweep is bounded, so the cost per job does not grow with the
+//! backlog. All keys of a queue share one hash tag (one Redis Cluster slot).
+//!
+//! This crate knows nothing about the jobs it carries: payloads are JSON text.
+mod backend;
+mod config;
+mod error;
+mod identity;
+mod job;
+mod keys;
+mod lease;
+mod loops;
+mod queue;
+mod scripts;
+
+pub use backend::{RedisBackend, WorkerOptions};
+pub use config::QueueConfig;
+pub use error::QueueError;
+pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
+pub use job::{AttemptReport, Backoff, Job, JobRecord, JobState, NewJob, Outcome, UnknownState, new_job_id};
+pub use lease::{LeaseLayer, LeaseService};
+pub use queue::{Counts, Queue, check_eviction_policy, connect_manager, known_queues};

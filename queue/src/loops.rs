@@ -1,0 +1,219 @@
+//! Background loops of a worker backend. Each ends when the backend stops.
+use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
+
+use futures::StreamExt;
+use tokio::sync::{mpsc, watch};
+
+use crate::{
+    backend::{AckRequest, Shared},
+    identity,
+    job::AttemptReport,
+    queue::{Ack, now_ms},
+};
+
+const ACK_BATCH: usize = 1024;
+
+pub(crate) fn spawn_all(
+    shared: Arc<Shared>,
+    acks: mpsc::UnboundedReceiver<AckRequest>,
+    wake: watch::Sender<u64>,
+    client: redis::Client,
+) {
+    tokio::spawn(ack_loop(shared.clone(), acks));
+    tokio::spawn(renew_loop(shared.clone()));
+    tokio::spawn(reap_loop(shared.clone()));
+    tokio::spawn(heartbeat_loop(shared.clone()));
+    tokio::spawn(wake_loop(shared, wake, client));
+}
+
+/// Writes outcomes in batches: whatever finished while the previous batch was in flight goes
+/// in the next call, so the batch grows with load and latency stays one round trip when idle.
+async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckRequest>) {
+    let mut batch: Vec<AckRequest> = Vec::with_capacity(ACK_BATCH);
+    let mut failures = 0u32;
+    while rx.recv_many(&mut batch, ACK_BATCH).await > 0 {
+        let states = loop {
+            let acks: Vec<Ack<'_>> = batch
+                .iter()
+                .map(|r| Ack {
+                    job: &r.job,
+                    outcome: &r.outcome,
+                    retry_delay: r.retry_delay,
+                })
+                .collect();
+            match shared.queue.ack(&acks).await {
+                Ok(states) => break states,
+                // Keep the outcomes and try again: the jobs' slots stay busy meanwhile, and if
+                // the process dies first their leases expire and they run again.
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(error = %e, pending = batch.len(), "ack failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(failures.min(6)))).await;
+                }
+            }
+        };
+        failures = 0;
+        let finished_at_ms = now_ms();
+        for (req, state) in batch.drain(..).zip(states) {
+            let _ = req.done.send(state);
+            let (Some(state), Some(reports)) = (state, &shared.reports) else {
+                if state.is_none() {
+                    tracing::warn!(job.id = %req.job.id, "ack refused: the lease had expired and the job was taken back");
+                }
+                continue;
+            };
+            let (error, result) = match req.outcome {
+                crate::Outcome::Succeeded(r) => (None, r),
+                crate::Outcome::Retry { error, .. }
+                | crate::Outcome::Dead(error)
+                | crate::Outcome::Cancelled(error) => (Some(error), None),
+            };
+            let job = req.job;
+            let report = AttemptReport {
+                id: job.id,
+                queue: job.queue,
+                kind: job.kind,
+                payload: Some(job.payload),
+                state,
+                attempt: job.attempt,
+                max_attempts: Some(job.max_attempts),
+                created_at_ms: Some(job.created_at_ms),
+                started_at_ms: Some(job.started_at_ms),
+                finished_at_ms,
+                error,
+                result,
+                worker: shared.worker_id().to_string(),
+            };
+            if reports.send(report).await.is_err() {
+                tracing::warn!("job history receiver closed");
+            }
+        }
+    }
+}
+
+async fn renew_loop(shared: Arc<Shared>) {
+    let every = shared.queue.config().lease / 3;
+    loop {
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let leases: Vec<(String, String)> = shared
+            .leases
+            .lock()
+            .expect("lease registry poisoned")
+            .iter()
+            .map(|(id, l)| (id.clone(), l.token.clone()))
+            .collect();
+        if leases.is_empty() {
+            continue;
+        }
+        match shared.queue.renew(&leases).await {
+            Ok((lost, cancelled)) => {
+                let registry = shared.leases.lock().expect("lease registry poisoned");
+                for id in lost.iter().chain(&cancelled) {
+                    if let Some(lease) = registry.get(id) {
+                        tracing::info!(job.id = %id, lost = lost.contains(id), "stopping job: cancelled or lease lost");
+                        lease.abort.abort();
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+        }
+    }
+}
+
+async fn reap_loop(shared: Arc<Shared>) {
+    let every = shared.queue.config().reap_interval;
+    loop {
+        match shared.queue.reap(shared.worker_id()).await {
+            Ok(reaped) => {
+                for r in reaped {
+                    tracing::warn!(job.id = %r.id, job.kind = %r.kind, lost_by = %r.worker, state = %r.state, attempts = r.attempts, "lease expired; job taken back");
+                    if let Some(reports) = &shared.reports {
+                        let _ = reports
+                            .send(AttemptReport {
+                                id: r.id,
+                                queue: shared.queue.name_arc(),
+                                kind: r.kind,
+                                payload: None,
+                                state: r.state,
+                                attempt: r.attempts,
+                                max_attempts: None,
+                                created_at_ms: None,
+                                started_at_ms: None,
+                                finished_at_ms: now_ms(),
+                                error: Some(format!("lease expired: worker {} stopped renewing", r.worker)),
+                                result: None,
+                                worker: r.worker,
+                            })
+                            .await;
+                    }
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "reap failed"),
+        }
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+async fn heartbeat_loop(shared: Arc<Shared>) {
+    let every = shared.queue.config().heartbeat_interval;
+    let mut conn = shared.queue.connection();
+    let prefix = shared.queue.config().prefix.clone();
+    loop {
+        let running = shared.running.load(Ordering::Relaxed);
+        let ttl = (every.as_secs() * 3).max(3);
+        if let Err(e) = identity::heartbeat(
+            &mut conn,
+            &prefix,
+            &shared.options.identity,
+            shared.queue.name(),
+            shared.options.concurrency,
+            running,
+            ttl,
+        )
+        .await
+        {
+            tracing::debug!(error = %e, "heartbeat failed");
+        }
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Turns pushes into wake-ups: an idle worker starts a new job within a round trip of its push
+/// instead of at its next poll. Resubscribes after Redis restarts.
+async fn wake_loop(shared: Arc<Shared>, wake: watch::Sender<u64>, client: redis::Client) {
+    let channel = shared.queue.keys().wake.clone();
+    loop {
+        let session = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(&channel).await?;
+            // Anything pushed while we were not subscribed: look now.
+            wake.send_modify(|n| *n += 1);
+            let mut messages = pubsub.on_message();
+            while messages.next().await.is_some() {
+                wake.send_modify(|n| *n += 1);
+            }
+            Ok::<_, redis::RedisError>(())
+        };
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            r = session => {
+                if let Err(e) = r {
+                    tracing::debug!(error = %e, "wake-up subscription failed");
+                }
+            }
+        }
+        tokio::select! {
+            _ = shared.stop.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}

@@ -1,0 +1,40 @@
+-- Operator actions on one job. KEYS: ready, scheduled, retry, dead. ARGV: base, action
+-- (retry | cancel | discard), id, now_ms, finished_ttl_s, wake_channel.
+-- Returns the job's resulting state, or 'missing' / 'invalid:<state>'.
+local base, action, id, now, ttl, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local jk = base .. ':job:' .. id
+local f = redis.call('HMGET', jk, 'state', 'attempts', 'max_attempts')
+local state = f[1]
+if not state then return 'missing' end
+local sets = {scheduled = KEYS[2], retrying = KEYS[3], dead = KEYS[4]}
+
+if action == 'retry' then
+  if state ~= 'dead' and state ~= 'retrying' and state ~= 'scheduled' and state ~= 'cancelled' then
+    return 'invalid:' .. state
+  end
+  if sets[state] then redis.call('ZREM', sets[state], id) end
+  -- As Oban does: a job retried by hand gets at least one more attempt.
+  local max = math.max(tonumber(f[3]), tonumber(f[2]) + 1)
+  redis.call('HSET', jk, 'state', 'queued', 'max_attempts', max)
+  redis.call('HDEL', jk, 'cancel', 'finished_at')
+  redis.call('PERSIST', jk)
+  redis.call('RPUSH', KEYS[1], id)
+  redis.call('PUBLISH', channel, 1)
+  return 'queued'
+elseif action == 'cancel' then
+  if state == 'running' then
+    redis.call('HSET', jk, 'cancel', '1')
+    return 'running'
+  end
+  if state ~= 'queued' and not sets[state] then return 'invalid:' .. state end
+  if sets[state] then redis.call('ZREM', sets[state], id) end
+  redis.call('HSET', jk, 'state', 'cancelled', 'finished_at', now, 'error', 'cancelled by operator')
+  redis.call('EXPIRE', jk, ttl)
+  return 'cancelled'
+elseif action == 'discard' then
+  if state ~= 'dead' and state ~= 'cancelled' and state ~= 'succeeded' then return 'invalid:' .. state end
+  redis.call('ZREM', KEYS[4], id)
+  redis.call('DEL', jk)
+  return 'discarded'
+end
+return 'invalid:' .. action

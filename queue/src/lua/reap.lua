@@ -1,0 +1,39 @@
+-- Return jobs whose lease expired (their worker died or stalled). KEYS: ready, inflight, dead,
+-- stats, reaper lock. ARGV: base, now_ms, batch, lock_ms, lock_owner, finished_ttl_s, wake_channel.
+-- The attempt was counted when the job was leased; a job at its maximum goes dead, so a job
+-- that kills its worker every time cannot loop forever. Returns 5 fields per reaped job:
+-- id, new state, attempts, kind, worker that lost it.
+local base, now, batch, lock_ms, owner, ttl, channel =
+  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
+if not redis.call('SET', KEYS[5], owner, 'NX', 'PX', lock_ms) then return {} end
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)
+local out, requeued, dead = {}, 0, 0
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[2], id)
+  local jk = base .. ':job:' .. id
+  local f = redis.call('HMGET', jk, 'state', 'attempts', 'max_attempts', 'kind', 'worker', 'cancel')
+  if f[1] == 'running' then
+    local err = 'lease expired: worker ' .. (f[5] or '?') .. ' stopped renewing'
+    local state
+    if f[6] then
+      state = 'cancelled'
+      redis.call('HSET', jk, 'state', state, 'finished_at', now, 'lease', '', 'error', err)
+      redis.call('EXPIRE', jk, ttl)
+    elseif tonumber(f[2]) >= tonumber(f[3]) then
+      state = 'dead'
+      dead = dead + 1
+      redis.call('HSET', jk, 'state', state, 'finished_at', now, 'lease', '', 'error', err)
+      redis.call('ZADD', KEYS[3], now, id)
+    else
+      state = 'queued'
+      requeued = requeued + 1
+      redis.call('HSET', jk, 'state', state, 'lease', '', 'error', err)
+      redis.call('RPUSH', KEYS[1], id)
+    end
+    local n = #out
+    out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = id, state, f[2], f[4], f[5] or ''
+  end
+end
+if dead > 0 then redis.call('HINCRBY', KEYS[4], 'dead', dead) end
+if requeued > 0 then redis.call('PUBLISH', channel, requeued) end
+return out

@@ -1,0 +1,17 @@
+-- Give leased-but-unstarted jobs back (graceful shutdown). KEYS: ready, inflight.
+-- ARGV: base, wake_channel, then id, token per job. The attempt is not counted: the job never ran.
+local base, channel = ARGV[1], ARGV[2]
+local released = 0
+for i = 3, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
+  local jk = base .. ':job:' .. id
+  if redis.call('HGET', jk, 'lease') == token then
+    redis.call('ZREM', KEYS[2], id)
+    redis.call('HINCRBY', jk, 'attempts', -1)
+    redis.call('HSET', jk, 'state', 'queued', 'lease', '')
+    redis.call('RPUSH', KEYS[1], id)
+    released = released + 1
+  end
+end
+if released > 0 then redis.call('PUBLISH', channel, released) end
+return released

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Run the whole test suite against real Redis and PostgreSQL.
+# Reuses Redis/PostgreSQL when they are running, otherwise starts private ones under .nightshift/.
+# Tests start their own redis-servers (the binary must be on PATH) and create/drop their own
+# databases through NIGHTSHIFT_TEST_PG_URL. Extra arguments go to `cargo test --workspace`.
+set -euo pipefail
+# shellcheck source=scripts/lib/services.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/services.sh"
+cd "$NS_ROOT"
+
+ensure_rust
+ensure_redis_binary
+ensure_redis
+ensure_postgres
+ensure_pg_tools
+
+# ensure_postgres exports it; keep the documented default in case DATABASE_URL was preset.
+export NIGHTSHIFT_TEST_PG_URL="${NIGHTSHIFT_TEST_PG_URL:-$(_ns_pg_url_with_db "$DATABASE_URL" postgres)}"
+
+_ns_say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL NIGHTSHIFT_TEST_PG_URL=$NIGHTSHIFT_TEST_PG_URL"
+_ns_say "running: cargo test --workspace $*"
+exec cargo test --workspace "$@"

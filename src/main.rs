@@ -1,1 +1,210 @@
-fn main(){}
+//! The `nightshift` binary: parses the command line and hands over to the library crates.
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use nightshift_common::{
+    Config,
+    auth::{self, TokenKeys},
+    db, telemetry,
+};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+mod demo;
+mod operator;
+
+#[derive(Parser)]
+#[command(
+    name = "nightshift",
+    version,
+    about = "Background jobs for the finance backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Api,
+    /// Run workers for every queue.
+    Worker,
+    /// Fire periodic jobs.
+    Scheduler,
+    /// API, workers and scheduler in one process (local use); applies migrations first.
+    All {
+        /// Seed demo data and enqueue a few jobs.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Create the database if needed and apply migrations.
+    Migrate,
+    /// API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Measure the queue: push rates, processing rates, latency, memory.
+    Bench(nightshift_workers::bench::BenchArgs),
+    /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
+    #[command(flatten)]
+    Operator(operator::OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a signed token accepted by the API.
+    Issue {
+        #[arg(long)]
+        sub: String,
+        /// Comma-separated scopes: jobs:read, jobs:write, admin.
+        #[arg(long)]
+        scope: String,
+        /// Lifetime, e.g. 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+    },
+}
+
+/// Resolves on SIGINT or SIGTERM; a second signal is left to the default handler.
+fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown signal received");
+        t.cancel();
+    });
+    token
+}
+
+fn token_keys(config: &Config) -> anyhow::Result<TokenKeys> {
+    match &config.jwt_secret {
+        Some(secret) => Ok(TokenKeys::from_secret(secret)),
+        None => bail!(
+            "NIGHTSHIFT_JWT_SECRET is not set (at least {} bytes)",
+            auth::MIN_SECRET_BYTES
+        ),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    telemetry::init();
+    let config = Config::from_env()?;
+    match cli.command {
+        Command::Api => {
+            let keys = token_keys(&config)?;
+            let stop = shutdown_on_signals();
+            nightshift_api::run(&config, keys, stop.cancelled_owned()).await?;
+        }
+        Command::Worker => {
+            let stop = shutdown_on_signals();
+            nightshift_workers::run(config, stop.cancelled_owned()).await?;
+        }
+        Command::Scheduler => {
+            let stop = shutdown_on_signals();
+            nightshift_scheduler::run(
+                &config,
+                nightshift_scheduler::defaults()?,
+                stop.cancelled_owned(),
+            )
+            .await?;
+        }
+        Command::All { demo } => run_all(config, demo).await?,
+        Command::Migrate => {
+            db::migrate(&config.database_url)
+                .await
+                .context("applying migrations")?;
+            println!("migrations applied");
+        }
+        Command::Token {
+            command: TokenCommand::Issue { sub, scope, ttl },
+        } => {
+            let keys = token_keys(&config)?;
+            let scopes = auth::parse_scopes(&scope)?;
+            println!("{}", keys.issue(&sub, &scopes, ttl)?);
+        }
+        Command::Bench(args) => nightshift_workers::bench::run(&config, args).await?,
+        Command::Operator(cmd) => operator::run(&config, cmd).await?,
+    }
+    Ok(())
+}
+
+async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
+    if config.jwt_secret.is_none() {
+        tracing::warn!(
+            "NIGHTSHIFT_JWT_SECRET is not set: generated one for this run (tokens die with the process)"
+        );
+        let secret: SecretString = auth::generate_secret();
+        config.jwt_secret = Some(secret);
+    }
+    let keys = token_keys(&config)?;
+    db::migrate(&config.database_url)
+        .await
+        .context("applying migrations")?;
+    let stop = shutdown_on_signals();
+    let api_state = nightshift_api::state(&config, keys.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(config.api_addr)
+        .await
+        .with_context(|| format!("binding {}", config.api_addr))?;
+    let addr = listener.local_addr()?;
+    if demo {
+        demo::seed(&api_state).await.context("seeding demo data")?;
+    }
+    let token = keys.issue(
+        "local-operator",
+        &[
+            auth::Scope::JobsRead,
+            auth::Scope::JobsWrite,
+            auth::Scope::Admin,
+        ],
+        Duration::from_secs(12 * 3600),
+    )?;
+    println!("\nNightshift is running.\n");
+    println!("  API          http://{addr}/v1/jobs");
+    println!("  readiness    http://{addr}/health/ready");
+    println!("  metrics      http://{addr}/metrics");
+    println!("\n  token (12 h, scopes jobs:read jobs:write admin):\n  {token}\n");
+    println!(
+        "  try:  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\"
+    );
+    println!("          -d '{{\"kind\":\"noop\"}}' http://{addr}/v1/jobs\n");
+
+    let api = nightshift_api::serve(listener, api_state, stop.clone().cancelled_owned());
+    let worker = nightshift_workers::run(config.clone(), stop.clone().cancelled_owned());
+    let scheduler = nightshift_scheduler::run(
+        &config,
+        nightshift_scheduler::defaults()?,
+        stop.clone().cancelled_owned(),
+    );
+    let (a, w, s) = tokio::join!(
+        async {
+            let r = api.await;
+            stop.cancel();
+            r
+        },
+        async {
+            let r = worker.await;
+            stop.cancel();
+            r
+        },
+        async {
+            let r = scheduler.await;
+            stop.cancel();
+            r
+        }
+    );
+    a.context("api")?;
+    w.context("worker")?;
+    s.context("scheduler")?;
+    Ok(())
+}

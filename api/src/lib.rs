@@ -1,1 +1,112 @@
+//! Nightshift's HTTP API: enqueue jobs, read their outcome, health and metrics.
+use std::{net::SocketAddr, time::Duration};
 
+use axum::{
+    Router,
+    extract::{DefaultBodyLimit, Request},
+    routing::{get, post},
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+use nightshift_common::{Config, auth::TokenKeys, db, telemetry};
+use nightshift_queue::connect_manager;
+use nightshift_workers::Queues;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+mod auth;
+mod error;
+mod routes;
+
+pub use error::ApiError;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("redis: {0}")]
+    Redis(#[from] nightshift_queue::QueueError),
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("listening: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub queues: Queues,
+    pub db: PgPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub keys: TokenKeys,
+    pub metrics: PrometheusHandle,
+}
+
+pub fn router(state: AppState) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/v1/jobs", post(routes::jobs::enqueue))
+        .route("/v1/jobs/{id}", get(routes::jobs::status))
+        .route("/health/live", get(routes::health::live))
+        .route("/health/ready", get(routes::health::ready))
+        .route("/metrics", get(routes::health::metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(30),
+        ))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Connects to Redis and PostgreSQL and builds the state the routes share.
+pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartError> {
+    let redis = connect_manager(&config.redis_url).await?;
+    let db = db::connect(&config.database_url, 20).await?;
+    let queues = Queues::new(redis.clone(), &config.queue);
+    queues.register_all().await?;
+    Ok(AppState {
+        queues,
+        db,
+        redis,
+        keys,
+        metrics: telemetry::metrics(),
+    })
+}
+
+/// Serves until `shutdown` resolves, then finishes in-flight requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr: Option<SocketAddr> = listener.local_addr().ok();
+    tracing::info!(addr = ?addr, "api listening");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+pub async fn run(
+    config: &Config,
+    keys: TokenKeys,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let state = state(config, keys).await?;
+    let listener = TcpListener::bind(config.api_addr).await?;
+    serve(listener, state, shutdown).await?;
+    Ok(())
+}

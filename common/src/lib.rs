@@ -1,1 +1,9 @@
+//! What every Nightshift process shares: configuration, the database, job history, API
+//! tokens, telemetry.
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod history;
+pub mod telemetry;
 
+pub use config::{Config, ConfigError};

@@ -19,7 +19,9 @@ impl WorkerIdentity {
     pub fn generate() -> Self {
         let host = gethostname::gethostname().to_string_lossy().into_owned();
         let pid = std::process::id();
-        let suffix = Alphanumeric.sample_string(&mut rand::rng(), 6).to_lowercase();
+        let suffix = Alphanumeric
+            .sample_string(&mut rand::rng(), 6)
+            .to_lowercase();
         WorkerIdentity {
             id: format!("{host}:{pid}:{suffix}").into(),
             host,
@@ -73,7 +75,11 @@ pub(crate) async fn heartbeat(
     Ok(())
 }
 
-pub(crate) async fn deregister(conn: &mut ConnectionManager, prefix: &str, me: &WorkerIdentity) -> Result<(), QueueError> {
+pub(crate) async fn deregister(
+    conn: &mut ConnectionManager,
+    prefix: &str,
+    me: &WorkerIdentity,
+) -> Result<(), QueueError> {
     let _: () = redis::pipe()
         .del(keys::worker_key(prefix, &me.id))
         .zrem(keys::workers_key(prefix), me.id.as_ref())
@@ -83,14 +89,19 @@ pub(crate) async fn deregister(conn: &mut ConnectionManager, prefix: &str, me: &
 }
 
 /// Workers whose heartbeat is fresher than `max_age_ms`; stale entries are pruned.
-pub async fn list_workers(conn: &mut ConnectionManager, prefix: &str, max_age_ms: i64) -> Result<Vec<WorkerInfo>, QueueError> {
+pub async fn list_workers(
+    conn: &mut ConnectionManager,
+    prefix: &str,
+    max_age_ms: i64,
+) -> Result<Vec<WorkerInfo>, QueueError> {
     let registry = keys::workers_key(prefix);
     let cutoff = now_ms() - max_age_ms;
     let _: () = conn.zrembyscore(&registry, "-inf", cutoff).await?;
     let ids: Vec<String> = conn.zrange(&registry, 0, -1).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let m: std::collections::HashMap<String, String> = conn.hgetall(keys::worker_key(prefix, &id)).await?;
+        let m: std::collections::HashMap<String, String> =
+            conn.hgetall(keys::worker_key(prefix, &id)).await?;
         let num = |k: &str| m.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         if m.is_empty() {
             continue;

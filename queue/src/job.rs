@@ -40,7 +40,10 @@ impl JobState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Succeeded | JobState::Dead | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Dead | JobState::Cancelled
+        )
     }
 }
 
@@ -141,7 +144,10 @@ pub enum Outcome {
     Succeeded(Option<String>),
     /// Try again, after the given delay or the queue's backoff. Turns into `Dead` once the
     /// job has used its attempts.
-    Retry { error: String, after: Option<Duration> },
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
     /// Give up now: retrying cannot help (bad payload, permanent refusal).
     Dead(String),
     /// Stop without error (an operator cancelled it, or the work no longer applies).
@@ -244,7 +250,11 @@ mod tests {
         for attempt in 1..40 {
             let d = b.delay(attempt);
             let c = b.ceiling(attempt);
-            assert!(d >= c / 2 && d <= c, "attempt {attempt}: {d:?} outside [{:?}, {c:?}]", c / 2);
+            assert!(
+                d >= c / 2 && d <= c,
+                "attempt {attempt}: {d:?} outside [{:?}, {c:?}]",
+                c / 2
+            );
         }
     }
 

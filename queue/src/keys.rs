@@ -56,7 +56,16 @@ mod tests {
     #[test]
     fn every_queue_key_shares_one_hash_tag() {
         let k = Keys::new("ns", "emails");
-        for key in [&k.ready, &k.scheduled, &k.retry, &k.inflight, &k.dead, &k.stats, &k.paused, &k.reaper] {
+        for key in [
+            &k.ready,
+            &k.scheduled,
+            &k.retry,
+            &k.inflight,
+            &k.dead,
+            &k.stats,
+            &k.paused,
+            &k.reaper,
+        ] {
             assert!(key.starts_with("ns:{emails}:"), "{key}");
         }
         assert_eq!(k.job("abc"), "ns:{emails}:job:abc");

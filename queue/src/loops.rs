@@ -31,7 +31,16 @@ pub(crate) fn spawn_all(
 async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckRequest>) {
     let mut batch: Vec<AckRequest> = Vec::with_capacity(ACK_BATCH);
     let mut failures = 0u32;
-    while rx.recv_many(&mut batch, ACK_BATCH).await > 0 {
+    loop {
+        // Stop is only signalled after every running job got its ack (apalis drains first).
+        let received = tokio::select! {
+            biased;
+            n = rx.recv_many(&mut batch, ACK_BATCH) => n,
+            _ = shared.stop.cancelled() => 0,
+        };
+        if received == 0 {
+            return;
+        }
         let states = loop {
             let acks: Vec<Ack<'_>> = batch
                 .iter()
@@ -143,7 +152,10 @@ async fn reap_loop(shared: Arc<Shared>) {
                                 created_at_ms: None,
                                 started_at_ms: None,
                                 finished_at_ms: now_ms(),
-                                error: Some(format!("lease expired: worker {} stopped renewing", r.worker)),
+                                error: Some(format!(
+                                    "lease expired: worker {} stopped renewing",
+                                    r.worker
+                                )),
                                 result: None,
                                 worker: r.worker,
                             })

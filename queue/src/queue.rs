@@ -82,7 +82,11 @@ pub(crate) struct Reaped {
 impl Queue {
     /// Connects with reconnection and timeouts: a Redis that stops answering must surface as
     /// an error within seconds, not hang a request or a worker.
-    pub async fn connect(redis_url: &str, name: &str, config: QueueConfig) -> Result<Self, QueueError> {
+    pub async fn connect(
+        redis_url: &str,
+        name: &str,
+        config: QueueConfig,
+    ) -> Result<Self, QueueError> {
         let conn = connect_manager(redis_url).await?;
         Ok(Self::with_connection(conn, name, config))
     }
@@ -144,7 +148,10 @@ impl Queue {
             .arg(&k.wake)
             .arg(jobs.len());
         for j in jobs {
-            let run_at = j.delay.filter(|d| !d.is_zero()).map_or(0, |d| now + d.as_millis() as i64);
+            let run_at = j
+                .delay
+                .filter(|d| !d.is_zero())
+                .map_or(0, |d| now + d.as_millis() as i64);
             inv.arg(&j.id)
                 .arg(j.idempotency_key.as_deref().unwrap_or(""))
                 .arg(&j.kind)
@@ -155,7 +162,11 @@ impl Queue {
         }
         let ids: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
         if ids.len() != jobs.len() {
-            return Err(QueueError::Protocol(format!("push returned {} ids for {} jobs", ids.len(), jobs.len())));
+            return Err(QueueError::Protocol(format!(
+                "push returned {} ids for {} jobs",
+                ids.len(),
+                jobs.len()
+            )));
         }
         Ok(ids)
     }
@@ -179,11 +190,15 @@ impl Queue {
             .invoke_async(&mut self.conn.clone())
             .await?;
         let mut it = reply.into_iter();
-        let head = it.next().ok_or_else(|| QueueError::Protocol("empty fetch reply".into()))?;
+        let head = it
+            .next()
+            .ok_or_else(|| QueueError::Protocol("empty fetch reply".into()))?;
         let next_due_ms = head.parse::<i64>().ok().filter(|v| *v >= 0);
         let rest: Vec<String> = it.collect();
         if rest.len() % 8 != 0 {
-            return Err(QueueError::Protocol("fetch reply not in 8-field records".into()));
+            return Err(QueueError::Protocol(
+                "fetch reply not in 8-field records".into(),
+            ));
         }
         let mut jobs = Vec::with_capacity(rest.len() / 8);
         let mut fields = rest.into_iter();
@@ -241,7 +256,10 @@ impl Queue {
     }
 
     /// Extends the leases of running jobs; returns (lost, cancel-requested) ids.
-    pub(crate) async fn renew(&self, leases: &[(String, String)]) -> Result<(Vec<String>, Vec<String>), QueueError> {
+    pub(crate) async fn renew(
+        &self,
+        leases: &[(String, String)],
+    ) -> Result<(Vec<String>, Vec<String>), QueueError> {
         let mut inv = SCRIPTS.renew.prepare_invoke();
         inv.key(&self.keys.inflight)
             .arg(&self.keys.base)
@@ -293,7 +311,10 @@ impl Queue {
     /// Gives leased jobs that never started back to the head of the queue.
     pub(crate) async fn release(&self, jobs: &[(String, String)]) -> Result<u64, QueueError> {
         let mut inv = SCRIPTS.release.prepare_invoke();
-        inv.key(&self.keys.ready).key(&self.keys.inflight).arg(&self.keys.base).arg(&self.keys.wake);
+        inv.key(&self.keys.ready)
+            .key(&self.keys.inflight)
+            .arg(&self.keys.base)
+            .arg(&self.keys.wake);
         for (id, token) in jobs {
             inv.arg(id).arg(token);
         }
@@ -343,7 +364,12 @@ impl Queue {
 
     /// Jobs in a state, newest first for the queue, soonest first for the sorted sets.
     /// Succeeded and cancelled jobs are listed from PostgreSQL history, not here.
-    pub async fn list(&self, state: JobState, offset: usize, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
+    pub async fn list(
+        &self,
+        state: JobState,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, QueueError> {
         let k = &self.keys;
         let (start, stop) = (offset as isize, (offset + limit.max(1)) as isize - 1);
         let mut conn = self.conn.clone();
@@ -406,7 +432,9 @@ impl Queue {
                 state: s["invalid:".len()..].to_string(),
                 action,
             }),
-            s => s.parse().map_err(|_| QueueError::Protocol(format!("admin replied {s}"))),
+            s => s
+                .parse()
+                .map_err(|_| QueueError::Protocol(format!("admin replied {s}"))),
         }
     }
 
@@ -445,14 +473,20 @@ pub async fn connect_manager(redis_url: &str) -> Result<ConnectionManager, Queue
 }
 
 /// Names of the queues that have been registered.
-pub async fn known_queues(conn: &mut ConnectionManager, prefix: &str) -> Result<Vec<String>, QueueError> {
+pub async fn known_queues(
+    conn: &mut ConnectionManager,
+    prefix: &str,
+) -> Result<Vec<String>, QueueError> {
     let mut names: Vec<String> = conn.smembers(keys::queues_key(prefix)).await?;
     names.sort();
     Ok(names)
 }
 
 /// Refuses a Redis that may evict keys: an evicted job hash or list is a silently lost job.
-pub async fn check_eviction_policy(conn: &mut ConnectionManager, allow_eviction: bool) -> Result<(), QueueError> {
+pub async fn check_eviction_policy(
+    conn: &mut ConnectionManager,
+    allow_eviction: bool,
+) -> Result<(), QueueError> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
     let policy = info
         .lines()

@@ -1,0 +1,129 @@
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// Every error the API returns, with its status. Bodies are JSON and name the offending field;
+/// internal causes are logged once and never sent to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    #[error("this route needs the `{0}` scope")]
+    Forbidden(&'static str),
+    #[error("{message}")]
+    BadRequest { field: String, message: String },
+    #[error("{message}")]
+    Invalid { field: String, message: String },
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0} is unavailable; retry later")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+/// The cause of a 500, kept opaque to clients.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::BadRequest { .. } => "bad_request",
+            ApiError::Invalid { .. } => "invalid",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = %cause, "internal error");
+        }
+        let field = match &self {
+            ApiError::BadRequest { field, .. } | ApiError::Invalid { field, .. } => {
+                Some(field.clone())
+            }
+            ApiError::TooLarge(_) => Some("body".into()),
+            _ => None,
+        };
+        let mut error = json!({ "code": self.code(), "message": self.to_string() });
+        if let Some(f) = field {
+            error["field"] = json!(f);
+        }
+        let mut resp = (self.status_code(), Json(json!({ "error": error }))).into_response();
+        match self {
+            ApiError::Unauthorized(_) => {
+                resp.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Unavailable(_) => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+impl From<nightshift_queue::QueueError> for ApiError {
+    fn from(e: nightshift_queue::QueueError) -> Self {
+        use nightshift_queue::QueueError as Q;
+        match e {
+            Q::NotFound(_) => ApiError::NotFound("job"),
+            Q::InvalidTransition { .. } => ApiError::Conflict(e.to_string()),
+            e if e.is_unavailable() => {
+                tracing::warn!(error = %e, "redis unavailable");
+                ApiError::Unavailable("the queue")
+            }
+            e => ApiError::Internal(Box::new(e)),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        tracing::warn!(error = %e, "database error");
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                ApiError::Unavailable("the database")
+            }
+            e => ApiError::Internal(Box::new(e)),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! `POST /v1/jobs` and `GET /v1/jobs/{id}`.
+use std::time::Duration;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection},
+    http::{HeaderMap, StatusCode},
+};
+use nightshift_common::{
+    auth::Scope,
+    history::{self, JobStatus},
+};
+use nightshift_queue::{JobRecord, JobState};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{AppState, MAX_BODY_BYTES, auth::Caller, error::ApiError};
+
+const MAX_DELAY_SECS: u64 = 366 * 24 * 3600;
+const MAX_ATTEMPTS: u32 = 100;
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnqueueRequest {
+    kind: String,
+    #[serde(default = "empty_object")]
+    payload: Value,
+    #[serde(default)]
+    delay_secs: Option<u64>,
+    #[serde(default)]
+    max_attempts: Option<u32>,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// Parses the body ourselves so every failure is a JSON error that names the field.
+fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<EnqueueRequest, ApiError> {
+    let bytes = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(MAX_BODY_BYTES),
+        _ => ApiError::BadRequest {
+            field: "body".into(),
+            message: rejection.body_text(),
+        },
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = match e.path().to_string() {
+            p if p == "." => "body".to_string(),
+            p => p,
+        };
+        let inner = e.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::BadRequest {
+                field: "body".into(),
+                message: format!("malformed JSON: {inner}"),
+            }
+        } else {
+            // serde names a missing or unknown field in its message; the path names a mistyped one.
+            ApiError::invalid(field, inner.to_string())
+        }
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = |m: &str| ApiError::invalid("Idempotency-Key", m);
+    let key = v.to_str().map_err(|_| bad("must be visible ASCII"))?.trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(bad("must be 1 to 255 characters"));
+    }
+    if !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(bad("must be visible ASCII without spaces"));
+    }
+    Ok(Some(key.to_string()))
+}
+
+pub async fn enqueue(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::JobsWrite)?;
+    let req = parse_body(body)?;
+    let key = idempotency_key(&headers)?;
+    let spec = nightshift_workers::jobs::find(&req.kind).ok_or_else(|| {
+        let known: Vec<_> = nightshift_workers::jobs::catalog()
+            .keys()
+            .copied()
+            .collect();
+        ApiError::invalid(
+            "kind",
+            format!(
+                "unknown job kind `{}` (known: {})",
+                req.kind,
+                known.join(", ")
+            ),
+        )
+    })?;
+    spec.validate(&req.payload)
+        .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    let mut job = spec.new_job(&req.payload);
+    if let Some(n) = req.max_attempts {
+        if !(1..=MAX_ATTEMPTS).contains(&n) {
+            return Err(ApiError::invalid(
+                "max_attempts",
+                format!("must be 1 to {MAX_ATTEMPTS}"),
+            ));
+        }
+        job = job.max_attempts(n);
+    }
+    if let Some(d) = req.delay_secs {
+        if d > MAX_DELAY_SECS {
+            return Err(ApiError::invalid(
+                "delay_secs",
+                format!("must be at most {MAX_DELAY_SECS}"),
+            ));
+        }
+        job = job.delay(Duration::from_secs(d));
+    }
+    if let Some(k) = &key {
+        // Keys are per client: two services choosing the same key do not collide.
+        job = job.idempotency_key(format!("{}:{k}", caller.subject()));
+    }
+    let queue = state
+        .queues
+        .get(spec.policy.queue)
+        .ok_or(ApiError::Unavailable("the queue"))?;
+    let (kind, payload, max_attempts, delayed) = (
+        job.kind.clone(),
+        job.payload.clone(),
+        job.max_attempts,
+        job.delay.is_some(),
+    );
+    let id = queue.push(job).await?;
+    let record = JobRecord {
+        id: id.clone(),
+        queue: queue.name().to_string(),
+        kind,
+        payload,
+        state: if delayed {
+            JobState::Scheduled
+        } else {
+            JobState::Queued
+        },
+        attempts: 0,
+        max_attempts,
+        created_at_ms: chrono::Utc::now().timestamp_millis(),
+        run_at_ms: None,
+        started_at_ms: None,
+        finished_at_ms: None,
+        error: None,
+        result: None,
+        worker: None,
+        idempotency_key: key,
+    };
+    // 202 means the job is in the queue and on record.
+    history::record_enqueued(&state.db, &record, caller.subject()).await?;
+    metrics::counter!("nightshift_api_enqueued_total", "kind" => record.kind.clone()).increment(1);
+    tracing::info!(job.id = %id, job.kind = %record.kind, "job enqueued");
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
+}
+
+pub async fn status(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobStatus>, ApiError> {
+    caller.require(Scope::JobsRead)?;
+    let uuid = uuid::Uuid::parse_str(&id)
+        .map_err(|_| ApiError::invalid("id", "is not a job id (UUID)"))?;
+    let id = uuid.to_string();
+    // Redis has the live state; PostgreSQL has it once the Redis keys expired.
+    let mut redis_down = false;
+    for queue in state.queues.iter() {
+        match queue.inspect(&id).await {
+            Ok(Some(rec)) => return Ok(Json(JobStatus::from_redis(rec))),
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "redis unavailable for status read; trying history");
+                redis_down = true;
+                break;
+            }
+        }
+    }
+    match history::find(&state.db, uuid).await? {
+        Some(status) => Ok(Json(status)),
+        None if redis_down => Err(ApiError::Unavailable("the queue")),
+        None => Err(ApiError::NotFound("job")),
+    }
+}

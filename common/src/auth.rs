@@ -1,0 +1,220 @@
+//! API tokens: HS256 JWTs with required expiry, issuer and audience, and space-separated
+//! scopes. The algorithm is pinned: a token claiming any other (`none`, RS256) is refused.
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub const ISSUER: &str = "nightshift";
+pub const AUDIENCE: &str = "nightshift-api";
+pub const MIN_SECRET_BYTES: usize = 32;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    JobsRead,
+    JobsWrite,
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::JobsRead => "jobs:read",
+            Scope::JobsWrite => "jobs:write",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        [Scope::JobsRead, Scope::JobsWrite, Scope::Admin]
+            .into_iter()
+            .find(|sc| sc.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub scope: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub iss: String,
+    pub aud: String,
+}
+
+impl Claims {
+    pub fn has(&self, scope: Scope) -> bool {
+        self.scope.split_whitespace().any(|s| s == scope.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid token: {0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("unknown scope `{0}` (known: jobs:read, jobs:write, admin)")]
+    UnknownScope(String),
+}
+
+pub fn check_secret_strength(secret: &SecretString) -> Result<(), String> {
+    let n = secret.expose_secret().len();
+    if n < MIN_SECRET_BYTES {
+        return Err(format!(
+            "must be at least {MIN_SECRET_BYTES} bytes (got {n})"
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh random secret for local use (`nightshift all` without a configured one).
+pub fn generate_secret() -> SecretString {
+    use rand::distr::{Alphanumeric, SampleString};
+    SecretString::from(Alphanumeric.sample_string(&mut rand::rng(), 48))
+}
+
+#[derive(Clone)]
+pub struct TokenKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for TokenKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKeys(..)")
+    }
+}
+
+impl TokenKeys {
+    pub fn from_secret(secret: &SecretString) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_issuer(&[ISSUER]);
+        validation.set_audience(&[AUDIENCE]);
+        validation.validate_nbf = true;
+        validation.leeway = 5;
+        TokenKeys {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            validation,
+        }
+    }
+
+    pub fn issue(&self, sub: &str, scopes: &[Scope], ttl: Duration) -> Result<String, AuthError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: sub.to_string(),
+            scope: scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            iat: now,
+            exp: now + ttl.as_secs() as i64,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        Ok(decode::<Claims>(token, &self.decoding, &self.validation)?.claims)
+    }
+}
+
+/// Parses `jobs:read,jobs:write` (commas or spaces).
+pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, AuthError> {
+    list.split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s).ok_or_else(|| AuthError::UnknownScope(s.to_string())))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> TokenKeys {
+        TokenKeys::from_secret(&SecretString::from("k".repeat(40)))
+    }
+
+    #[test]
+    fn an_issued_token_verifies_with_its_scopes() {
+        let k = keys();
+        let t = k
+            .issue("billing", &[Scope::JobsWrite], Duration::from_secs(60))
+            .unwrap();
+        let c = k.verify(&t).unwrap();
+        assert_eq!(c.sub, "billing");
+        assert!(c.has(Scope::JobsWrite));
+        assert!(!c.has(Scope::JobsRead));
+    }
+
+    #[test]
+    fn a_token_signed_with_another_secret_or_expired_is_refused() {
+        let other = TokenKeys::from_secret(&SecretString::from("o".repeat(40)));
+        let t = other
+            .issue("x", &[Scope::Admin], Duration::from_secs(60))
+            .unwrap();
+        assert!(keys().verify(&t).is_err());
+        let k = keys();
+        let now = chrono::Utc::now().timestamp();
+        let expired = Claims {
+            sub: "x".into(),
+            scope: "admin".into(),
+            iat: now - 120,
+            exp: now - 60,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+        };
+        let t = encode(&Header::new(Algorithm::HS256), &expired, &k.encoding).unwrap();
+        assert!(k.verify(&t).is_err());
+    }
+
+    #[test]
+    fn an_unsigned_alg_none_token_is_refused() {
+        use base64_like::b64;
+        let header = b64(r#"{"alg":"none","typ":"JWT"}"#);
+        let now = chrono::Utc::now().timestamp();
+        let body = b64(&format!(
+            r#"{{"sub":"x","scope":"admin","iat":{now},"exp":{},"iss":"nightshift","aud":"nightshift-api"}}"#,
+            now + 60
+        ));
+        assert!(keys().verify(&format!("{header}.{body}.")).is_err());
+    }
+
+    #[test]
+    fn short_secrets_and_unknown_scopes_are_rejected() {
+        assert!(check_secret_strength(&SecretString::from("short")).is_err());
+        assert!(parse_scopes("jobs:read,root").is_err());
+        assert_eq!(
+            parse_scopes("jobs:read, admin").unwrap(),
+            vec![Scope::JobsRead, Scope::Admin]
+        );
+    }
+
+    mod base64_like {
+        /// URL-safe base64 without padding, enough to forge a test token.
+        pub fn b64(s: &str) -> String {
+            const A: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let b = s.as_bytes();
+            let mut out = String::new();
+            for c in b.chunks(3) {
+                let n = (c[0] as u32) << 16
+                    | (*c.get(1).unwrap_or(&0) as u32) << 8
+                    | *c.get(2).unwrap_or(&0) as u32;
+                for i in 0..=c.len() {
+                    out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+    }
+}

@@ -1,0 +1,104 @@
+use std::{net::SocketAddr, time::Duration};
+
+use nightshift_queue::QueueConfig;
+use secrecy::SecretString;
+
+/// Configuration from the environment, with local defaults. A bad value is an error that
+/// names its variable.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub redis_url: String,
+    pub database_url: String,
+    pub api_addr: SocketAddr,
+    /// HS256 secret for API tokens; `None` when unset (only `all` may then generate one).
+    pub jwt_secret: Option<SecretString>,
+    pub queue: QueueConfig,
+    /// Jobs running at once per queue in one worker process.
+    pub concurrency: usize,
+    pub allow_eviction: bool,
+    pub history: bool,
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/nightshift";
+
+fn var(name: &'static str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse<T: std::str::FromStr>(name: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|e: T::Err| ConfigError {
+            var: name,
+            problem: format!("`{v}` is not valid: {e}"),
+        }),
+    }
+}
+
+fn flag(name: &'static str) -> Result<bool, ConfigError> {
+    match var(name).as_deref().map(str::trim) {
+        None | Some("0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(other) => Err(ConfigError {
+            var: name,
+            problem: format!("`{other}` is not a boolean (use 1 or 0)"),
+        }),
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let jwt_secret = var("NIGHTSHIFT_JWT_SECRET").map(SecretString::from);
+        if let Some(s) = &jwt_secret {
+            crate::auth::check_secret_strength(s).map_err(|problem| ConfigError {
+                var: "NIGHTSHIFT_JWT_SECRET",
+                problem,
+            })?;
+        }
+        let defaults = QueueConfig::default();
+        let secs = |name, d: Duration| parse(name, d.as_secs_f64()).map(Duration::from_secs_f64);
+        let queue = QueueConfig {
+            prefix: var("NIGHTSHIFT_QUEUE_PREFIX").unwrap_or(defaults.prefix),
+            lease: secs("NIGHTSHIFT_LEASE_SECS", defaults.lease)?,
+            reap_interval: secs("NIGHTSHIFT_REAP_INTERVAL_SECS", defaults.reap_interval)?,
+            heartbeat_interval: secs("NIGHTSHIFT_HEARTBEAT_SECS", defaults.heartbeat_interval)?,
+            finished_ttl: secs("NIGHTSHIFT_FINISHED_TTL_SECS", defaults.finished_ttl)?,
+            idempotency_ttl: secs("NIGHTSHIFT_IDEMPOTENCY_TTL_SECS", defaults.idempotency_ttl)?,
+            fetch_batch: parse("NIGHTSHIFT_FETCH_BATCH", defaults.fetch_batch)?,
+            sweep_batch: defaults.sweep_batch,
+            idle_poll: defaults.idle_poll,
+        };
+        if queue.lease < Duration::from_millis(300) {
+            return Err(ConfigError {
+                var: "NIGHTSHIFT_LEASE_SECS",
+                problem: "must be at least 0.3 seconds".into(),
+            });
+        }
+        Ok(Config {
+            redis_url: var("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
+            database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            api_addr: parse(
+                "NIGHTSHIFT_API_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 8080)),
+            )?,
+            jwt_secret,
+            queue,
+            concurrency: parse("NIGHTSHIFT_CONCURRENCY", 64usize)?.max(1),
+            allow_eviction: flag("NIGHTSHIFT_ALLOW_EVICTION")?,
+            history: !flag("NIGHTSHIFT_HISTORY_OFF")?,
+            shutdown_timeout: secs("NIGHTSHIFT_SHUTDOWN_TIMEOUT_SECS", Duration::from_secs(30))?,
+        })
+    }
+}

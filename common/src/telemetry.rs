@@ -1,0 +1,32 @@
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+
+/// Sets up tracing once per process: `RUST_LOG` filters (default `info`), and
+/// `NIGHTSHIFT_LOG_FORMAT=json` switches to JSON lines for production log shipping.
+pub fn init() {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let json = std::env::var("NIGHTSHIFT_LOG_FORMAT").is_ok_and(|v| v == "json");
+    let registry = tracing_subscriber::registry().with(filter);
+    let result = if json {
+        registry
+            .with(fmt::layer().json().with_current_span(true))
+            .try_init()
+    } else {
+        registry.with(fmt::layer().compact()).try_init()
+    };
+    // A second init (tests starting several components) keeps the first subscriber.
+    let _ = result;
+}
+
+/// Installs the Prometheus recorder once; every process renders it on its `/metrics`.
+pub fn metrics() -> metrics_exporter_prometheus::PrometheusHandle {
+    use std::sync::OnceLock;
+    static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .expect("a metrics recorder was installed twice")
+        })
+        .clone()
+}

@@ -1,0 +1,71 @@
+//! Demo data for `nightshift all --demo`: a few realistic users and jobs, so the API shows
+//! something real. Idempotent: running it again changes nothing.
+use nightshift_api::AppState;
+
+pub async fn seed(state: &AppState) -> anyhow::Result<()> {
+    let mut tx = state.db.begin().await?;
+    let users: [(i64, &str, &str, i64); 3] = [
+        (1, "ada@example.com", "Europe/Paris", 20_000),
+        (2, "grace@example.com", "America/New_York", 10_000),
+        (3, "alan@example.com", "Europe/London", 50_000),
+    ];
+    for (id, email, tz, threshold) in users {
+        sqlx::query("INSERT INTO users (id, email, time_zone, low_balance_threshold) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING")
+            .bind(id)
+            .bind(email)
+            .bind(tz)
+            .bind(threshold)
+            .execute(&mut *tx)
+            .await?;
+        let has_account: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1)")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+        if has_account {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO accounts (user_id, name, balance) VALUES ($1, 'Current account', $2)",
+        )
+        .bind(id)
+        .bind(150_000 + id * 25_000)
+        .execute(&mut *tx)
+        .await?;
+        // Salary every other Friday, rent on the 1st, a subscription on the 31st, yearly insurance.
+        let items: [(&str, i64, &str, &str); 4] = [
+            ("Salary", 210_000, "biweekly", "2026-01-02"),
+            ("Rent", -120_000, "monthly", "2026-01-01"),
+            ("Streaming", -1_299, "monthly", "2026-01-31"),
+            ("Home insurance", -38_000, "yearly", "2026-02-28"),
+        ];
+        for (name, amount, cadence, anchor) in items {
+            sqlx::query("INSERT INTO recurring_items (user_id, name, amount, cadence, anchor_date) VALUES ($1, $2, $3, $4, $5::date)")
+                .bind(id)
+                .bind(name)
+                .bind(amount)
+                .bind(cadence)
+                .bind(anchor)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await?;
+    let Some(spec) = nightshift_workers::jobs::find("cashflow.project") else {
+        return Ok(());
+    };
+    let queue = state.queues.for_kind(spec.name).expect("cashflow queue");
+    for (id, ..) in users {
+        let job = spec
+            .new_job(&serde_json::json!({ "user_id": id }))
+            .idempotency_key(format!(
+                "demo:cashflow:{id}:{}",
+                chrono::Utc::now().date_naive()
+            ));
+        queue.push(job).await?;
+    }
+    println!(
+        "demo data: 3 users with accounts and recurring items; their cashflow projections are enqueued"
+    );
+    Ok(())
+}

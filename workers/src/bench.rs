@@ -1,0 +1,392 @@
+//! `nightshift bench`: the figures in the README, measured on this machine. Never run by the
+//! test suite: speed is measured, not asserted.
+//!
+//! Throughput and memory are measured on a real `nightshift worker` child process; latency on
+//! an in-process worker over the same backend, so the start instant is read without a clock
+//! round trip. Everything lives under a private key prefix and a private database, both
+//! removed at the end.
+use std::{
+    collections::HashMap,
+    convert::Infallible,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use apalis_core::{task::Task, worker::builder::WorkerBuilder};
+use futures::future::BoxFuture;
+use nightshift_common::{Config, db};
+use nightshift_queue::{
+    Backoff, Job, NewJob, Outcome, Queue, RedisBackend, WorkerIdentity, WorkerOptions,
+    connect_manager,
+};
+use redis::AsyncCommands;
+use tower_service::Service;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Jobs pushed one by one.
+    #[arg(long, default_value_t = 10_000)]
+    pub single: usize,
+    /// Jobs pushed in bulk.
+    #[arg(long, default_value_t = 100_000)]
+    pub bulk: usize,
+    /// The small backlog processed by one worker process.
+    #[arg(long, default_value_t = 10_000)]
+    pub small_backlog: usize,
+    /// The large backlog processed by one worker process.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub large_backlog: usize,
+    /// Worker concurrency (jobs in flight per process).
+    #[arg(long, default_value_t = 512)]
+    pub concurrency: usize,
+    /// Steady enqueue rate for the latency run, jobs/s.
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
+    /// Seconds of the latency run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+fn noop() -> NewJob {
+    NewJob::new("noop", "{}").max_attempts(3)
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// VmRSS and VmHWM (peak) of a process, in KiB.
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn used_memory(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<i64> {
+    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
+}
+
+struct Ctx {
+    config: Config,
+    prefix: String,
+    bench_db_url: String,
+}
+
+impl Ctx {
+    fn queue(&self, conn: &redis::aio::ConnectionManager) -> Queue {
+        let mut qc = self.config.queue.clone();
+        qc.prefix = self.prefix.clone();
+        qc.finished_ttl = Duration::from_secs(600);
+        Queue::with_connection(conn.clone(), "default", qc)
+    }
+
+    /// Starts `nightshift worker` on the bench prefix.
+    fn spawn_worker(
+        &self,
+        concurrency: usize,
+        history: bool,
+    ) -> anyhow::Result<tokio::process::Child> {
+        let exe = std::env::current_exe()?;
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.arg("worker")
+            .env("REDIS_URL", &self.config.redis_url)
+            .env("DATABASE_URL", &self.bench_db_url)
+            .env("NIGHTSHIFT_QUEUE_PREFIX", &self.prefix)
+            .env("NIGHTSHIFT_CONCURRENCY", concurrency.to_string())
+            .env("NIGHTSHIFT_FINISHED_TTL_SECS", "600")
+            .env(
+                "NIGHTSHIFT_ALLOW_EVICTION",
+                if self.config.allow_eviction { "1" } else { "0" },
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true);
+        if !history {
+            cmd.env("NIGHTSHIFT_HISTORY_OFF", "1");
+        }
+        Ok(cmd.spawn()?)
+    }
+}
+
+/// Waits until `target` jobs succeeded, sampling the rate every `every`.
+async fn wait_processed(
+    queue: &Queue,
+    base: u64,
+    target: u64,
+    every: Duration,
+) -> anyhow::Result<(Duration, Vec<f64>)> {
+    let start = Instant::now();
+    let mut last = (start, base);
+    let mut windows = Vec::new();
+    loop {
+        tokio::time::sleep(every).await;
+        let c = queue.counts().await?;
+        let now = Instant::now();
+        let done = c.succeeded_total;
+        windows.push((done - last.1) as f64 / (now - last.0).as_secs_f64());
+        last = (now, done);
+        if done - base >= target {
+            return Ok((start.elapsed(), windows));
+        }
+        if start.elapsed() > Duration::from_secs(900) {
+            bail!("processing stalled at {}/{target}", done - base);
+        }
+    }
+}
+
+async fn stop_child(mut child: tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(pid.to_string())
+            .status();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+}
+
+async fn process(
+    ctx: &Ctx,
+    queue: &Queue,
+    n: usize,
+    concurrency: usize,
+    history: bool,
+    label: &str,
+) -> anyhow::Result<()> {
+    let mut conn = queue.connection();
+    let before = used_memory(&mut conn).await?;
+    let jobs: Vec<NewJob> = (0..n).map(|_| noop()).collect();
+    queue.push_bulk(&jobs).await?;
+    drop(jobs);
+    let queued_mem = used_memory(&mut conn).await? - before;
+    let base = queue.counts().await?.succeeded_total;
+    let child = ctx.spawn_worker(concurrency, history)?;
+    let pid = child.id().unwrap_or(0);
+    let every = if n >= 200_000 {
+        Duration::from_secs(2)
+    } else {
+        Duration::from_millis(100)
+    };
+    let (elapsed, windows) = wait_processed(queue, base, n as u64, every).await?;
+    let (rss, hwm) = rss_kib(pid);
+    let finished_mem = used_memory(&mut conn).await? - before;
+    stop_child(child).await;
+    let rate = n as f64 / elapsed.as_secs_f64();
+    println!(
+        "process {label:>11} backlog, history {:<3}: {rate:>9.0} jobs/s  ({n} jobs in {:.2}s; worker RSS {:.1} MiB, peak {:.1} MiB)",
+        if history { "on" } else { "off" },
+        elapsed.as_secs_f64(),
+        mib(rss),
+        mib(hwm),
+    );
+    if n >= 200_000 && windows.len() > 2 {
+        let inner = &windows[..windows.len() - 1];
+        let min = inner.iter().cloned().fold(f64::MAX, f64::min);
+        let max = inner.iter().cloned().fold(0.0, f64::max);
+        println!(
+            "    rate per {:?} window: first {:.0}, min {min:.0}, max {max:.0}, last full {:.0} jobs/s",
+            every,
+            inner[0],
+            inner[inner.len() - 1]
+        );
+    }
+    println!(
+        "    redis memory: {:.0} B per queued job, {:.0} B per finished job (until its TTL)",
+        queued_mem as f64 / n as f64,
+        finished_mem as f64 / n as f64
+    );
+    Ok(())
+}
+
+/// The handler of the latency run: notes when each job started.
+#[derive(Clone)]
+struct Stamp(Arc<Mutex<HashMap<String, Instant>>>);
+
+impl Service<Task<Job>> for Stamp {
+    type Response = Outcome;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Outcome, Infallible>>;
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, task: Task<Job>) -> Self::Future {
+        self.0
+            .lock()
+            .expect("stamps")
+            .insert(task.args.id.clone(), Instant::now());
+        Box::pin(async { Ok(Outcome::Succeeded(None)) })
+    }
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+async fn latency(ctx: &Ctx, queue: &Queue, args: &BenchArgs) -> anyhow::Result<()> {
+    let stamps = Stamp(Arc::new(Mutex::new(HashMap::new())));
+    let options = WorkerOptions {
+        concurrency: 64,
+        backoff: Backoff::default(),
+        identity: WorkerIdentity::generate(),
+    };
+    let backend = RedisBackend::start(queue.clone(), &ctx.config.redis_url, options, None).await?;
+    let stop = tokio_util::sync::CancellationToken::new();
+    let worker = WorkerBuilder::new("bench-latency")
+        .backend(backend)
+        .build(stamps.clone());
+    let signal = stop.clone();
+    let running = tokio::spawn(worker.run_until(async move {
+        signal.cancelled().await;
+        Ok::<(), std::io::Error>(())
+    }));
+    // Let the worker subscribe before measuring.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let total = args.rate * args.seconds;
+    let mut pushed: Vec<(String, Instant)> = Vec::with_capacity(total as usize);
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / args.rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for _ in 0..total {
+        tick.tick().await;
+        let job = noop();
+        let id = job.id.clone();
+        let at = Instant::now();
+        queue.push(job).await?;
+        pushed.push((id, at));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stamps.0.lock().expect("stamps").len() < pushed.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.cancel();
+    let _ = running.await;
+    let seen = stamps.0.lock().expect("stamps");
+    let mut lat: Vec<Duration> = pushed
+        .iter()
+        .filter_map(|(id, at)| seen.get(id).map(|s| s.saturating_duration_since(*at)))
+        .collect();
+    lat.sort();
+    if lat.is_empty() {
+        bail!("no job started during the latency run");
+    }
+    println!(
+        "latency enqueue->start at {} jobs/s for {}s ({} jobs, {} started): p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        args.rate,
+        args.seconds,
+        pushed.len(),
+        lat.len(),
+        percentile(&lat, 0.50).as_secs_f64() * 1e3,
+        percentile(&lat, 0.90).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.last().unwrap().as_secs_f64() * 1e3,
+    );
+    Ok(())
+}
+
+async fn cleanup(conn: &mut redis::aio::ConnectionManager, prefix: &str) -> anyhow::Result<()> {
+    // Only our own prefix: SCAN + UNLINK in batches, never FLUSHALL.
+    let pattern = format!("{prefix}:*");
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(10_000)
+            .query_async(conn)
+            .await?;
+        if !keys.is_empty() {
+            let _: () = conn.unlink(keys).await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
+    }
+}
+
+pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+    let prefix = format!("nsbench-{suffix}");
+    let bench_db_url =
+        db::with_database(&config.database_url, &format!("nightshift_bench_{suffix}"))?;
+    db::migrate(&bench_db_url)
+        .await
+        .context("creating the bench database")?;
+    let mut conn = connect_manager(&config.redis_url).await?;
+    let ctx = Ctx {
+        config: config.clone(),
+        prefix: prefix.clone(),
+        bench_db_url: bench_db_url.clone(),
+    };
+    let queue = ctx.queue(&conn);
+    println!(
+        "nightshift bench: redis {}, {} cores, key prefix {prefix}",
+        config.redis_url,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    let result = async {
+        let t = Instant::now();
+        for _ in 0..args.single {
+            queue.push(noop()).await?;
+        }
+        println!(
+            "push one by one : {:>9.0} jobs/s  ({} jobs)",
+            args.single as f64 / t.elapsed().as_secs_f64(),
+            args.single
+        );
+        let jobs: Vec<NewJob> = (0..args.bulk).map(|_| noop()).collect();
+        let t = Instant::now();
+        queue.push_bulk(&jobs).await?;
+        println!(
+            "push bulk       : {:>9.0} jobs/s  ({} jobs, 1000 per call)",
+            args.bulk as f64 / t.elapsed().as_secs_f64(),
+            args.bulk
+        );
+        drop(jobs);
+        cleanup(&mut conn, &prefix).await?;
+
+        latency(&ctx, &queue, &args).await?;
+        cleanup(&mut conn, &prefix).await?;
+        for history in [true, false] {
+            process(
+                &ctx,
+                &queue,
+                args.small_backlog,
+                args.concurrency,
+                history,
+                "10k",
+            )
+            .await?;
+        }
+        cleanup(&mut conn, &prefix).await?;
+        process(
+            &ctx,
+            &queue,
+            args.large_backlog,
+            args.concurrency,
+            true,
+            "1M",
+        )
+        .await?;
+        anyhow::Ok(())
+    }
+    .await;
+    cleanup(&mut conn, &prefix).await?;
+    db::drop_database(&bench_db_url).await?;
+    result
+}

@@ -1,0 +1,75 @@
+//! Diagnostic kinds: a no-op for benchmarks and smoke tests, and two that let tests and the
+//! chaos runner exercise crashes and failures through the real worker.
+use std::time::Duration;
+
+use nightshift_queue::{Backoff, Job, Outcome};
+use serde::{Deserialize, Serialize};
+
+use super::{JobEnv, JobKind, Policy};
+
+const DIAG_POLICY: Policy = Policy {
+    queue: "default",
+    max_attempts: 3,
+    timeout: Duration::from_secs(60),
+    backoff: Backoff {
+        base: Duration::from_millis(100),
+        max: Duration::from_secs(5),
+    },
+};
+
+/// Does nothing; succeeds.
+pub struct Noop;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoopPayload {}
+
+impl JobKind for Noop {
+    const NAME: &'static str = "noop";
+    const POLICY: Policy = DIAG_POLICY;
+    type Payload = NoopPayload;
+    async fn run(_: &JobEnv, _: &Job, _: NoopPayload) -> Outcome {
+        Outcome::Succeeded(None)
+    }
+}
+
+/// Sleeps, then succeeds with the attempt it ran on: lets tests kill a worker mid-job.
+pub struct Sleep;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SleepPayload {
+    pub ms: u64,
+}
+
+impl JobKind for Sleep {
+    const NAME: &'static str = "diag.sleep";
+    const POLICY: Policy = DIAG_POLICY;
+    type Payload = SleepPayload;
+    async fn run(_: &JobEnv, job: &Job, p: SleepPayload) -> Outcome {
+        tokio::time::sleep(Duration::from_millis(p.ms.min(600_000))).await;
+        Outcome::Succeeded(Some(
+            serde_json::json!({ "slept_ms": p.ms, "attempt": job.attempt }).to_string(),
+        ))
+    }
+}
+
+/// Always fails with the given message: it must end dead after exactly its max attempts.
+pub struct Fail;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailPayload {
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+impl JobKind for Fail {
+    const NAME: &'static str = "diag.fail";
+    const POLICY: Policy = DIAG_POLICY;
+    type Payload = FailPayload;
+    async fn run(_: &JobEnv, job: &Job, p: FailPayload) -> Outcome {
+        let msg = p.message.unwrap_or_else(|| "diag.fail always fails".into());
+        Outcome::retry(format!("{msg} (attempt {})", job.attempt))
+    }
+}

@@ -1,0 +1,132 @@
+//! The job catalog. Each kind lives in one module: payload, policy, handler and tests. This
+//! list is the one registration point; an unknown kind is an error, never a skip.
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use nightshift_queue::{Backoff, Job, NewJob, Outcome};
+use serde::{Serialize, de::DeserializeOwned};
+use sqlx::PgPool;
+
+use crate::runtime::Queues;
+
+pub mod cashflow;
+pub mod diag;
+
+/// What a job kind declares next to its handler, as Oban workers do.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub queue: &'static str,
+    pub max_attempts: u32,
+    pub timeout: Duration,
+    pub backoff: Backoff,
+}
+
+/// A job kind. `NAME` is the stable wire name: renaming the Rust type must not rename it.
+pub trait JobKind {
+    const NAME: &'static str;
+    const POLICY: Policy;
+    type Payload: DeserializeOwned + Serialize + Send;
+    fn run(env: &JobEnv, job: &Job, payload: Self::Payload)
+    -> impl Future<Output = Outcome> + Send;
+}
+
+/// The environment built once per process and handed to every job.
+#[derive(Clone)]
+pub struct JobEnv {
+    pub db: PgPool,
+    pub queues: Queues,
+}
+
+/// A kind's catalog entry: its policy and how to check a payload without running it.
+#[derive(Clone, Copy)]
+pub struct KindSpec {
+    pub name: &'static str,
+    pub policy: Policy,
+    validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
+    run: for<'a> fn(&'a JobEnv, &'a Job) -> futures::future::BoxFuture<'a, Outcome>,
+}
+
+impl KindSpec {
+    /// Checks a payload against the kind's schema; the error is (field path, message).
+    pub fn validate(&self, payload: &serde_json::Value) -> Result<(), (String, String)> {
+        (self.validate)(payload)
+    }
+
+    /// A job of this kind with its policy applied.
+    pub fn new_job(&self, payload: &serde_json::Value) -> NewJob {
+        NewJob::new(self.name, payload.to_string())
+            .max_attempts(self.policy.max_attempts)
+            .timeout(self.policy.timeout)
+    }
+}
+
+fn spec<K: JobKind>() -> KindSpec {
+    KindSpec {
+        name: K::NAME,
+        policy: K::POLICY,
+        validate: |v| {
+            serde_path_to_error::deserialize::<_, K::Payload>(v)
+                .map(|_| ())
+                .map_err(|e| {
+                    let path = e.path().to_string();
+                    let field = if path == "." {
+                        "payload".to_string()
+                    } else {
+                        format!("payload.{path}")
+                    };
+                    (field, e.into_inner().to_string())
+                })
+        },
+        run: |env, job| {
+            Box::pin(async move {
+                match serde_json::from_str::<K::Payload>(&job.payload) {
+                    // A failure without its own delay gets the kind's backoff.
+                    Ok(p) => match K::run(env, job, p).await {
+                        Outcome::Retry { error, after: None } => Outcome::Retry {
+                            error,
+                            after: Some(K::POLICY.backoff.delay(job.attempt)),
+                        },
+                        other => other,
+                    },
+                    Err(e) => Outcome::Dead(format!("payload does not match `{}`: {e}", K::NAME)),
+                }
+            })
+        },
+    }
+}
+
+/// Every kind, by name.
+pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
+    use std::sync::OnceLock;
+    static CATALOG: OnceLock<BTreeMap<&'static str, KindSpec>> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        [
+            spec::<diag::Noop>(),
+            spec::<diag::Sleep>(),
+            spec::<diag::Fail>(),
+            spec::<cashflow::Project>(),
+        ]
+        .into_iter()
+        .map(|s| (s.name, s))
+        .collect()
+    })
+}
+
+pub fn find(kind: &str) -> Option<&'static KindSpec> {
+    catalog().get(kind)
+}
+
+/// The queues the catalog uses, each once.
+pub fn queue_names() -> Vec<&'static str> {
+    let mut names: Vec<_> = catalog().values().map(|s| s.policy.queue).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Runs a leased job with its kind's handler.
+pub async fn dispatch(env: Arc<JobEnv>, job: &Job) -> Outcome {
+    match find(&job.kind) {
+        Some(spec) => (spec.run)(&env, job).await,
+        None => Outcome::Dead(format!("unknown job kind `{}`", job.kind)),
+    }
+}

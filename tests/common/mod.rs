@@ -1,0 +1,356 @@
+//! Test harness: a private `redis-server` per test on a free port (so tests may kill and
+//! restart it), a fresh PostgreSQL database per test, and the platform started in-process or
+//! as real `nightshift` processes.
+#![allow(dead_code)]
+
+use std::{
+    net::TcpListener,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use nightshift_common::{
+    Config,
+    auth::{Scope, TokenKeys},
+    db,
+};
+use nightshift_queue::{Queue, QueueConfig, connect_manager};
+use secrecy::SecretString;
+use tokio_util::sync::CancellationToken;
+
+pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256-0123456789";
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `check` until it yields a value or the deadline passes (then panics with `what`).
+pub async fn wait_for<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    let mut tick = tokio::time::interval(Duration::from_millis(25));
+    loop {
+        tick.tick().await;
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+    }
+}
+
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+    extra: Vec<String>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Self {
+        let mut r = PrivateRedis {
+            port: free_port(),
+            child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        r.spawn();
+        r
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(&self.extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server must be on PATH (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on {}",
+                self.port
+            );
+            std::thread::yield_now();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub struct TestDb {
+    pub url: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let admin = std::env::var("NIGHTSHIFT_TEST_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!("ns_test_{}", uuid::Uuid::new_v4().simple());
+        let url = db::with_database(&admin, &name).unwrap();
+        db::migrate(&url)
+            .await
+            .expect("PostgreSQL must be reachable at NIGHTSHIFT_TEST_PG_URL");
+        TestDb { url }
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        db::connect(&self.url, 5).await.unwrap()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        // Drop runs outside async; a short-lived runtime on its own thread removes our database.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(db::drop_database(&url))
+        })
+        .join();
+    }
+}
+
+/// Short lease and sweeps, so crash recovery happens in test time.
+pub fn queue_config() -> QueueConfig {
+    QueueConfig {
+        prefix: "nstest".into(),
+        lease: Duration::from_secs(1),
+        reap_interval: Duration::from_millis(250),
+        heartbeat_interval: Duration::from_secs(1),
+        finished_ttl: Duration::from_secs(3600),
+        idempotency_ttl: Duration::from_secs(3600),
+        fetch_batch: 256,
+        sweep_batch: 1000,
+        idle_poll: Duration::from_secs(1),
+    }
+}
+
+pub fn config(redis: &PrivateRedis, db: &TestDb) -> Config {
+    Config {
+        redis_url: redis.url(),
+        database_url: db.url.clone(),
+        api_addr: "127.0.0.1:0".parse().unwrap(),
+        jwt_secret: Some(SecretString::from(SECRET)),
+        queue: queue_config(),
+        concurrency: 16,
+        allow_eviction: false,
+        history: true,
+        shutdown_timeout: Duration::from_secs(10),
+    }
+}
+
+pub fn keys() -> TokenKeys {
+    TokenKeys::from_secret(&SecretString::from(SECRET))
+}
+
+pub fn token(scopes: &[Scope]) -> String {
+    keys()
+        .issue("test-client", scopes, Duration::from_secs(600))
+        .unwrap()
+}
+
+pub async fn queue(redis: &PrivateRedis, name: &str) -> Queue {
+    Queue::with_connection(
+        connect_manager(&redis.url()).await.unwrap(),
+        name,
+        queue_config(),
+    )
+}
+
+/// API and workers in this process, stopped when dropped.
+pub struct App {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl App {
+    pub async fn start(config: &Config, with_workers: bool) -> Self {
+        let stop = CancellationToken::new();
+        let state = nightshift_api::state(config, keys()).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut tasks = vec![tokio::spawn({
+            let s = stop.clone();
+            async move {
+                nightshift_api::serve(listener, state, s.cancelled_owned())
+                    .await
+                    .unwrap();
+            }
+        })];
+        if with_workers {
+            let (c, s) = (config.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                nightshift_workers::run(c, s.cancelled_owned())
+                    .await
+                    .unwrap();
+            }));
+        }
+        App {
+            base,
+            http: reqwest::Client::new(),
+            stop,
+            tasks,
+        }
+    }
+
+    pub async fn enqueue(
+        &self,
+        token: &str,
+        body: serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/jobs", self.base))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(k) = idempotency_key {
+            req = req.header("Idempotency-Key", k);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn status(&self, token: &str, id: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/v1/jobs/{id}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the job reaches `state`; returns its status document.
+    pub async fn wait_state(
+        &self,
+        token: &str,
+        id: &str,
+        state: &str,
+        within: Duration,
+    ) -> serde_json::Value {
+        wait_for(&format!("job {id} to be {state}"), within, || async {
+            let r = self.status(token, id).await;
+            if !r.status().is_success() {
+                return None;
+            }
+            let v: serde_json::Value = r.json().await.ok()?;
+            (v["state"] == state).then_some(v)
+        })
+        .await
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
+/// A `nightshift` subcommand as a real process (for SIGKILL / SIGTERM tests).
+pub struct Proc {
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn spawn(args: &[&str], config: &Config, extra_env: &[(&str, &str)]) -> Self {
+        let q = &config.queue;
+        let child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+            .args(args)
+            .env("REDIS_URL", &config.redis_url)
+            .env("DATABASE_URL", &config.database_url)
+            .env("NIGHTSHIFT_JWT_SECRET", SECRET)
+            .env("NIGHTSHIFT_QUEUE_PREFIX", &q.prefix)
+            .env("NIGHTSHIFT_LEASE_SECS", q.lease.as_secs_f64().to_string())
+            .env(
+                "NIGHTSHIFT_REAP_INTERVAL_SECS",
+                q.reap_interval.as_secs_f64().to_string(),
+            )
+            .env("NIGHTSHIFT_CONCURRENCY", config.concurrency.to_string())
+            .env("RUST_LOG", "info")
+            .envs(extra_env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn nightshift");
+        Proc { child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([&format!("-{sig}"), &self.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig} failed");
+    }
+
+    /// Waits for exit and returns (success, stderr).
+    pub fn wait_output(&mut self) -> (bool, String) {
+        use std::io::Read;
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        let status = self.child.wait().unwrap();
+        (status.success(), stderr)
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

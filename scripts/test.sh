@@ -19,4 +19,14 @@ export NIGHTSHIFT_TEST_PG_URL="${NIGHTSHIFT_TEST_PG_URL:-$(_ns_pg_url_with_db "$
 
 _ns_say "REDIS_URL=$REDIS_URL DATABASE_URL=$DATABASE_URL NIGHTSHIFT_TEST_PG_URL=$NIGHTSHIFT_TEST_PG_URL"
 _ns_say "running: cargo test --workspace $*"
-exec cargo test --workspace "$@"
+# cargo prints one "test result" line per test binary, the last often a doc-test run with no
+# tests; close with one total line so a reader (and CI) sees what ran.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --workspace "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"

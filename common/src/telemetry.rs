@@ -7,12 +7,20 @@ pub fn init() {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let json = std::env::var("NIGHTSHIFT_LOG_FORMAT").is_ok_and(|v| v == "json");
     let registry = tracing_subscriber::registry().with(filter);
+    // Logs go to stderr: stdout carries command output (a token, a count) for scripts.
     let result = if json {
         registry
-            .with(fmt::layer().json().with_current_span(true))
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr),
+            )
             .try_init()
     } else {
-        registry.with(fmt::layer().compact()).try_init()
+        registry
+            .with(fmt::layer().compact().with_writer(std::io::stderr))
+            .try_init()
     };
     // A second init (tests starting several components) keeps the first subscriber.
     let _ = result;

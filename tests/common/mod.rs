@@ -298,11 +298,18 @@ impl App {
 /// A `nightshift` subcommand as a real process (for SIGKILL / SIGTERM tests).
 pub struct Proc {
     pub child: Child,
+    log: std::path::PathBuf,
 }
 
 impl Proc {
     pub fn spawn(args: &[&str], config: &Config, extra_env: &[(&str, &str)]) -> Self {
         let q = &config.queue;
+        // A file, not a pipe: a pipe nobody reads would block a chatty child.
+        let log = std::env::temp_dir().join(format!(
+            "nightshift-test-{}.log",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
             .args(args)
             .env("REDIS_URL", &config.redis_url)
@@ -318,10 +325,10 @@ impl Proc {
             .env("RUST_LOG", "info")
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
+            .stderr(log_file)
             .spawn()
             .expect("spawn nightshift");
-        Proc { child }
+        Proc { child, log }
     }
 
     pub fn pid(&self) -> u32 {
@@ -338,13 +345,11 @@ impl Proc {
 
     /// Waits for exit and returns (success, stderr).
     pub fn wait_output(&mut self) -> (bool, String) {
-        use std::io::Read;
-        let mut stderr = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = e.read_to_string(&mut stderr);
-        }
         let status = self.child.wait().unwrap();
-        (status.success(), stderr)
+        (
+            status.success(),
+            std::fs::read_to_string(&self.log).unwrap_or_default(),
+        )
     }
 }
 
@@ -352,5 +357,6 @@ impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log);
     }
 }

@@ -1,0 +1,253 @@
+//! The queue backend's guarantees, against a private Redis.
+mod common;
+
+use std::{task::Poll, time::Duration};
+
+use apalis_core::{backend::Backend, worker::context::WorkerContext};
+use common::*;
+use nightshift_queue::{
+    Backoff, JobState, NewJob, QueueError, RedisBackend, WorkerIdentity, WorkerOptions,
+};
+use serde_json::Value;
+
+async fn state_of(q: &nightshift_queue::Queue, id: &str) -> Option<JobState> {
+    q.inspect(id).await.ok().flatten().map(|r| r.state)
+}
+
+#[tokio::test]
+async fn an_idle_worker_is_woken_by_a_push_not_by_polling() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    // With an hour between polls, only the push notification can start the job in time.
+    config.queue.idle_poll = Duration::from_secs(3600);
+    let app = App::start(&config, true).await;
+    let q = queue(&redis, "default").await;
+    // Let the worker go idle first: a first job proves it is up and polling has happened.
+    let warmup = q.push(NewJob::new("noop", "{}")).await.unwrap();
+    wait_for("warm-up job", Duration::from_secs(10), || async {
+        (state_of(&q, &warmup).await? == JobState::Succeeded).then_some(())
+    })
+    .await;
+    for _ in 0..5 {
+        let id = q.push(NewJob::new("noop", "{}")).await.unwrap();
+        wait_for("woken job", Duration::from_secs(10), || async {
+            (state_of(&q, &id).await? == JobState::Succeeded).then_some(())
+        })
+        .await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_stalled_workers_late_outcome_is_refused_after_its_job_ran_elsewhere() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let q = queue(&redis, "default").await;
+    let mut stalled = Proc::spawn(&["worker"], &config, &[]);
+    let id = q
+        .push(NewJob::new("diag.sleep", r#"{"ms": 1500}"#).max_attempts(3))
+        .await
+        .unwrap();
+    wait_for("job running", Duration::from_secs(10), || async {
+        (state_of(&q, &id).await? == JobState::Running).then_some(())
+    })
+    .await;
+    stalled.signal("STOP");
+    let _healthy = Proc::spawn(&["worker"], &config, &[]);
+    wait_for(
+        "job done by the healthy worker",
+        Duration::from_secs(20),
+        || async { (state_of(&q, &id).await? == JobState::Succeeded).then_some(()) },
+    )
+    .await;
+    stalled.signal("CONT");
+    stalled.signal("TERM");
+    let (_, log) = stalled.wait_output();
+    let rec = q.inspect(&id).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.attempts), (JobState::Succeeded, 2));
+    let result: Value = serde_json::from_str(rec.result.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        result["attempt"], 2,
+        "the outcome on record is the second run's"
+    );
+    assert!(
+        log.contains("ack refused") || log.contains("lease lost"),
+        "the stalled worker learned it no longer owned the job:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn operators_can_cancel_retry_and_discard_and_a_paused_queue_starts_nothing() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), true).await;
+    let q = queue(&redis, "default").await;
+
+    // A job of a kind nobody knows dies on its first attempt; retry runs it once more.
+    let ghost = q
+        .push(NewJob::new("ghost", "{}").max_attempts(1))
+        .await
+        .unwrap();
+    wait_for("ghost dead", Duration::from_secs(10), || async {
+        (state_of(&q, &ghost).await? == JobState::Dead).then_some(())
+    })
+    .await;
+    assert_eq!(q.list(JobState::Dead, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(q.retry(&ghost).await.unwrap(), JobState::Queued);
+    wait_for("ghost dead again", Duration::from_secs(10), || async {
+        let r = q.inspect(&ghost).await.ok()??;
+        (r.state == JobState::Dead && r.attempts == 2).then_some(())
+    })
+    .await;
+    q.discard(&ghost).await.unwrap();
+    assert!(q.inspect(&ghost).await.unwrap().is_none());
+    assert!(matches!(
+        q.discard(&ghost).await,
+        Err(QueueError::NotFound(_))
+    ));
+
+    // A scheduled job cancelled before its time never runs.
+    let later = q
+        .push(NewJob::new("noop", "{}").delay(Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(
+        q.list(JobState::Scheduled, 0, 10).await.unwrap()[0].id,
+        later
+    );
+    assert_eq!(q.cancel(&later).await.unwrap(), JobState::Cancelled);
+    assert_eq!(q.counts().await.unwrap().scheduled, 0);
+    assert!(matches!(
+        q.cancel(&later).await,
+        Err(QueueError::InvalidTransition { .. })
+    ));
+
+    // Paused: a pushed job stays queued; resumed: it runs.
+    q.pause().await.unwrap();
+    assert!(q.counts().await.unwrap().paused);
+    let held = q.push(NewJob::new("noop", "{}")).await.unwrap();
+    let started = tokio::time::timeout(
+        Duration::from_millis(1500),
+        wait_for("held job to start", Duration::from_secs(5), || async {
+            (state_of(&q, &held).await? != JobState::Queued).then_some(())
+        }),
+    )
+    .await;
+    assert!(started.is_err(), "a job started on a paused queue");
+    q.resume().await.unwrap();
+    wait_for("held job done", Duration::from_secs(10), || async {
+        (state_of(&q, &held).await? == JobState::Succeeded).then_some(())
+    })
+    .await;
+
+    // A running job asked to cancel stops at its next lease renewal.
+    let long = q
+        .push(NewJob::new("diag.sleep", r#"{"ms": 60000}"#))
+        .await
+        .unwrap();
+    wait_for("long job running", Duration::from_secs(10), || async {
+        (state_of(&q, &long).await? == JobState::Running).then_some(())
+    })
+    .await;
+    assert_eq!(q.cancel(&long).await.unwrap(), JobState::Running);
+    wait_for("long job cancelled", Duration::from_secs(10), || async {
+        (state_of(&q, &long).await? == JobState::Cancelled).then_some(())
+    })
+    .await;
+
+    let workers = nightshift_queue::list_workers(&mut q.connection(), "nstest", 10_000)
+        .await
+        .unwrap();
+    assert!(
+        workers.iter().any(|w| w.pid == std::process::id()),
+        "{workers:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn leased_jobs_not_yet_started_go_back_to_the_queue_when_the_backend_closes() {
+    let redis = PrivateRedis::start();
+    let q = queue(&redis, "default").await;
+    for _ in 0..5 {
+        q.push(NewJob::new("noop", "{}")).await.unwrap();
+    }
+    let options = WorkerOptions {
+        concurrency: 5,
+        backoff: Backoff::default(),
+        identity: WorkerIdentity::generate(),
+    };
+    let mut backend = RedisBackend::start(q.clone(), &redis.url(), options, None)
+        .await
+        .unwrap();
+    let ctx = WorkerContext::new("manual");
+    // One poll leases all five (its free slots) and hands out one; four wait in the buffer.
+    let first = std::future::poll_fn(|cx| match backend.poll_next(cx, &ctx) {
+        Poll::Ready(Some(Ok(task))) => Poll::Ready(task),
+        Poll::Ready(other) => panic!("unexpected {:?}", other.map(|r| r.map(|_| ()))),
+        Poll::Pending => Poll::Pending,
+    })
+    .await;
+    assert_eq!(first.args.attempt, 1);
+    assert_eq!(q.counts().await.unwrap().running, 5);
+
+    std::future::poll_fn(|cx| backend.poll_close(cx, &ctx))
+        .await
+        .unwrap();
+    let c = q.counts().await.unwrap();
+    assert_eq!(
+        (c.running, c.queued),
+        (1, 4),
+        "only the handed-out job keeps its lease"
+    );
+    for r in q.list(JobState::Queued, 0, 10).await.unwrap() {
+        assert_eq!(r.attempts, 0, "a released job's attempt is not counted");
+    }
+}
+
+#[tokio::test]
+async fn redis_keys_of_a_queue_share_one_cluster_slot() {
+    let redis = PrivateRedis::start();
+    let q = queue(&redis, "emails").await;
+    let id = q
+        .push(
+            NewJob::new("noop", "{}")
+                .delay(Duration::from_secs(60))
+                .idempotency_key("k1"),
+        )
+        .await
+        .unwrap();
+    let mut conn = q.connection();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("nstest:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(keys.len() >= 3, "{keys:?}");
+    // Ask a cluster-mode Redis where each key would live.
+    let nodes = std::env::temp_dir().join(format!("nodes-{}.conf", uuid::Uuid::new_v4().simple()));
+    let cluster = PrivateRedis::start_with(&[
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        nodes.to_str().unwrap(),
+    ]);
+    let mut cconn = redis::Client::open(cluster.url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut slots = std::collections::HashSet::new();
+    for k in &keys {
+        let slot: i64 = redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(k)
+            .query_async(&mut cconn)
+            .await
+            .unwrap();
+        slots.insert(slot);
+    }
+    drop(cluster);
+    let _ = std::fs::remove_file(nodes);
+    assert_eq!(slots.len(), 1, "{keys:?}");
+    assert!(keys.iter().any(|k| k.ends_with(&id)));
+}

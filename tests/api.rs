@@ -386,3 +386,46 @@ async fn a_cashflow_projection_is_stored_once_however_often_it_runs() {
     assert_eq!(s["attempts"], 1, "an unknown user is not retried: {s}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_finished_jobs_status_is_read_from_history_once_redis_let_it_expire() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    config.queue.finished_ttl = Duration::from_secs(1);
+    let app = App::start(&config, true).await;
+    let token = token(RW);
+    let body = json!({"kind": "diag.sleep", "payload": {"ms": 1}});
+    let id = app
+        .enqueue(&token, body, None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let live = app
+        .wait_state(&token, &id, "succeeded", Duration::from_secs(10))
+        .await;
+    let q = queue(&redis, "default").await;
+    wait_for(
+        "the Redis record to expire",
+        Duration::from_secs(10),
+        || async { q.inspect(&id).await.ok()?.is_none().then_some(()) },
+    )
+    .await;
+    let from_history = app
+        .wait_state(&token, &id, "succeeded", Duration::from_secs(10))
+        .await;
+    for field in ["id", "kind", "state", "attempts", "max_attempts", "result"] {
+        assert_eq!(
+            from_history[field], live[field],
+            "{field}: {from_history} vs {live}"
+        );
+    }
+    assert!(
+        from_history["finished_at"].is_string() && from_history["started_at"].is_string(),
+        "{from_history}"
+    );
+    app.stop().await;
+}

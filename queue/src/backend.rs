@@ -44,7 +44,7 @@ pub struct WorkerOptions {
 }
 
 pub(crate) struct RunningLease {
-    pub token: String,
+    pub member: String,
     pub abort: AbortHandle,
 }
 
@@ -262,8 +262,7 @@ impl Backend for RedisBackend {
                     let result = if unstarted.is_empty() {
                         Ok(())
                     } else {
-                        let pairs: Vec<_> = unstarted.into_iter().map(|j| (j.id, j.token)).collect();
-                        let released = shared.queue.release(&pairs).await;
+                        let released = shared.queue.release(&unstarted).await;
                         tracing::info!(queue = %shared.queue.name(), released = ?released, "returned unstarted jobs");
                         released.map(|_| ())
                     };

@@ -132,8 +132,9 @@ pub struct Job {
     pub created_at_ms: i64,
     pub started_at_ms: i64,
     pub timeout: Option<Duration>,
-    /// Fencing token of this lease: an ack with an older token is refused.
-    pub(crate) token: String,
+    /// This lease's member in the in-flight set (`id|worker#attempt`): removing it is how an
+    /// outcome proves the lease is still ours.
+    pub(crate) lease: String,
 }
 
 /// What a handler decided. Handlers return what happens next, as Oban's `{:snooze}` and

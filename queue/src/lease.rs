@@ -72,7 +72,7 @@ where
             .insert(
                 job.id.clone(),
                 RunningLease {
-                    token: job.token.clone(),
+                    member: job.lease.clone(),
                     abort,
                 },
             );

@@ -112,7 +112,7 @@ async fn renew_loop(shared: Arc<Shared>) {
             .lock()
             .expect("lease registry poisoned")
             .iter()
-            .map(|(id, l)| (id.clone(), l.token.clone()))
+            .map(|(id, l)| (id.clone(), l.member.clone()))
             .collect();
         if leases.is_empty() {
             continue;

@@ -61,7 +61,7 @@ pub(crate) struct Fetched {
     pub next_due_ms: Option<i64>,
 }
 
-/// An outcome ready to be written, with its lease token.
+/// An outcome ready to be written, with its lease.
 #[derive(Debug)]
 pub(crate) struct Ack<'a> {
     pub job: &'a Job,
@@ -195,18 +195,19 @@ impl Queue {
             .ok_or_else(|| QueueError::Protocol("empty fetch reply".into()))?;
         let next_due_ms = head.parse::<i64>().ok().filter(|v| *v >= 0);
         let rest: Vec<String> = it.collect();
-        if rest.len() % 8 != 0 {
+        if rest.len() % 7 != 0 {
             return Err(QueueError::Protocol(
-                "fetch reply not in 8-field records".into(),
+                "fetch reply not in 7-field records".into(),
             ));
         }
-        let mut jobs = Vec::with_capacity(rest.len() / 8);
+        let mut jobs = Vec::with_capacity(rest.len() / 7);
         let mut fields = rest.into_iter();
         while let Some(id) = fields.next() {
             let mut next = || fields.next().unwrap_or_default();
-            let (kind, payload, attempt, max, created, timeout, token) =
-                (next(), next(), next(), next(), next(), next(), next());
+            let (kind, payload, attempt, max, created, timeout) =
+                (next(), next(), next(), next(), next(), next());
             let timeout_ms: u64 = timeout.parse().unwrap_or(0);
+            let lease = format!("{id}|{worker}#{attempt}");
             jobs.push(Job {
                 id,
                 queue: self.name.clone(),
@@ -217,7 +218,7 @@ impl Queue {
                 created_at_ms: created.parse().unwrap_or(now),
                 started_at_ms: now,
                 timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
-                token,
+                lease,
             });
         }
         Ok(Fetched { jobs, next_due_ms })
@@ -234,9 +235,9 @@ impl Queue {
             .key(&k.inflight)
             .key(&k.dead)
             .key(&k.stats)
+            .key(&k.done)
             .arg(&k.base)
             .arg(now_ms())
-            .arg(self.config.finished_ttl.as_secs().max(1))
             .arg(acks.len());
         for a in acks {
             let (code, text) = match a.outcome {
@@ -246,7 +247,7 @@ impl Queue {
                 Outcome::Cancelled(e) => ("c", e.as_str()),
             };
             inv.arg(&a.job.id)
-                .arg(&a.job.token)
+                .arg(&a.job.lease)
                 .arg(code)
                 .arg(text)
                 .arg(a.retry_delay.as_millis() as u64);
@@ -266,8 +267,8 @@ impl Queue {
             .arg(now_ms())
             .arg(self.config.lease.as_millis() as u64)
             .arg(leases.len());
-        for (id, token) in leases {
-            inv.arg(id).arg(token);
+        for (id, member) in leases {
+            inv.arg(id).arg(member);
         }
         let reply: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
         let mut parts = reply.split(|s| s.is_empty());
@@ -285,12 +286,13 @@ impl Queue {
             .key(&k.dead)
             .key(&k.stats)
             .key(&k.reaper)
+            .key(&k.done)
             .arg(&k.base)
             .arg(now_ms())
             .arg(self.config.sweep_batch)
             .arg((self.config.reap_interval.as_millis() as u64).max(100))
             .arg(owner)
-            .arg(self.config.finished_ttl.as_secs().max(1))
+            .arg(self.config.finished_ttl.as_millis() as u64)
             .arg(&k.wake)
             .invoke_async(&mut self.conn.clone())
             .await?;
@@ -309,14 +311,14 @@ impl Queue {
     }
 
     /// Gives leased jobs that never started back to the head of the queue.
-    pub(crate) async fn release(&self, jobs: &[(String, String)]) -> Result<u64, QueueError> {
+    pub(crate) async fn release(&self, jobs: &[Job]) -> Result<u64, QueueError> {
         let mut inv = SCRIPTS.release.prepare_invoke();
         inv.key(&self.keys.ready)
             .key(&self.keys.inflight)
             .arg(&self.keys.base)
             .arg(&self.keys.wake);
-        for (id, token) in jobs {
-            inv.arg(id).arg(token);
+        for job in jobs {
+            inv.arg(&job.id).arg(&job.lease);
         }
         Ok(inv.invoke_async(&mut self.conn.clone()).await?)
     }
@@ -362,8 +364,9 @@ impl Queue {
         })
     }
 
-    /// Jobs in a state, newest first for the queue, soonest first for the sorted sets.
-    /// Succeeded and cancelled jobs are listed from PostgreSQL history, not here.
+    /// Jobs in a state: newest first for the queue and the finished ones, soonest first for
+    /// the sorted sets. Finished jobs are listed until the sweeper removes them after their TTL;
+    /// PostgreSQL history has them after that.
     pub async fn list(
         &self,
         state: JobState,
@@ -377,9 +380,17 @@ impl Queue {
             JobState::Queued => conn.lrange(&k.ready, start, stop).await?,
             JobState::Scheduled => conn.zrange(&k.scheduled, start, stop).await?,
             JobState::Retrying => conn.zrange(&k.retry, start, stop).await?,
-            JobState::Running => conn.zrange(&k.inflight, start, stop).await?,
+            JobState::Running => {
+                let members: Vec<String> = conn.zrange(&k.inflight, start, stop).await?;
+                members
+                    .into_iter()
+                    .filter_map(|m| m.split('|').next().map(str::to_string))
+                    .collect()
+            }
             JobState::Dead => conn.zrevrange(&k.dead, start, stop).await?,
-            JobState::Succeeded | JobState::Cancelled => return Ok(Vec::new()),
+            JobState::Succeeded | JobState::Cancelled => {
+                conn.zrevrange(&k.done, start, stop).await?
+            }
         };
         let mut pipe = redis::pipe();
         for id in &ids {
@@ -390,6 +401,7 @@ impl Queue {
             .iter()
             .zip(maps)
             .filter_map(|(id, m)| record_from_hash(id, &self.name, m))
+            .filter(|r| r.state == state)
             .collect())
     }
 
@@ -416,11 +428,11 @@ impl Queue {
             .key(&k.scheduled)
             .key(&k.retry)
             .key(&k.dead)
+            .key(&k.done)
             .arg(&k.base)
             .arg(action)
             .arg(id)
             .arg(now_ms())
-            .arg(self.config.finished_ttl.as_secs().max(1))
             .arg(&k.wake)
             .invoke_async(&mut self.conn.clone())
             .await?;

@@ -122,23 +122,25 @@ impl Ctx {
     }
 }
 
-/// Waits until `target` jobs succeeded, sampling the rate every `every`.
+/// Waits until `target` jobs succeeded; also returns the rate in each `window`.
 async fn wait_processed(
     queue: &Queue,
     base: u64,
     target: u64,
-    every: Duration,
+    window: Duration,
 ) -> anyhow::Result<(Duration, Vec<f64>)> {
     let start = Instant::now();
-    let mut last = (start, base);
+    let mut mark = (start, base);
     let mut windows = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
     loop {
-        tokio::time::sleep(every).await;
-        let c = queue.counts().await?;
+        tick.tick().await;
+        let done = queue.counts().await?.succeeded_total;
         let now = Instant::now();
-        let done = c.succeeded_total;
-        windows.push((done - last.1) as f64 / (now - last.0).as_secs_f64());
-        last = (now, done);
+        if now - mark.0 >= window {
+            windows.push((done - mark.1) as f64 / (now - mark.0).as_secs_f64());
+            mark = (now, done);
+        }
         if done - base >= target {
             return Ok((start.elapsed(), windows));
         }
@@ -192,8 +194,8 @@ async fn process(
         mib(rss),
         mib(hwm),
     );
-    if n >= 200_000 && windows.len() > 2 {
-        let inner = &windows[..windows.len() - 1];
+    if windows.len() > 2 {
+        let inner = &windows[..];
         let min = inner.iter().cloned().fold(f64::MAX, f64::min);
         let max = inner.iter().cloned().fold(0.0, f64::max);
         println!(
@@ -374,15 +376,18 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
             .await?;
         }
         cleanup(&mut conn, &prefix).await?;
-        process(
-            &ctx,
-            &queue,
-            args.large_backlog,
-            args.concurrency,
-            true,
-            "1M",
-        )
-        .await?;
+        for history in [true, false] {
+            process(
+                &ctx,
+                &queue,
+                args.large_backlog,
+                args.concurrency,
+                history,
+                "1M",
+            )
+            .await?;
+            cleanup(&mut conn, &prefix).await?;
+        }
         anyhow::Ok(())
     }
     .await;

@@ -1,7 +1,7 @@
--- Operator actions on one job. KEYS: ready, scheduled, retry, dead. ARGV: base, action
--- (retry | cancel | discard), id, now_ms, finished_ttl_s, wake_channel.
+-- Operator actions on one job. KEYS: ready, scheduled, retry, dead, done. ARGV: base, action
+-- (retry | cancel | discard), id, now_ms, wake_channel.
 -- Returns the job's resulting state, or 'missing' / 'invalid:<state>'.
-local base, action, id, now, ttl, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+local base, action, id, now, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local jk = base .. ':job:' .. id
 local f = redis.call('HMGET', jk, 'state', 'attempts', 'max_attempts')
 local state = f[1]
@@ -13,11 +13,11 @@ if action == 'retry' then
     return 'invalid:' .. state
   end
   if sets[state] then redis.call('ZREM', sets[state], id) end
+  redis.call('ZREM', KEYS[5], id)
   -- As Oban does: a job retried by hand gets at least one more attempt.
   local max = math.max(tonumber(f[3]), tonumber(f[2]) + 1)
   redis.call('HSET', jk, 'state', 'queued', 'max_attempts', max)
   redis.call('HDEL', jk, 'cancel', 'finished_at')
-  redis.call('PERSIST', jk)
   redis.call('RPUSH', KEYS[1], id)
   redis.call('PUBLISH', channel, 1)
   return 'queued'
@@ -29,11 +29,12 @@ elseif action == 'cancel' then
   if state ~= 'queued' and not sets[state] then return 'invalid:' .. state end
   if sets[state] then redis.call('ZREM', sets[state], id) end
   redis.call('HSET', jk, 'state', 'cancelled', 'finished_at', now, 'error', 'cancelled by operator')
-  redis.call('EXPIRE', jk, ttl)
+  redis.call('ZADD', KEYS[5], now, id)
   return 'cancelled'
 elseif action == 'discard' then
   if state ~= 'dead' and state ~= 'cancelled' and state ~= 'succeeded' then return 'invalid:' .. state end
   redis.call('ZREM', KEYS[4], id)
+  redis.call('ZREM', KEYS[5], id)
   redis.call('DEL', jk)
   return 'discarded'
 end

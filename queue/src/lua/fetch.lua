@@ -1,11 +1,14 @@
 -- Lease up to `count` jobs. KEYS: ready, scheduled, retry, inflight, paused.
 -- ARGV: base, now_ms, lease_ms, count, worker, promote_batch.
 -- First promotes at most `promote_batch` due jobs from each of scheduled and retry (bounded
--- work per call whatever the backlog), then pops. Returns {next_due_ms, fields...} with 8
--- fields per leased job: id, kind, payload, attempt, max_attempts, created_at, timeout_ms, token.
--- next_due_ms is -1 when nothing is scheduled, and is only computed when nothing was leased.
+-- work per call whatever the backlog), then pops. The in-flight member is `id|worker#attempt`:
+-- the member itself is the lease's fencing token, so acking is one ZREM.
+-- Returns {next_due_ms, fields...} with 6 fields per leased job: id, kind, payload, attempt,
+-- max_attempts, created_at, timeout_ms. next_due_ms is -1 when nothing is scheduled, and is
+-- only computed when nothing was leased.
 local base, now, lease, count, worker, promote =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local jp = base .. ':job:'
 
 local function promote_from(set)
   local due = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, promote)
@@ -15,7 +18,7 @@ local function promote_from(set)
     redis.call('RPUSH', KEYS[1], unpack(due, i, last))
   end
   for _, id in ipairs(due) do
-    redis.call('HSET', base .. ':job:' .. id, 'state', 'queued')
+    redis.call('HSET', jp .. id, 'state', 'queued')
   end
 end
 
@@ -41,18 +44,17 @@ if ids then
   local expiry = now + lease
   local z = {}
   for _, id in ipairs(ids) do
-    local jk = base .. ':job:' .. id
+    local jk = jp .. id
     local f = redis.call('HMGET', jk, 'state', 'kind', 'payload', 'attempts', 'max_attempts', 'created_at', 'timeout_ms')
     -- A cancelled job stays in the list (removing it would be O(n)); skip it here.
     if f[1] == 'queued' then
       local attempt = tonumber(f[4]) + 1
-      local token = worker .. '#' .. attempt
-      redis.call('HSET', jk, 'state', 'running', 'attempts', attempt, 'started_at', now, 'worker', worker, 'lease', token)
+      redis.call('HSET', jk, 'state', 'running', 'attempts', attempt, 'started_at', now, 'worker', worker)
       z[#z + 1] = expiry
-      z[#z + 1] = id
+      z[#z + 1] = id .. '|' .. worker .. '#' .. attempt
       local n = #out
       out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[2], f[3], tostring(attempt)
-      out[n + 5], out[n + 6], out[n + 7], out[n + 8] = f[5], f[6], f[7], token
+      out[n + 5], out[n + 6], out[n + 7] = f[5], f[6], f[7]
     end
   end
   for i = 1, #z, 500 do

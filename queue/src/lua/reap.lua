@@ -1,33 +1,39 @@
--- Return jobs whose lease expired (their worker died or stalled). KEYS: ready, inflight, dead,
--- stats, reaper lock. ARGV: base, now_ms, batch, lock_ms, lock_owner, finished_ttl_s, wake_channel.
--- The attempt was counted when the job was leased; a job at its maximum goes dead, so a job
--- that kills its worker every time cannot loop forever. Returns 5 fields per reaped job:
--- id, new state, attempts, kind, worker that lost it.
+-- Sweeps, under a short lock so one process does them at a time. KEYS: ready, inflight, dead,
+-- stats, reaper lock, done. ARGV: base, now_ms, batch, lock_ms, lock_owner, finished_ttl_ms,
+-- wake_channel.
+-- 1. Jobs whose lease expired (their worker died or stalled) go back to the queue; the attempt
+--    was counted when leased, so a job at its maximum goes dead: a job that kills its worker
+--    every time cannot loop forever.
+-- 2. Finished jobs older than their TTL are deleted (PostgreSQL keeps their history).
+-- Both at most `batch` per call. Returns 5 fields per reaped job: id, new state, attempts,
+-- kind, worker that lost it.
 local base, now, batch, lock_ms, owner, ttl, channel =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 if not redis.call('SET', KEYS[5], owner, 'NX', 'PX', lock_ms) then return {} end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)
+local jp = base .. ':job:'
+local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)
 local out, requeued, dead = {}, 0, 0
-for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[2], id)
-  local jk = base .. ':job:' .. id
+for _, member in ipairs(members) do
+  redis.call('ZREM', KEYS[2], member)
+  local id = string.sub(member, 1, string.find(member, '|', 1, true) - 1)
+  local jk = jp .. id
   local f = redis.call('HMGET', jk, 'state', 'attempts', 'max_attempts', 'kind', 'worker', 'cancel')
   if f[1] == 'running' then
     local err = 'lease expired: worker ' .. (f[5] or '?') .. ' stopped renewing'
     local state
     if f[6] then
       state = 'cancelled'
-      redis.call('HSET', jk, 'state', state, 'finished_at', now, 'lease', '', 'error', err)
-      redis.call('EXPIRE', jk, ttl)
+      redis.call('HSET', jk, 'state', state, 'finished_at', now, 'error', err)
+      redis.call('ZADD', KEYS[6], now, id)
     elseif tonumber(f[2]) >= tonumber(f[3]) then
       state = 'dead'
       dead = dead + 1
-      redis.call('HSET', jk, 'state', state, 'finished_at', now, 'lease', '', 'error', err)
+      redis.call('HSET', jk, 'state', state, 'finished_at', now, 'error', err)
       redis.call('ZADD', KEYS[3], now, id)
     else
       state = 'queued'
       requeued = requeued + 1
-      redis.call('HSET', jk, 'state', state, 'lease', '', 'error', err)
+      redis.call('HSET', jk, 'state', state, 'error', err)
       redis.call('RPUSH', KEYS[1], id)
     end
     local n = #out
@@ -36,4 +42,13 @@ for _, id in ipairs(ids) do
 end
 if dead > 0 then redis.call('HINCRBY', KEYS[4], 'dead', dead) end
 if requeued > 0 then redis.call('PUBLISH', channel, requeued) end
+
+local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - ttl, 'LIMIT', 0, batch)
+for i = 1, #expired, 500 do
+  local last = math.min(i + 499, #expired)
+  local keys = {}
+  for j = i, last do keys[#keys + 1] = jp .. expired[j] end
+  redis.call('UNLINK', unpack(keys))
+  redis.call('ZREM', KEYS[6], unpack(expired, i, last))
+end
 return out

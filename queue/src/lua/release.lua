@@ -1,14 +1,14 @@
 -- Give leased-but-unstarted jobs back (graceful shutdown). KEYS: ready, inflight.
--- ARGV: base, wake_channel, then id, token per job. The attempt is not counted: the job never ran.
+-- ARGV: base, wake_channel, then id, lease member per job. The attempt is not counted: the job
+-- never ran.
 local base, channel = ARGV[1], ARGV[2]
 local released = 0
 for i = 3, #ARGV, 2 do
-  local id, token = ARGV[i], ARGV[i + 1]
-  local jk = base .. ':job:' .. id
-  if redis.call('HGET', jk, 'lease') == token then
-    redis.call('ZREM', KEYS[2], id)
+  local id, member = ARGV[i], ARGV[i + 1]
+  if redis.call('ZREM', KEYS[2], member) == 1 then
+    local jk = base .. ':job:' .. id
     redis.call('HINCRBY', jk, 'attempts', -1)
-    redis.call('HSET', jk, 'state', 'queued', 'lease', '')
+    redis.call('HSET', jk, 'state', 'queued')
     redis.call('RPUSH', KEYS[1], id)
     released = released + 1
   end

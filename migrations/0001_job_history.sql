@@ -15,9 +15,12 @@ CREATE TABLE job_history (
     result        jsonb,
     worker        text,
     submitted_by  text,
-    -- State transitions, oldest first: {state, attempt, at, error, worker}.
+    -- State transitions, oldest first: {state, attempt, at, error, worker}. A job that
+    -- succeeds on its first attempt adds none: its columns say all there is, and skipping the
+    -- JSON build is a quarter of the write cost at tens of thousands of jobs a second.
     events        jsonb       NOT NULL DEFAULT '[]'::jsonb
 );
 
+-- Operators list by queue and state, newest first. Further indexes come with the queries
+-- that need them: each one is paid on every job.
 CREATE INDEX job_history_queue_state_created ON job_history (queue, state, created_at DESC);
-CREATE INDEX job_history_kind_created ON job_history (kind, created_at DESC);

@@ -17,21 +17,18 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             .bind(threshold)
             .execute(&mut *tx)
             .await?;
-        let has_account: bool =
-            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1)")
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await?;
+        let has_account: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM accounts WHERE user_id = $1)")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
         if has_account {
             continue;
         }
-        sqlx::query(
-            "INSERT INTO accounts (user_id, name, balance) VALUES ($1, 'Current account', $2)",
-        )
-        .bind(id)
-        .bind(150_000 + id * 25_000)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("INSERT INTO accounts (user_id, name, balance) VALUES ($1, 'Current account', $2)")
+            .bind(id)
+            .bind(150_000 + id * 25_000)
+            .execute(&mut *tx)
+            .await?;
         // Salary every other Friday, rent on the 1st, a subscription on the 31st, yearly insurance.
         let items: [(&str, i64, &str, &str); 4] = [
             ("Salary", 210_000, "biweekly", "2026-01-02"),
@@ -58,14 +55,9 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     for (id, ..) in users {
         let job = spec
             .new_job(&serde_json::json!({ "user_id": id }))
-            .idempotency_key(format!(
-                "demo:cashflow:{id}:{}",
-                chrono::Utc::now().date_naive()
-            ));
+            .idempotency_key(format!("demo:cashflow:{id}:{}", chrono::Utc::now().date_naive()));
         queue.push(job).await?;
     }
-    println!(
-        "demo data: 3 users with accounts and recurring items; their cashflow projections are enqueued"
-    );
+    println!("demo data: 3 users with accounts and recurring items; their cashflow projections are enqueued");
     Ok(())
 }

@@ -15,11 +15,7 @@ mod demo;
 mod operator;
 
 #[derive(Parser)]
-#[command(
-    name = "nightshift",
-    version,
-    about = "Background jobs for the finance backend"
-)]
+#[command(name = "nightshift", version, about = "Background jobs for the finance backend")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,8 +69,8 @@ fn shutdown_on_signals() -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -112,18 +108,11 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Scheduler => {
             let stop = shutdown_on_signals();
-            nightshift_scheduler::run(
-                &config,
-                nightshift_scheduler::defaults()?,
-                stop.cancelled_owned(),
-            )
-            .await?;
+            nightshift_scheduler::run(&config, nightshift_scheduler::defaults()?, stop.cancelled_owned()).await?;
         }
         Command::All { demo } => run_all(config, demo).await?,
         Command::Migrate => {
-            db::migrate(&config.database_url)
-                .await
-                .context("applying migrations")?;
+            db::migrate(&config.database_url).await.context("applying migrations")?;
             println!("migrations applied");
         }
         Command::Token {
@@ -141,16 +130,12 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
     if config.jwt_secret.is_none() {
-        tracing::warn!(
-            "NIGHTSHIFT_JWT_SECRET is not set: generated one for this run (tokens die with the process)"
-        );
+        tracing::warn!("NIGHTSHIFT_JWT_SECRET is not set: generated one for this run (tokens die with the process)");
         let secret: SecretString = auth::generate_secret();
         config.jwt_secret = Some(secret);
     }
     let keys = token_keys(&config)?;
-    db::migrate(&config.database_url)
-        .await
-        .context("applying migrations")?;
+    db::migrate(&config.database_url).await.context("applying migrations")?;
     let stop = shutdown_on_signals();
     let api_state = nightshift_api::state(&config, keys.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.api_addr)
@@ -162,11 +147,7 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
     }
     let token = keys.issue(
         "local-operator",
-        &[
-            auth::Scope::JobsRead,
-            auth::Scope::JobsWrite,
-            auth::Scope::Admin,
-        ],
+        &[auth::Scope::JobsRead, auth::Scope::JobsWrite, auth::Scope::Admin],
         Duration::from_secs(12 * 3600),
     )?;
     println!("\nNightshift is running.\n");
@@ -174,9 +155,7 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
     println!("  readiness    http://{addr}/health/ready");
     println!("  metrics      http://{addr}/metrics");
     println!("\n  token (12 h, scopes jobs:read jobs:write admin):\n  {token}\n");
-    println!(
-        "  try:  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\"
-    );
+    println!("  try:  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\");
     println!("          -d '{{\"kind\":\"noop\"}}' http://{addr}/v1/jobs\n");
 
     let api = nightshift_api::serve(listener, api_state, stop.clone().cancelled_owned());

@@ -40,11 +40,7 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
             queue(&q).resume().await?;
             println!("{q} resumed");
         }
-        OperatorCommand::Job {
-            action,
-            id,
-            queue: q,
-        } => {
+        OperatorCommand::Job { action, id, queue: q } => {
             let q = queue(&q);
             match action.as_str() {
                 "inspect" => match q.inspect(&id).await? {

@@ -21,13 +21,8 @@ async fn an_enqueued_job_runs_and_its_status_reads_succeeded() {
     let token = token(RW);
     let resp = app.enqueue(&token, json!({"kind": "noop"}), None).await;
     assert_eq!(resp.status(), 202);
-    let id = resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let status = app
-        .wait_state(&token, &id, "succeeded", Duration::from_secs(10))
-        .await;
+    let id = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let status = app.wait_state(&token, &id, "succeeded", Duration::from_secs(10)).await;
     assert_eq!(status["attempts"], 1);
     assert_eq!(status["kind"], "noop");
     for field in ["created_at", "started_at", "finished_at"] {
@@ -47,26 +42,16 @@ async fn missing_or_bad_tokens_are_401_and_wrong_scopes_403() {
     assert_eq!(none.status(), 401);
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
 
-    let forged = nightshift_common::auth::TokenKeys::from_secret(&secrecy::SecretString::from(
-        "x".repeat(48),
-    ))
-    .issue("intruder", &[Scope::JobsWrite], Duration::from_secs(60))
-    .unwrap();
+    let forged = nightshift_common::auth::TokenKeys::from_secret(&secrecy::SecretString::from("x".repeat(48)))
+        .issue("intruder", &[Scope::JobsWrite], Duration::from_secs(60))
+        .unwrap();
     assert_eq!(app.enqueue(&forged, body.clone(), None).await.status(), 401);
-    assert_eq!(
-        app.enqueue("not.a.jwt", body.clone(), None).await.status(),
-        401
-    );
+    assert_eq!(app.enqueue("not.a.jwt", body.clone(), None).await.status(), 401);
 
     let read_only = token(&[Scope::JobsRead]);
     let (status, err) = error_of(app.enqueue(&read_only, body.clone(), None).await).await;
     assert_eq!(status, 403);
-    assert!(
-        err["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("jobs:write")
-    );
+    assert!(err["error"]["message"].as_str().unwrap().contains("jobs:write"));
 
     let write_only = token(&[Scope::JobsWrite]);
     let id = app
@@ -95,21 +80,13 @@ async fn each_bad_input_gets_its_status_and_names_the_field() {
             422,
             "payload.user_id",
         ),
-        (
-            json!({"kind": "cashflow.project", "payload": {}}),
-            422,
-            "payload",
-        ),
+        (json!({"kind": "cashflow.project", "payload": {}}), 422, "payload"),
         (
             json!({"kind": "noop", "payload": {"surprise": 1}}),
             422,
             "payload.surprise",
         ),
-        (
-            json!({"kind": "noop", "max_attempts": 0}),
-            422,
-            "max_attempts",
-        ),
+        (json!({"kind": "noop", "max_attempts": 0}), 422, "max_attempts"),
         (
             json!({"kind": "noop", "delay_secs": 99_999_999_999u64}),
             422,
@@ -124,19 +101,12 @@ async fn each_bad_input_gets_its_status_and_names_the_field() {
         assert!(!err["error"]["message"].as_str().unwrap().is_empty());
     }
     let missing = error_of(
-        app.enqueue(
-            &token,
-            json!({"kind": "cashflow.project", "payload": {}}),
-            None,
-        )
-        .await,
+        app.enqueue(&token, json!({"kind": "cashflow.project", "payload": {}}), None)
+            .await,
     )
     .await;
     assert!(
-        missing.1["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("user_id"),
+        missing.1["error"]["message"].as_str().unwrap().contains("user_id"),
         "{}",
         missing.1
     );
@@ -152,11 +122,7 @@ async fn each_bad_input_gets_its_status_and_names_the_field() {
         .await
         .unwrap();
     let (status, err) = error_of(malformed).await;
-    assert_eq!(
-        (status, err["error"]["field"].as_str()),
-        (400, Some("body")),
-        "{err}"
-    );
+    assert_eq!((status, err["error"]["field"].as_str()), (400, Some("body")), "{err}");
 
     let huge = json!({"kind": "noop", "payload": {"pad": "x".repeat(70 * 1024)}});
     let (status, err) = error_of(
@@ -169,17 +135,9 @@ async fn each_bad_input_gets_its_status_and_names_the_field() {
             .unwrap(),
     )
     .await;
-    assert_eq!(
-        (status, err["error"]["field"].as_str()),
-        (413, Some("body")),
-        "{err}"
-    );
+    assert_eq!((status, err["error"]["field"].as_str()), (413, Some("body")), "{err}");
 
-    let (status, err) = error_of(
-        app.enqueue(&token, json!({"kind": "noop"}), Some("has space"))
-            .await,
-    )
-    .await;
+    let (status, err) = error_of(app.enqueue(&token, json!({"kind": "noop"}), Some("has space")).await).await;
     assert_eq!(
         (status, err["error"]["field"].as_str()),
         (422, Some("Idempotency-Key")),
@@ -198,12 +156,8 @@ async fn the_same_idempotency_key_twice_makes_one_job() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let app = App::start(&config(&redis, &db), false).await;
     let token = token(RW);
-    let first = app
-        .enqueue(&token, json!({"kind": "noop"}), Some("order-42"))
-        .await;
-    let second = app
-        .enqueue(&token, json!({"kind": "noop"}), Some("order-42"))
-        .await;
+    let first = app.enqueue(&token, json!({"kind": "noop"}), Some("order-42")).await;
+    let second = app.enqueue(&token, json!({"kind": "noop"}), Some("order-42")).await;
     assert_eq!(
         (first.status(), second.status()),
         (reqwest::StatusCode::ACCEPTED, reqwest::StatusCode::ACCEPTED)
@@ -236,30 +190,16 @@ async fn enqueue_answers_503_while_redis_is_down_and_works_again_after() {
     let (mut redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let app = App::start(&config(&redis, &db), false).await;
     let token = token(RW);
-    assert_eq!(
-        app.enqueue(&token, json!({"kind": "noop"}), None)
-            .await
-            .status(),
-        202
-    );
+    assert_eq!(app.enqueue(&token, json!({"kind": "noop"}), None).await.status(), 202);
     redis.kill();
     let (status, err) = error_of(app.enqueue(&token, json!({"kind": "noop"}), None).await).await;
     assert_eq!(status, 503, "{err}");
     assert_eq!(err["error"]["code"], "unavailable");
-    let ready = app
-        .http
-        .get(format!("{}/health/ready", app.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.http.get(format!("{}/health/ready", app.base)).send().await.unwrap();
     assert_eq!(ready.status(), 503);
     redis.restart();
     wait_for("enqueue to work again", Duration::from_secs(15), || async {
-        (app.enqueue(&token, json!({"kind": "noop"}), None)
-            .await
-            .status()
-            == 202)
-            .then_some(())
+        (app.enqueue(&token, json!({"kind": "noop"}), None).await.status() == 202).then_some(())
     })
     .await;
     app.stop().await;
@@ -271,47 +211,29 @@ async fn a_job_that_always_fails_ends_dead_after_exactly_its_max_attempts() {
     let app = App::start(&config(&redis, &db), true).await;
     let token = token(RW);
     let body = json!({"kind": "diag.fail", "payload": {"message": "boom"}, "max_attempts": 3});
-    let id = app
-        .enqueue(&token, body, None)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let status = app
-        .wait_state(&token, &id, "dead", Duration::from_secs(20))
-        .await;
+    let id = app.enqueue_id(&token, body).await;
+    let status = app.wait_state(&token, &id, "dead", Duration::from_secs(20)).await;
     assert_eq!(status["attempts"], 3);
     assert!(
-        status["error"]
-            .as_str()
-            .unwrap()
-            .contains("boom (attempt 3)"),
+        status["error"].as_str().unwrap().contains("boom (attempt 3)"),
         "{status}"
     );
 
     // The history records every attempt's failure, then the death.
     let pool = db.pool().await;
-    let states = wait_for(
-        "history to record the death",
-        Duration::from_secs(10),
-        || async {
-            let events: Value =
-                sqlx::query_scalar("SELECT events FROM job_history WHERE id = $1::uuid")
-                    .bind(&id)
-                    .fetch_one(&pool)
-                    .await
-                    .ok()?;
-            let states: Vec<String> = events
-                .as_array()?
-                .iter()
-                .map(|e| e["state"].as_str().unwrap_or("").to_string())
-                .collect();
-            (states.last().map(String::as_str) == Some("dead")).then_some(states)
-        },
-    )
+    let states = wait_for("history to record the death", Duration::from_secs(10), || async {
+        let events: Value = sqlx::query_scalar("SELECT events FROM job_history WHERE id = $1::uuid")
+            .bind(&id)
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        let states: Vec<String> = events
+            .as_array()?
+            .iter()
+            .map(|e| e["state"].as_str().unwrap_or("").to_string())
+            .collect();
+        (states.last().map(String::as_str) == Some("dead")).then_some(states)
+    })
     .await;
     assert_eq!(states, ["queued", "retrying", "retrying", "dead"]);
     app.stop().await;
@@ -321,12 +243,10 @@ async fn a_job_that_always_fails_ends_dead_after_exactly_its_max_attempts() {
 async fn a_cashflow_projection_is_stored_once_however_often_it_runs() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let pool = db.pool().await;
-    sqlx::query(
-        "INSERT INTO users (id, email, time_zone) VALUES (7, 'u@example.com', 'Europe/Paris')",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    sqlx::query("INSERT INTO users (id, email, time_zone) VALUES (7, 'u@example.com', 'Europe/Paris')")
+        .execute(&pool)
+        .await
+        .unwrap();
     sqlx::query("INSERT INTO accounts (user_id, name, balance) VALUES (7, 'main', 100000)")
         .execute(&pool)
         .await
@@ -337,32 +257,21 @@ async fn a_cashflow_projection_is_stored_once_however_often_it_runs() {
         .unwrap();
     let app = App::start(&config(&redis, &db), true).await;
     let token = token(RW);
-    let body = json!({"kind": "cashflow.project", "payload": {"user_id": 7, "as_of": "2024-02-01", "horizon_days": 29}});
+    let body =
+        json!({"kind": "cashflow.project", "payload": {"user_id": 7, "as_of": "2024-02-01", "horizon_days": 29}});
     let mut ids = vec![];
     for _ in 0..3 {
-        ids.push(
-            app.enqueue(&token, body.clone(), None)
-                .await
-                .json::<Value>()
-                .await
-                .unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
+        ids.push(app.enqueue_id(&token, body.clone()).await);
     }
     for id in &ids {
-        let s = app
-            .wait_state(&token, id, "succeeded", Duration::from_secs(10))
-            .await;
+        let s = app.wait_state(&token, id, "succeeded", Duration::from_secs(10)).await;
         assert_eq!(s["result"]["lowest_balance"], 10_000);
     }
-    let (rows, lowest): (i64, i64) = sqlx::query_as(
-        "SELECT count(*), min(lowest_balance) FROM cashflow_projections WHERE user_id = 7",
-    )
-    .fetch_one(&pool)
-    .await
-    .unwrap();
+    let (rows, lowest): (i64, i64) =
+        sqlx::query_as("SELECT count(*), min(lowest_balance) FROM cashflow_projections WHERE user_id = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
     assert_eq!((rows, lowest), (1, 10_000));
 
     let missing = app
@@ -376,12 +285,7 @@ async fn a_cashflow_projection_is_stored_once_however_often_it_runs() {
         .await
         .unwrap();
     let s = app
-        .wait_state(
-            &token,
-            missing["id"].as_str().unwrap(),
-            "dead",
-            Duration::from_secs(10),
-        )
+        .wait_state(&token, missing["id"].as_str().unwrap(), "dead", Duration::from_secs(10))
         .await;
     assert_eq!(s["attempts"], 1, "an unknown user is not retried: {s}");
     app.stop().await;
@@ -395,33 +299,16 @@ async fn a_finished_jobs_status_is_read_from_history_once_redis_let_it_expire() 
     let app = App::start(&config, true).await;
     let token = token(RW);
     let body = json!({"kind": "diag.sleep", "payload": {"ms": 1}});
-    let id = app
-        .enqueue(&token, body, None)
-        .await
-        .json::<Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let live = app
-        .wait_state(&token, &id, "succeeded", Duration::from_secs(10))
-        .await;
+    let id = app.enqueue_id(&token, body).await;
+    let live = app.wait_state(&token, &id, "succeeded", Duration::from_secs(10)).await;
     let q = queue(&redis, "default").await;
-    wait_for(
-        "the Redis record to expire",
-        Duration::from_secs(10),
-        || async { q.inspect(&id).await.ok()?.is_none().then_some(()) },
-    )
+    wait_for("the Redis record to expire", Duration::from_secs(10), || async {
+        q.inspect(&id).await.ok()?.is_none().then_some(())
+    })
     .await;
-    let from_history = app
-        .wait_state(&token, &id, "succeeded", Duration::from_secs(10))
-        .await;
+    let from_history = app.wait_state(&token, &id, "succeeded", Duration::from_secs(10)).await;
     for field in ["id", "kind", "state", "attempts", "max_attempts", "result"] {
-        assert_eq!(
-            from_history[field], live[field],
-            "{field}: {from_history} vs {live}"
-        );
+        assert_eq!(from_history[field], live[field], "{field}: {from_history} vs {live}");
     }
     assert!(
         from_history["finished_at"].is_string() && from_history["started_at"].is_string(),

@@ -6,18 +6,9 @@ use std::time::Duration;
 use common::*;
 use nightshift_common::auth::Scope;
 use nightshift_queue::{JobState, NewJob};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
-
-async fn enqueue_id(app: &App, token: &str, body: Value) -> String {
-    let resp = app.enqueue(token, body, None).await;
-    assert_eq!(resp.status(), 202);
-    resp.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
 
 #[tokio::test]
 async fn a_job_whose_worker_is_killed_runs_again_on_another_worker_with_attempt_two() {
@@ -26,29 +17,19 @@ async fn a_job_whose_worker_is_killed_runs_again_on_another_worker_with_attempt_
     let app = App::start(&config, false).await;
     let token = token(RW);
     let mut first = Proc::spawn(&["worker"], &config, &[]);
-    let id = enqueue_id(
-        &app,
-        &token,
-        json!({"kind": "diag.sleep", "payload": {"ms": 2000}}),
-    )
-    .await;
-    let running = app
-        .wait_state(&token, &id, "running", Duration::from_secs(15))
+    let id = app
+        .enqueue_id(&token, json!({"kind": "diag.sleep", "payload": {"ms": 2000}}))
         .await;
+    let running = app.wait_state(&token, &id, "running", Duration::from_secs(15)).await;
     assert_eq!(running["attempts"], 1);
 
     first.signal("KILL");
     let (clean_exit, _) = first.wait_output();
     assert!(!clean_exit);
     let second = Proc::spawn(&["worker"], &config, &[]);
-    let done = app
-        .wait_state(&token, &id, "succeeded", Duration::from_secs(30))
-        .await;
+    let done = app.wait_state(&token, &id, "succeeded", Duration::from_secs(30)).await;
     assert_eq!(done["attempts"], 2);
-    assert_eq!(
-        done["result"]["attempt"], 2,
-        "the second run did the work: {done}"
-    );
+    assert_eq!(done["result"]["attempt"], 2, "the second run did the work: {done}");
 
     let q = queue(&redis, "default").await;
     let rec = q.inspect(&id).await.unwrap().unwrap();
@@ -72,12 +53,8 @@ async fn sigterm_lets_running_jobs_finish_and_leaves_the_rest_queued_without_lea
     let mut ids = vec![];
     for _ in 0..6 {
         ids.push(
-            enqueue_id(
-                &app,
-                &token,
-                json!({"kind": "diag.sleep", "payload": {"ms": 1500}}),
-            )
-            .await,
+            app.enqueue_id(&token, json!({"kind": "diag.sleep", "payload": {"ms": 1500}}))
+                .await,
         );
     }
     let mut worker = Proc::spawn(&["worker"], &config, &[]);
@@ -102,18 +79,12 @@ async fn sigterm_lets_running_jobs_finish_and_leaves_the_rest_queued_without_lea
         states.push((r.state, r.attempts));
     }
     assert_eq!(
-        states
-            .iter()
-            .filter(|s| **s == (JobState::Succeeded, 1))
-            .count(),
+        states.iter().filter(|s| **s == (JobState::Succeeded, 1)).count(),
         2,
         "{states:?}"
     );
     assert_eq!(
-        states
-            .iter()
-            .filter(|s| **s == (JobState::Queued, 0))
-            .count(),
+        states.iter().filter(|s| **s == (JobState::Queued, 0)).count(),
         4,
         "{states:?}"
     );
@@ -121,9 +92,7 @@ async fn sigterm_lets_running_jobs_finish_and_leaves_the_rest_queued_without_lea
     // The next worker takes the rest at once, each on its first attempt.
     let _next = Proc::spawn(&["worker"], &config, &[]);
     for id in &ids {
-        let s = app
-            .wait_state(&token, id, "succeeded", Duration::from_secs(30))
-            .await;
+        let s = app.wait_state(&token, id, "succeeded", Duration::from_secs(30)).await;
         assert_eq!(s["attempts"], 1);
     }
     app.stop().await;
@@ -143,14 +112,10 @@ async fn a_burst_of_100k_due_jobs_is_all_processed() {
     assert_eq!(ids.len(), 100_000);
     assert_eq!(q.counts().await.unwrap().scheduled, 100_000);
     let _worker = Proc::spawn(&["worker"], &config, &[]);
-    wait_for(
-        "100,000 jobs to succeed",
-        Duration::from_secs(240),
-        || async {
-            let c = q.counts().await.ok()?;
-            (c.succeeded_total == 100_000).then_some(())
-        },
-    )
+    wait_for("100,000 jobs to succeed", Duration::from_secs(240), || async {
+        let c = q.counts().await.ok()?;
+        (c.succeeded_total == 100_000).then_some(())
+    })
     .await;
     let c = q.counts().await.unwrap();
     assert_eq!(

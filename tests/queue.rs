@@ -5,9 +5,7 @@ use std::{task::Poll, time::Duration};
 
 use apalis_core::{backend::Backend, worker::context::WorkerContext};
 use common::*;
-use nightshift_queue::{
-    Backoff, JobState, NewJob, QueueError, RedisBackend, WorkerIdentity, WorkerOptions,
-};
+use nightshift_queue::{Backoff, JobState, NewJob, QueueError, RedisBackend, WorkerIdentity, WorkerOptions};
 use serde_json::Value;
 
 async fn state_of(q: &nightshift_queue::Queue, id: &str) -> Option<JobState> {
@@ -54,11 +52,9 @@ async fn a_stalled_workers_late_outcome_is_refused_after_its_job_ran_elsewhere()
     .await;
     stalled.signal("STOP");
     let _healthy = Proc::spawn(&["worker"], &config, &[]);
-    wait_for(
-        "job done by the healthy worker",
-        Duration::from_secs(20),
-        || async { (state_of(&q, &id).await? == JobState::Succeeded).then_some(()) },
-    )
+    wait_for("job done by the healthy worker", Duration::from_secs(20), || async {
+        (state_of(&q, &id).await? == JobState::Succeeded).then_some(())
+    })
     .await;
     stalled.signal("CONT");
     stalled.signal("TERM");
@@ -66,10 +62,7 @@ async fn a_stalled_workers_late_outcome_is_refused_after_its_job_ran_elsewhere()
     let rec = q.inspect(&id).await.unwrap().unwrap();
     assert_eq!((rec.state, rec.attempts), (JobState::Succeeded, 2));
     let result: Value = serde_json::from_str(rec.result.as_deref().unwrap()).unwrap();
-    assert_eq!(
-        result["attempt"], 2,
-        "the outcome on record is the second run's"
-    );
+    assert_eq!(result["attempt"], 2, "the outcome on record is the second run's");
     assert!(
         log.contains("ack refused") || log.contains("lease lost"),
         "the stalled worker learned it no longer owned the job:\n{log}"
@@ -83,10 +76,7 @@ async fn operators_can_cancel_retry_and_discard_and_a_paused_queue_starts_nothin
     let q = queue(&redis, "default").await;
 
     // A job of a kind nobody knows dies on its first attempt; retry runs it once more.
-    let ghost = q
-        .push(NewJob::new("ghost", "{}").max_attempts(1))
-        .await
-        .unwrap();
+    let ghost = q.push(NewJob::new("ghost", "{}").max_attempts(1)).await.unwrap();
     wait_for("ghost dead", Duration::from_secs(10), || async {
         (state_of(&q, &ghost).await? == JobState::Dead).then_some(())
     })
@@ -100,20 +90,14 @@ async fn operators_can_cancel_retry_and_discard_and_a_paused_queue_starts_nothin
     .await;
     q.discard(&ghost).await.unwrap();
     assert!(q.inspect(&ghost).await.unwrap().is_none());
-    assert!(matches!(
-        q.discard(&ghost).await,
-        Err(QueueError::NotFound(_))
-    ));
+    assert!(matches!(q.discard(&ghost).await, Err(QueueError::NotFound(_))));
 
     // A scheduled job cancelled before its time never runs.
     let later = q
         .push(NewJob::new("noop", "{}").delay(Duration::from_secs(3600)))
         .await
         .unwrap();
-    assert_eq!(
-        q.list(JobState::Scheduled, 0, 10).await.unwrap()[0].id,
-        later
-    );
+    assert_eq!(q.list(JobState::Scheduled, 0, 10).await.unwrap()[0].id, later);
     assert_eq!(q.cancel(&later).await.unwrap(), JobState::Cancelled);
     assert_eq!(q.counts().await.unwrap().scheduled, 0);
     assert!(matches!(
@@ -140,10 +124,7 @@ async fn operators_can_cancel_retry_and_discard_and_a_paused_queue_starts_nothin
     .await;
 
     // A running job asked to cancel stops at its next lease renewal.
-    let long = q
-        .push(NewJob::new("diag.sleep", r#"{"ms": 60000}"#))
-        .await
-        .unwrap();
+    let long = q.push(NewJob::new("diag.sleep", r#"{"ms": 60000}"#)).await.unwrap();
     wait_for("long job running", Duration::from_secs(10), || async {
         (state_of(&q, &long).await? == JobState::Running).then_some(())
     })
@@ -157,10 +138,7 @@ async fn operators_can_cancel_retry_and_discard_and_a_paused_queue_starts_nothin
     let workers = nightshift_queue::list_workers(&mut q.connection(), "nstest", 10_000)
         .await
         .unwrap();
-    assert!(
-        workers.iter().any(|w| w.pid == std::process::id()),
-        "{workers:?}"
-    );
+    assert!(workers.iter().any(|w| w.pid == std::process::id()), "{workers:?}");
     app.stop().await;
 }
 
@@ -190,15 +168,9 @@ async fn leased_jobs_not_yet_started_go_back_to_the_queue_when_the_backend_close
     assert_eq!(first.args.attempt, 1);
     assert_eq!(q.counts().await.unwrap().running, 5);
 
-    std::future::poll_fn(|cx| backend.poll_close(cx, &ctx))
-        .await
-        .unwrap();
+    std::future::poll_fn(|cx| backend.poll_close(cx, &ctx)).await.unwrap();
     let c = q.counts().await.unwrap();
-    assert_eq!(
-        (c.running, c.queued),
-        (1, 4),
-        "only the handed-out job keeps its lease"
-    );
+    assert_eq!((c.running, c.queued), (1, 4), "only the handed-out job keeps its lease");
     for r in q.list(JobState::Queued, 0, 10).await.unwrap() {
         assert_eq!(r.attempts, 0, "a released job's attempt is not counted");
     }
@@ -217,11 +189,7 @@ async fn redis_keys_of_a_queue_share_one_cluster_slot() {
         .await
         .unwrap();
     let mut conn = q.connection();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("nstest:*")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS").arg("nstest:*").query_async(&mut conn).await.unwrap();
     assert!(keys.len() >= 3, "{keys:?}");
     // Ask a cluster-mode Redis where each key would live.
     let nodes = std::env::temp_dir().join(format!("nodes-{}.conf", uuid::Uuid::new_v4().simple()));

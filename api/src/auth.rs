@@ -25,22 +25,17 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header =
-            parts
-                .headers
-                .get(axum::http::header::AUTHORIZATION)
-                .ok_or(ApiError::Unauthorized(
-                    "missing Authorization: Bearer token",
-                ))?;
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthorized("missing Authorization: Bearer token"))?;
         let token = header
             .to_str()
             .ok()
             .and_then(|h| h.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized(
-                "Authorization must be `Bearer <token>`",
-            ))?;
+            .ok_or(ApiError::Unauthorized("Authorization must be `Bearer <token>`"))?;
         let claims = state.keys.verify(token).map_err(|e| {
             tracing::info!(reason = %e, "token rejected");
             ApiError::Unauthorized("invalid or expired token")

@@ -75,9 +75,7 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, "internal error");
         }
         let field = match &self {
-            ApiError::BadRequest { field, .. } | ApiError::Invalid { field, .. } => {
-                Some(field.clone())
-            }
+            ApiError::BadRequest { field, .. } | ApiError::Invalid { field, .. } => Some(field.clone()),
             ApiError::TooLarge(_) => Some("body".into()),
             _ => None,
         };

@@ -60,9 +60,7 @@ pub enum AuthError {
 pub fn check_secret_strength(secret: &SecretString) -> Result<(), String> {
     let n = secret.expose_secret().len();
     if n < MIN_SECRET_BYTES {
-        return Err(format!(
-            "must be at least {MIN_SECRET_BYTES} bytes (got {n})"
-        ));
+        return Err(format!("must be at least {MIN_SECRET_BYTES} bytes (got {n})"));
     }
     Ok(())
 }
@@ -106,21 +104,13 @@ impl TokenKeys {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: sub.to_string(),
-            scope: scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+            scope: scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
             iat: now,
             exp: now + ttl.as_secs() as i64,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
         };
-        Ok(encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.encoding,
-        )?)
+        Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
@@ -159,9 +149,7 @@ mod tests {
     #[test]
     fn a_token_signed_with_another_secret_or_expired_is_refused() {
         let other = TokenKeys::from_secret(&SecretString::from("o".repeat(40)));
-        let t = other
-            .issue("x", &[Scope::Admin], Duration::from_secs(60))
-            .unwrap();
+        let t = other.issue("x", &[Scope::Admin], Duration::from_secs(60)).unwrap();
         assert!(keys().verify(&t).is_err());
         let k = keys();
         let now = chrono::Utc::now().timestamp();
@@ -202,14 +190,11 @@ mod tests {
     mod base64_like {
         /// URL-safe base64 without padding, enough to forge a test token.
         pub fn b64(s: &str) -> String {
-            const A: &[u8; 64] =
-                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let b = s.as_bytes();
             let mut out = String::new();
             for c in b.chunks(3) {
-                let n = (c[0] as u32) << 16
-                    | (*c.get(1).unwrap_or(&0) as u32) << 8
-                    | *c.get(2).unwrap_or(&0) as u32;
+                let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
                 for i in 0..=c.len() {
                     out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
                 }

@@ -89,10 +89,7 @@ impl Config {
         Ok(Config {
             redis_url: var("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
             database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
-            api_addr: parse(
-                "NIGHTSHIFT_API_ADDR",
-                SocketAddr::from(([127, 0, 0, 1], 8080)),
-            )?,
+            api_addr: parse("NIGHTSHIFT_API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
             jwt_secret,
             queue,
             concurrency: parse("NIGHTSHIFT_CONCURRENCY", 64usize)?.max(1),

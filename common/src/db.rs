@@ -31,8 +31,7 @@ pub async fn migrate(database_url: &str) -> Result<(), sqlx::Error> {
 
 /// The same server URL with another database name.
 pub fn with_database(database_url: &str, name: &str) -> Result<String, sqlx::Error> {
-    let mut url =
-        url::Url::parse(database_url).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+    let mut url = url::Url::parse(database_url).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
     url.set_path(&format!("/{name}"));
     Ok(url.to_string())
 }

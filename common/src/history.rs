@@ -35,9 +35,7 @@ async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<AttemptReport>) {
 }
 
 fn ts(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms)
-        .single()
-        .unwrap_or_else(Utc::now)
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
 /// Writes reports; a job reported twice in one batch is written in two statements, because
@@ -57,8 +55,7 @@ pub async fn write_batch(pool: &PgPool, reports: &[AttemptReport]) -> Result<(),
 async fn upsert(pool: &PgPool, rows: &[&AttemptReport]) -> Result<(), sqlx::Error> {
     let mut ids = Vec::with_capacity(rows.len());
     let (mut queues, mut kinds, mut payloads, mut states) = (vec![], vec![], vec![], vec![]);
-    let (mut attempts, mut maxes, mut created, mut started, mut finished) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut attempts, mut maxes, mut created, mut started, mut finished) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut errors, mut results, mut workers) = (vec![], vec![], vec![]);
     for r in rows {
         let Ok(id) = Uuid::parse_str(&r.id) else {
@@ -130,11 +127,7 @@ async fn upsert(pool: &PgPool, rows: &[&AttemptReport]) -> Result<(), sqlx::Erro
 
 /// Records an accepted job before the API answers, so the record exists even if Redis later
 /// loses it. An idempotent replay finds the row and leaves it alone.
-pub async fn record_enqueued(
-    pool: &PgPool,
-    rec: &JobRecord,
-    submitted_by: &str,
-) -> Result<(), sqlx::Error> {
+pub async fn record_enqueued(pool: &PgPool, rec: &JobRecord, submitted_by: &str) -> Result<(), sqlx::Error> {
     let id = Uuid::parse_str(&rec.id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     sqlx::query(
         r#"
@@ -158,7 +151,7 @@ pub async fn record_enqueued(
 }
 
 /// A job as the status endpoint shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct JobStatus {
     pub id: String,
     pub queue: String,
@@ -179,10 +172,7 @@ impl JobStatus {
     pub fn from_redis(r: JobRecord) -> Self {
         let opt_ts = |v: Option<i64>| v.map(ts);
         JobStatus {
-            result: r
-                .result
-                .as_deref()
-                .and_then(|s| serde_json::from_str(s).ok()),
+            result: r.result.as_deref().and_then(|s| serde_json::from_str(s).ok()),
             finished_at: if r.state.is_final() {
                 opt_ts(r.finished_at_ms)
             } else {
@@ -203,40 +193,12 @@ impl JobStatus {
 }
 
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<JobStatus>, sqlx::Error> {
-    let row = sqlx::query_as::<_, (Uuid, String, String, String, i32, Option<i32>, DateTime<Utc>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>, Option<serde_json::Value>, Option<String>)>(
-        "SELECT id, queue, kind, state, attempts, max_attempts, created_at, started_at, finished_at, error, result, submitted_by
+    sqlx::query_as::<_, JobStatus>(
+        "SELECT id::text AS id, queue, kind, state, attempts, max_attempts, created_at, started_at, finished_at,
+                error, result, submitted_by
          FROM job_history WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
-    .await?;
-    Ok(row.map(
-        |(
-            id,
-            queue,
-            kind,
-            state,
-            attempts,
-            max_attempts,
-            created_at,
-            started_at,
-            finished_at,
-            error,
-            result,
-            submitted_by,
-        )| JobStatus {
-            id: id.to_string(),
-            queue,
-            kind,
-            state,
-            attempts,
-            max_attempts,
-            created_at,
-            started_at,
-            finished_at,
-            error,
-            result,
-            submitted_by,
-        },
-    ))
+    .await
 }

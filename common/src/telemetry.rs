@@ -3,19 +3,13 @@ use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 /// Sets up tracing once per process: `RUST_LOG` filters (default `info`), and
 /// `NIGHTSHIFT_LOG_FORMAT=json` switches to JSON lines for production log shipping.
 pub fn init() {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let json = std::env::var("NIGHTSHIFT_LOG_FORMAT").is_ok_and(|v| v == "json");
     let registry = tracing_subscriber::registry().with(filter);
     // Logs go to stderr: stdout carries command output (a token, a count) for scripts.
     let result = if json {
         registry
-            .with(
-                fmt::layer()
-                    .json()
-                    .with_current_span(true)
-                    .with_writer(std::io::stderr),
-            )
+            .with(fmt::layer().json().with_current_span(true).with_writer(std::io::stderr))
             .try_init()
     } else {
         registry

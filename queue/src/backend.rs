@@ -136,8 +136,7 @@ impl RedisBackend {
         // Mark wake-ups seen before asking: one that arrives during the fetch is not lost.
         self.wake.borrow_and_update();
         let shared = self.shared.clone();
-        self.fetching =
-            Some(async move { shared.queue.fetch(count, shared.worker_id()).await }.boxed());
+        self.fetching = Some(async move { shared.queue.fetch(count, shared.worker_id()).await }.boxed());
     }
 
     /// Waits for a push notification, the next scheduled job, or the fallback poll.
@@ -162,8 +161,7 @@ impl RedisBackend {
 
     fn start_backoff(&mut self) {
         self.fetch_failures += 1;
-        let wait = Duration::from_millis(100 * 2u64.pow(self.fetch_failures.min(5)))
-            .min(Duration::from_secs(2));
+        let wait = Duration::from_millis(100 * 2u64.pow(self.fetch_failures.min(5))).min(Duration::from_secs(2));
         self.idle = Some(tokio::time::sleep(wait).boxed());
     }
 }
@@ -178,29 +176,16 @@ impl Backend for RedisBackend {
     type Task = Task<Job>;
     type Error = QueueError;
 
-    fn poll_ready(
-        &mut self,
-        cx: &mut Context<'_>,
-        _: &WorkerContext,
-    ) -> Poll<Result<(), Self::Error>> {
-        let full =
-            || self.shared.running.load(Ordering::Acquire) >= self.shared.options.concurrency;
+    fn poll_ready(&mut self, cx: &mut Context<'_>, _: &WorkerContext) -> Poll<Result<(), Self::Error>> {
+        let full = || self.shared.running.load(Ordering::Acquire) >= self.shared.options.concurrency;
         if !full() {
             return Poll::Ready(Ok(()));
         }
         self.shared.slot_free.register(cx.waker());
-        if full() {
-            Poll::Pending
-        } else {
-            Poll::Ready(Ok(()))
-        }
+        if full() { Poll::Pending } else { Poll::Ready(Ok(())) }
     }
 
-    fn poll_next(
-        &mut self,
-        cx: &mut Context<'_>,
-        _: &WorkerContext,
-    ) -> Poll<Option<Result<Self::Task, Self::Error>>> {
+    fn poll_next(&mut self, cx: &mut Context<'_>, _: &WorkerContext) -> Poll<Option<Result<Self::Task, Self::Error>>> {
         loop {
             if let Some(job) = self.buffer.pop_front() {
                 self.shared.running.fetch_add(1, Ordering::AcqRel);
@@ -227,9 +212,7 @@ impl Backend for RedisBackend {
                 futures::ready!(idle.poll_unpin(cx));
                 self.idle = None;
             }
-            let free = self
-                .free_slots()
-                .min(self.shared.queue.config().fetch_batch);
+            let free = self.free_slots().min(self.shared.queue.config().fetch_batch);
             if free == 0 {
                 self.shared.slot_free.register(cx.waker());
                 if self.free_slots() == 0 {
@@ -243,11 +226,7 @@ impl Backend for RedisBackend {
 
     /// Graceful shutdown: apalis calls this once running jobs finished. Jobs leased but never
     /// started go back to the queue at once instead of waiting for their lease to expire.
-    fn poll_close(
-        &mut self,
-        cx: &mut Context<'_>,
-        _: &WorkerContext,
-    ) -> Poll<Result<(), Self::Error>> {
+    fn poll_close(&mut self, cx: &mut Context<'_>, _: &WorkerContext) -> Poll<Result<(), Self::Error>> {
         if self.closing.is_none() {
             let fetching = self.fetching.take();
             let mut unstarted: Vec<Job> = self.buffer.drain(..).collect();
@@ -277,9 +256,7 @@ impl Backend for RedisBackend {
                 .boxed(),
             );
         }
-        self.closing
-            .as_mut()
-            .map_or(Poll::Ready(Ok(())), |c| c.poll_unpin(cx))
+        self.closing.as_mut().map_or(Poll::Ready(Ok(())), |c| c.poll_unpin(cx))
     }
 }
 

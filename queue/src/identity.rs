@@ -19,9 +19,7 @@ impl WorkerIdentity {
     pub fn generate() -> Self {
         let host = gethostname::gethostname().to_string_lossy().into_owned();
         let pid = std::process::id();
-        let suffix = Alphanumeric
-            .sample_string(&mut rand::rng(), 6)
-            .to_lowercase();
+        let suffix = Alphanumeric.sample_string(&mut rand::rng(), 6).to_lowercase();
         WorkerIdentity {
             id: format!("{host}:{pid}:{suffix}").into(),
             host,
@@ -100,8 +98,7 @@ pub async fn list_workers(
     let ids: Vec<String> = conn.zrange(&registry, 0, -1).await?;
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let m: std::collections::HashMap<String, String> =
-            conn.hgetall(keys::worker_key(prefix, &id)).await?;
+        let m: std::collections::HashMap<String, String> = conn.hgetall(keys::worker_key(prefix, &id)).await?;
         let num = |k: &str| m.get(k).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0);
         if m.is_empty() {
             continue;

@@ -40,10 +40,7 @@ impl JobState {
     }
 
     pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            JobState::Succeeded | JobState::Dead | JobState::Cancelled
-        )
+        matches!(self, JobState::Succeeded | JobState::Dead | JobState::Cancelled)
     }
 }
 
@@ -145,10 +142,7 @@ pub enum Outcome {
     Succeeded(Option<String>),
     /// Try again, after the given delay or the queue's backoff. Turns into `Dead` once the
     /// job has used its attempts.
-    Retry {
-        error: String,
-        after: Option<Duration>,
-    },
+    Retry { error: String, after: Option<Duration> },
     /// Give up now: retrying cannot help (bad payload, permanent refusal).
     Dead(String),
     /// Stop without error (an operator cancelled it, or the work no longer applies).

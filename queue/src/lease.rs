@@ -65,21 +65,14 @@ where
         let job = task.args.clone();
         let span = tracing::info_span!("job", job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempt, queue = %job.queue);
         let (abort, registration) = AbortHandle::new_pair();
-        self.shared
-            .leases
-            .lock()
-            .expect("lease registry poisoned")
-            .insert(
-                job.id.clone(),
-                RunningLease {
-                    member: job.lease.clone(),
-                    abort,
-                },
-            );
-        let run = Abortable::new(
-            AssertUnwindSafe(self.inner.call(task)).catch_unwind(),
-            registration,
+        self.shared.leases.lock().expect("lease registry poisoned").insert(
+            job.id.clone(),
+            RunningLease {
+                member: job.lease.clone(),
+                abort,
+            },
         );
+        let run = Abortable::new(AssertUnwindSafe(self.inner.call(task)).catch_unwind(), registration);
         let shared = self.shared.clone();
         async move {
             let outcome = match job.timeout {
@@ -89,11 +82,7 @@ where
                 },
                 None => settle(run.await),
             };
-            shared
-                .leases
-                .lock()
-                .expect("lease registry poisoned")
-                .remove(&job.id);
+            shared.leases.lock().expect("lease registry poisoned").remove(&job.id);
             if let Outcome::Retry { error, .. } | Outcome::Dead(error) = &outcome {
                 tracing::warn!(error = %error, "job failed");
             }
@@ -118,9 +107,7 @@ where
             shared.slot_free.wake();
             match state {
                 Some(_) => Ok(()),
-                None => {
-                    Err("outcome not recorded: lease was lost or the worker is stopping".into())
-                }
+                None => Err("outcome not recorded: lease was lost or the worker is stopping".into()),
             }
         }
         .instrument(span)
@@ -128,8 +115,7 @@ where
     }
 }
 
-type Run<E> =
-    Result<Result<Result<Outcome, E>, Box<dyn std::any::Any + Send>>, futures::future::Aborted>;
+type Run<E> = Result<Result<Result<Outcome, E>, Box<dyn std::any::Any + Send>>, futures::future::Aborted>;
 
 fn settle<E: Into<BoxDynError>>(run: Run<E>) -> Outcome {
     match run {

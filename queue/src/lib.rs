@@ -22,8 +22,6 @@ pub use backend::{RedisBackend, WorkerOptions};
 pub use config::QueueConfig;
 pub use error::QueueError;
 pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
-pub use job::{
-    AttemptReport, Backoff, Job, JobRecord, JobState, NewJob, Outcome, UnknownState, new_job_id,
-};
+pub use job::{AttemptReport, Backoff, Job, JobRecord, JobState, NewJob, Outcome, UnknownState, new_job_id};
 pub use lease::{LeaseLayer, LeaseService};
 pub use queue::{Counts, Queue, check_eviction_policy, connect_manager, known_queues};

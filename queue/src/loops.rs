@@ -152,10 +152,7 @@ async fn reap_loop(shared: Arc<Shared>) {
                                 created_at_ms: None,
                                 started_at_ms: None,
                                 finished_at_ms: now_ms(),
-                                error: Some(format!(
-                                    "lease expired: worker {} stopped renewing",
-                                    r.worker
-                                )),
+                                error: Some(format!("lease expired: worker {} stopped renewing", r.worker)),
                                 result: None,
                                 worker: r.worker,
                             })

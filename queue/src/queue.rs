@@ -82,11 +82,7 @@ pub(crate) struct Reaped {
 impl Queue {
     /// Connects with reconnection and timeouts: a Redis that stops answering must surface as
     /// an error within seconds, not hang a request or a worker.
-    pub async fn connect(
-        redis_url: &str,
-        name: &str,
-        config: QueueConfig,
-    ) -> Result<Self, QueueError> {
+    pub async fn connect(redis_url: &str, name: &str, config: QueueConfig) -> Result<Self, QueueError> {
         let conn = connect_manager(redis_url).await?;
         Ok(Self::with_connection(conn, name, config))
     }
@@ -196,16 +192,13 @@ impl Queue {
         let next_due_ms = head.parse::<i64>().ok().filter(|v| *v >= 0);
         let rest: Vec<String> = it.collect();
         if rest.len() % 7 != 0 {
-            return Err(QueueError::Protocol(
-                "fetch reply not in 7-field records".into(),
-            ));
+            return Err(QueueError::Protocol("fetch reply not in 7-field records".into()));
         }
         let mut jobs = Vec::with_capacity(rest.len() / 7);
         let mut fields = rest.into_iter();
         while let Some(id) = fields.next() {
             let mut next = || fields.next().unwrap_or_default();
-            let (kind, payload, attempt, max, created, timeout) =
-                (next(), next(), next(), next(), next(), next());
+            let (kind, payload, attempt, max, created, timeout) = (next(), next(), next(), next(), next(), next());
             let timeout_ms: u64 = timeout.parse().unwrap_or(0);
             let lease = format!("{id}|{worker}#{attempt}");
             jobs.push(Job {
@@ -257,10 +250,7 @@ impl Queue {
     }
 
     /// Extends the leases of running jobs; returns (lost, cancel-requested) ids.
-    pub(crate) async fn renew(
-        &self,
-        leases: &[(String, String)],
-    ) -> Result<(Vec<String>, Vec<String>), QueueError> {
+    pub(crate) async fn renew(&self, leases: &[(String, String)]) -> Result<(Vec<String>, Vec<String>), QueueError> {
         let mut inv = SCRIPTS.renew.prepare_invoke();
         inv.key(&self.keys.inflight)
             .arg(&self.keys.base)
@@ -367,12 +357,7 @@ impl Queue {
     /// Jobs in a state: newest first for the queue and the finished ones, soonest first for
     /// the sorted sets. Finished jobs are listed until the sweeper removes them after their TTL;
     /// PostgreSQL history has them after that.
-    pub async fn list(
-        &self,
-        state: JobState,
-        offset: usize,
-        limit: usize,
-    ) -> Result<Vec<JobRecord>, QueueError> {
+    pub async fn list(&self, state: JobState, offset: usize, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
         let k = &self.keys;
         let (start, stop) = (offset as isize, (offset + limit.max(1)) as isize - 1);
         let mut conn = self.conn.clone();
@@ -388,9 +373,7 @@ impl Queue {
                     .collect()
             }
             JobState::Dead => conn.zrevrange(&k.dead, start, stop).await?,
-            JobState::Succeeded | JobState::Cancelled => {
-                conn.zrevrange(&k.done, start, stop).await?
-            }
+            JobState::Succeeded | JobState::Cancelled => conn.zrevrange(&k.done, start, stop).await?,
         };
         let mut pipe = redis::pipe();
         for id in &ids {
@@ -485,20 +468,14 @@ pub async fn connect_manager(redis_url: &str) -> Result<ConnectionManager, Queue
 }
 
 /// Names of the queues that have been registered.
-pub async fn known_queues(
-    conn: &mut ConnectionManager,
-    prefix: &str,
-) -> Result<Vec<String>, QueueError> {
+pub async fn known_queues(conn: &mut ConnectionManager, prefix: &str) -> Result<Vec<String>, QueueError> {
     let mut names: Vec<String> = conn.smembers(keys::queues_key(prefix)).await?;
     names.sort();
     Ok(names)
 }
 
 /// Refuses a Redis that may evict keys: an evicted job hash or list is a silently lost job.
-pub async fn check_eviction_policy(
-    conn: &mut ConnectionManager,
-    allow_eviction: bool,
-) -> Result<(), QueueError> {
+pub async fn check_eviction_policy(conn: &mut ConnectionManager, allow_eviction: bool) -> Result<(), QueueError> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
     let policy = info
         .lines()

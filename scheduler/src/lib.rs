@@ -14,11 +14,7 @@ use serde_json::{Value, json};
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
     #[error("schedule `{name}`: bad cron expression `{expr}`: {reason}")]
-    Cron {
-        name: String,
-        expr: String,
-        reason: String,
-    },
+    Cron { name: String, expr: String, reason: String },
     #[error("schedule `{name}`: unknown job kind `{kind}`")]
     UnknownKind { name: String, kind: String },
     #[error("redis: {0}")]
@@ -35,13 +31,7 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(
-        name: &str,
-        expr: &str,
-        tz: Tz,
-        kind: &str,
-        payload: Value,
-    ) -> Result<Self, SchedulerError> {
+    pub fn new(name: &str, expr: &str, tz: Tz, kind: &str, payload: Value) -> Result<Self, SchedulerError> {
         let cron = cron::Schedule::from_str(expr).map_err(|e| SchedulerError::Cron {
             name: name.into(),
             expr: expr.into(),

@@ -21,11 +21,7 @@ use tokio_util::sync::CancellationToken;
 pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256-0123456789";
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Polls `check` until it yields a value or the deadline passes (then panics with `what`).
@@ -89,11 +85,7 @@ impl PrivateRedis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on {}",
-                self.port
-            );
+            assert!(Instant::now() < deadline, "redis-server did not start on {}", self.port);
             std::thread::yield_now();
         }
     }
@@ -191,17 +183,11 @@ pub fn keys() -> TokenKeys {
 }
 
 pub fn token(scopes: &[Scope]) -> String {
-    keys()
-        .issue("test-client", scopes, Duration::from_secs(600))
-        .unwrap()
+    keys().issue("test-client", scopes, Duration::from_secs(600)).unwrap()
 }
 
 pub async fn queue(redis: &PrivateRedis, name: &str) -> Queue {
-    Queue::with_connection(
-        connect_manager(&redis.url()).await.unwrap(),
-        name,
-        queue_config(),
-    )
+    Queue::with_connection(connect_manager(&redis.url()).await.unwrap(), name, queue_config())
 }
 
 /// API and workers in this process, stopped when dropped.
@@ -229,9 +215,7 @@ impl App {
         if with_workers {
             let (c, s) = (config.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
-                nightshift_workers::run(c, s.cancelled_owned())
-                    .await
-                    .unwrap();
+                nightshift_workers::run(c, s.cancelled_owned()).await.unwrap();
             }));
         }
         App {
@@ -259,6 +243,16 @@ impl App {
         req.send().await.unwrap()
     }
 
+    /// Enqueues and returns the new job's id, asserting the 202.
+    pub async fn enqueue_id(&self, token: &str, body: serde_json::Value) -> String {
+        let resp = self.enqueue(token, body, None).await;
+        assert_eq!(resp.status(), 202);
+        resp.json::<serde_json::Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     pub async fn status(&self, token: &str, id: &str) -> reqwest::Response {
         self.http
             .get(format!("{}/v1/jobs/{id}", self.base))
@@ -269,13 +263,7 @@ impl App {
     }
 
     /// Waits until the job reaches `state`; returns its status document.
-    pub async fn wait_state(
-        &self,
-        token: &str,
-        id: &str,
-        state: &str,
-        within: Duration,
-    ) -> serde_json::Value {
+    pub async fn wait_state(&self, token: &str, id: &str, state: &str, within: Duration) -> serde_json::Value {
         wait_for(&format!("job {id} to be {state}"), within, || async {
             let r = self.status(token, id).await;
             if !r.status().is_success() {
@@ -305,10 +293,7 @@ impl Proc {
     pub fn spawn(args: &[&str], config: &Config, extra_env: &[(&str, &str)]) -> Self {
         let q = &config.queue;
         // A file, not a pipe: a pipe nobody reads would block a chatty child.
-        let log = std::env::temp_dir().join(format!(
-            "nightshift-test-{}.log",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let log = std::env::temp_dir().join(format!("nightshift-test-{}.log", uuid::Uuid::new_v4().simple()));
         let log_file = std::fs::File::create(&log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
             .args(args)
@@ -346,10 +331,7 @@ impl Proc {
     /// Waits for exit and returns (success, stderr).
     pub fn wait_output(&mut self) -> (bool, String) {
         let status = self.child.wait().unwrap();
-        (
-            status.success(),
-            std::fs::read_to_string(&self.log).unwrap_or_default(),
-        )
+        (status.success(), std::fs::read_to_string(&self.log).unwrap_or_default())
     }
 }
 

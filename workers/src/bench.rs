@@ -19,8 +19,7 @@ use apalis_core::{task::Task, worker::builder::WorkerBuilder};
 use futures::future::BoxFuture;
 use nightshift_common::{Config, db};
 use nightshift_queue::{
-    Backoff, Job, NewJob, Outcome, Queue, RedisBackend, WorkerIdentity, WorkerOptions,
-    connect_manager,
+    Backoff, Job, NewJob, Outcome, Queue, RedisBackend, WorkerIdentity, WorkerOptions, connect_manager,
 };
 use redis::AsyncCommands;
 use tower_service::Service;
@@ -95,11 +94,7 @@ impl Ctx {
     }
 
     /// Starts `nightshift worker` on the bench prefix.
-    fn spawn_worker(
-        &self,
-        concurrency: usize,
-        history: bool,
-    ) -> anyhow::Result<tokio::process::Child> {
+    fn spawn_worker(&self, concurrency: usize, history: bool) -> anyhow::Result<tokio::process::Child> {
         let exe = std::env::current_exe()?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg("worker")
@@ -323,8 +318,7 @@ async fn cleanup(conn: &mut redis::aio::ConnectionManager, prefix: &str) -> anyh
 pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
     let prefix = format!("nsbench-{suffix}");
-    let bench_db_url =
-        db::with_database(&config.database_url, &format!("nightshift_bench_{suffix}"))?;
+    let bench_db_url = db::with_database(&config.database_url, &format!("nightshift_bench_{suffix}"))?;
     db::migrate(&bench_db_url)
         .await
         .context("creating the bench database")?;
@@ -365,27 +359,11 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         latency(&ctx, &queue, &args).await?;
         cleanup(&mut conn, &prefix).await?;
         for history in [true, false] {
-            process(
-                &ctx,
-                &queue,
-                args.small_backlog,
-                args.concurrency,
-                history,
-                "10k",
-            )
-            .await?;
+            process(&ctx, &queue, args.small_backlog, args.concurrency, history, "10k").await?;
         }
         cleanup(&mut conn, &prefix).await?;
         for history in [true, false] {
-            process(
-                &ctx,
-                &queue,
-                args.large_backlog,
-                args.concurrency,
-                history,
-                "1M",
-            )
-            .await?;
+            process(&ctx, &queue, args.large_backlog, args.concurrency, history, "1M").await?;
             cleanup(&mut conn, &prefix).await?;
         }
         anyhow::Ok(())

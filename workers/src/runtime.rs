@@ -14,8 +14,8 @@ use apalis_core::{monitor::Monitor, task::Task, worker::builder::WorkerBuilder};
 use futures::future::BoxFuture;
 use nightshift_common::{Config, db, history};
 use nightshift_queue::{
-    Backoff, Job, Outcome, Queue, QueueConfig, RedisBackend, WorkerIdentity, WorkerOptions,
-    check_eviction_policy, connect_manager,
+    Backoff, Job, Outcome, Queue, QueueConfig, RedisBackend, WorkerIdentity, WorkerOptions, check_eviction_policy,
+    connect_manager,
 };
 use redis::aio::ConnectionManager;
 use tower_service::Service;
@@ -32,12 +32,7 @@ impl Queues {
     pub fn new(conn: ConnectionManager, config: &QueueConfig) -> Self {
         let by_name = jobs::queue_names()
             .into_iter()
-            .map(|name| {
-                (
-                    name,
-                    Queue::with_connection(conn.clone(), name, config.clone()),
-                )
-            })
+            .map(|name| (name, Queue::with_connection(conn.clone(), name, config.clone())))
             .collect();
         Queues {
             by_name: Arc::new(by_name),
@@ -96,7 +91,8 @@ impl Service<Task<Job>> for Dispatcher {
             let (queue, kind) = (job.queue.to_string(), job.kind.clone());
             metrics::histogram!("nightshift_job_duration_seconds", "queue" => queue.clone(), "kind" => kind.clone())
                 .record(started.elapsed().as_secs_f64());
-            metrics::counter!("nightshift_jobs_total", "queue" => queue, "kind" => kind, "outcome" => label).increment(1);
+            metrics::counter!("nightshift_jobs_total", "queue" => queue, "kind" => kind, "outcome" => label)
+                .increment(1);
             Ok(outcome)
         })
     }
@@ -104,10 +100,7 @@ impl Service<Task<Job>> for Dispatcher {
 
 /// Runs workers for every queue until `shutdown` resolves, then drains: running jobs finish
 /// (up to the shutdown timeout), leased-but-unstarted jobs go back to their queue.
-pub async fn run(
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let mut conn = connect_manager(&config.redis_url)
         .await
         .context("connecting to Redis")?;
@@ -136,13 +129,7 @@ pub async fn run(
             backoff: Backoff::default(),
             identity: identity.clone(),
         };
-        let backend = RedisBackend::start(
-            queue.clone(),
-            &config.redis_url,
-            options,
-            history_tx.clone(),
-        )
-        .await?;
+        let backend = RedisBackend::start(queue.clone(), &config.redis_url, options, history_tx.clone()).await?;
         // apalis builds workers through a factory so it can restart them; our backend holds
         // live leases and is built once, so a restart is not offered.
         let slot = Mutex::new(Some(backend));
@@ -170,10 +157,7 @@ pub async fn run(
         .context("worker monitor")?;
     if let Some(task) = history_task {
         // The writer ends once the backends' loops dropped their senders, after a last flush.
-        if tokio::time::timeout(Duration::from_secs(15), task)
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(Duration::from_secs(15), task).await.is_err() {
             tracing::warn!("job history writer did not finish flushing in time");
         }
     }

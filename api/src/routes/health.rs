@@ -28,9 +28,7 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     (
         status,
-        Json(
-            json!({ "status": word(redis_ok && db_ok), "redis": word(redis_ok), "postgres": word(db_ok) }),
-        ),
+        Json(json!({ "status": word(redis_ok && db_ok), "redis": word(redis_ok), "postgres": word(db_ok) })),
     )
 }
 

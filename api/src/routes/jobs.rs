@@ -90,17 +90,10 @@ pub async fn enqueue(
     let req = parse_body(body)?;
     let key = idempotency_key(&headers)?;
     let spec = nightshift_workers::jobs::find(&req.kind).ok_or_else(|| {
-        let known: Vec<_> = nightshift_workers::jobs::catalog()
-            .keys()
-            .copied()
-            .collect();
+        let known: Vec<_> = nightshift_workers::jobs::catalog().keys().copied().collect();
         ApiError::invalid(
             "kind",
-            format!(
-                "unknown job kind `{}` (known: {})",
-                req.kind,
-                known.join(", ")
-            ),
+            format!("unknown job kind `{}` (known: {})", req.kind, known.join(", ")),
         )
     })?;
     spec.validate(&req.payload)
@@ -144,11 +137,7 @@ pub async fn enqueue(
         queue: queue.name().to_string(),
         kind,
         payload,
-        state: if delayed {
-            JobState::Scheduled
-        } else {
-            JobState::Queued
-        },
+        state: if delayed { JobState::Scheduled } else { JobState::Queued },
         attempts: 0,
         max_attempts,
         created_at_ms: chrono::Utc::now().timestamp_millis(),
@@ -173,8 +162,7 @@ pub async fn status(
     Path(id): Path<String>,
 ) -> Result<Json<JobStatus>, ApiError> {
     caller.require(Scope::JobsRead)?;
-    let uuid = uuid::Uuid::parse_str(&id)
-        .map_err(|_| ApiError::invalid("id", "is not a job id (UUID)"))?;
+    let uuid = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::invalid("id", "is not a job id (UUID)"))?;
     let id = uuid.to_string();
     // Redis has the live state; PostgreSQL has it once the Redis keys expired.
     let mut redis_down = false;

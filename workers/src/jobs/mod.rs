@@ -25,8 +25,7 @@ pub trait JobKind {
     const NAME: &'static str;
     const POLICY: Policy;
     type Payload: DeserializeOwned + Serialize + Send;
-    fn run(env: &JobEnv, job: &Job, payload: Self::Payload)
-    -> impl Future<Output = Outcome> + Send;
+    fn run(env: &JobEnv, job: &Job, payload: Self::Payload) -> impl Future<Output = Outcome> + Send;
 }
 
 /// The environment built once per process and handed to every job.

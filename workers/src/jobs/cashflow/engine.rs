@@ -94,13 +94,7 @@ pub fn occurrences(r: &Recurring, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDa
 
 /// Projects `horizon` days starting at `as_of`. The opening balance is the balance before
 /// `as_of`'s items.
-pub fn project(
-    opening: i64,
-    items: &[Recurring],
-    as_of: NaiveDate,
-    horizon: u32,
-    threshold: i64,
-) -> Projection {
+pub fn project(opening: i64, items: &[Recurring], as_of: NaiveDate, horizon: u32, threshold: i64) -> Projection {
     let horizon = horizon.max(1);
     let to = as_of + Days::new(horizon as u64 - 1);
     let mut days: Vec<Day> = (0..horizon)
@@ -181,14 +175,8 @@ mod tests {
             anchor: d(2024, 2, 29),
             end: None,
         };
-        assert_eq!(
-            occurrences(&r, d(2025, 1, 1), d(2025, 12, 31)),
-            vec![d(2025, 2, 28)]
-        );
-        assert_eq!(
-            occurrences(&r, d(2028, 1, 1), d(2028, 12, 31)),
-            vec![d(2028, 2, 29)]
-        );
+        assert_eq!(occurrences(&r, d(2025, 1, 1), d(2025, 12, 31)), vec![d(2025, 2, 28)]);
+        assert_eq!(occurrences(&r, d(2028, 1, 1), d(2028, 12, 31)), vec![d(2028, 2, 29)]);
     }
 
     #[test]
@@ -229,13 +217,11 @@ mod tests {
     }
 
     fn item() -> impl Strategy<Value = Recurring> {
-        (-1_000_000i64..1_000_000, cadence(), 0u32..2000).prop_map(|(amount, cadence, off)| {
-            Recurring {
-                amount: if amount == 0 { 1 } else { amount },
-                cadence,
-                anchor: d(2020, 1, 1) + Days::new(off as u64),
-                end: None,
-            }
+        (-1_000_000i64..1_000_000, cadence(), 0u32..2000).prop_map(|(amount, cadence, off)| Recurring {
+            amount: if amount == 0 { 1 } else { amount },
+            cadence,
+            anchor: d(2020, 1, 1) + Days::new(off as u64),
+            end: None,
         })
     }
 

@@ -51,13 +51,7 @@ impl JobKind for Project {
         let as_of = p
             .as_of
             .unwrap_or_else(|| Utc::now().with_timezone(&inputs.time_zone).date_naive());
-        let projection = engine::project(
-            inputs.opening,
-            &inputs.items,
-            as_of,
-            horizon,
-            inputs.threshold,
-        );
+        let projection = engine::project(inputs.opening, &inputs.items, as_of, horizon, inputs.threshold);
         match store::save(&env.db, p.user_id, &projection).await {
             Ok(()) => Outcome::Succeeded(Some(
                 serde_json::json!({

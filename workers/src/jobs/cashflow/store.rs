@@ -11,21 +11,18 @@ pub struct Inputs {
 }
 
 pub async fn load(db: &PgPool, user_id: i64) -> Result<Option<Inputs>, sqlx::Error> {
-    let Some((tz, threshold)) = sqlx::query_as::<_, (String, i64)>(
-        "SELECT time_zone, low_balance_threshold FROM users WHERE id = $1",
-    )
-    .bind(user_id)
-    .fetch_optional(db)
-    .await?
+    let Some((tz, threshold)) =
+        sqlx::query_as::<_, (String, i64)>("SELECT time_zone, low_balance_threshold FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(db)
+            .await?
     else {
         return Ok(None);
     };
-    let opening: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(balance), 0)::bigint FROM accounts WHERE user_id = $1",
-    )
-    .bind(user_id)
-    .fetch_one(db)
-    .await?;
+    let opening: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(balance), 0)::bigint FROM accounts WHERE user_id = $1")
+        .bind(user_id)
+        .fetch_one(db)
+        .await?;
     // Ordered by id so the same rows always give the same projection.
     let rows = sqlx::query_as::<_, (i64, String, chrono::NaiveDate, Option<chrono::NaiveDate>)>(
         "SELECT amount, cadence, anchor_date, end_date FROM recurring_items WHERE user_id = $1 ORDER BY id",

@@ -29,23 +29,34 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             .bind(150_000 + id * 25_000)
             .execute(&mut *tx)
             .await?;
-        // Salary every other Friday, rent on the 1st, a subscription on the 31st, yearly insurance.
-        let items: [(&str, i64, &str, &str); 4] = [
-            ("Salary", 210_000, "biweekly", "2026-01-02"),
-            ("Rent", -120_000, "monthly", "2026-01-01"),
-            ("Streaming", -1_299, "monthly", "2026-01-31"),
-            ("Home insurance", -38_000, "yearly", "2026-02-28"),
+        // Salary every other Friday, rent on the 1st (a weekend moves it to Monday), a
+        // subscription on the 31st, yearly insurance, and a one-off repair next week.
+        let items: [(&str, i64, &str, &str, &str); 4] = [
+            ("Salary", 210_000, "biweekly", "2026-01-02", "previous"),
+            ("Rent", -120_000, "monthly", "2026-01-01", "next"),
+            ("Streaming", -1_299, "monthly", "2026-01-31", "none"),
+            ("Home insurance", -38_000, "yearly", "2026-02-28", "none"),
         ];
-        for (name, amount, cadence, anchor) in items {
-            sqlx::query("INSERT INTO recurring_items (user_id, name, amount, cadence, anchor_date) VALUES ($1, $2, $3, $4, $5::date)")
-                .bind(id)
-                .bind(name)
-                .bind(amount)
-                .bind(cadence)
-                .bind(anchor)
-                .execute(&mut *tx)
-                .await?;
+        for (name, amount, cadence, anchor, business_day) in items {
+            sqlx::query(
+                "INSERT INTO recurring_items (user_id, name, amount, cadence, anchor_date, business_day)
+                 VALUES ($1, $2, $3, $4, $5::date, $6)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(amount)
+            .bind(cadence)
+            .bind(anchor)
+            .bind(business_day)
+            .execute(&mut *tx)
+            .await?;
         }
+        sqlx::query(
+            "INSERT INTO scheduled_transactions (user_id, name, amount, date) VALUES ($1, 'Car repair', -45000, CURRENT_DATE + 7)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     let Some(spec) = nightshift_workers::jobs::find("cashflow.project") else {

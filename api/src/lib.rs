@@ -51,6 +51,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/jobs", post(routes::jobs::enqueue))
         .route("/v1/jobs/{id}", get(routes::jobs::status))
+        .route("/v1/users/{id}/cashflow", get(routes::cashflow::read))
+        .route("/v1/users/{id}/cashflow/refresh", post(routes::cashflow::refresh))
         .route("/health/live", get(routes::health::live))
         .route("/health/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))

@@ -1,2 +1,3 @@
+pub mod cashflow;
 pub mod health;
 pub mod jobs;

@@ -103,6 +103,7 @@ pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
             spec::<diag::Sleep>(),
             spec::<diag::Fail>(),
             spec::<cashflow::Project>(),
+            spec::<cashflow::Nightly>(),
         ]
         .into_iter()
         .map(|s| (s.name, s))

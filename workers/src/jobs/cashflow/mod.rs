@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 use super::{JobEnv, JobKind, Policy};
 
 pub mod engine;
+pub mod nightly;
 mod store;
+
+pub use nightly::Nightly;
 
 pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 
@@ -43,7 +46,8 @@ impl JobKind for Project {
         if !(1..=366).contains(&horizon) {
             return Outcome::Dead(format!("horizon_days must be 1..=366, got {horizon}"));
         }
-        let inputs = match store::load(&env.db, p.user_id).await {
+        let started = std::time::Instant::now();
+        let inputs = match store::load(&env.db, p.user_id, p.as_of).await {
             Ok(Some(inputs)) => inputs,
             Ok(None) => return Outcome::Dead(format!("user {} not found", p.user_id)),
             Err(e) => return Outcome::retry(format!("loading user data: {e}")),
@@ -51,15 +55,33 @@ impl JobKind for Project {
         let as_of = p
             .as_of
             .unwrap_or_else(|| Utc::now().with_timezone(&inputs.time_zone).date_naive());
-        let projection = engine::project(inputs.opening, &inputs.items, as_of, horizon, inputs.threshold);
-        match store::save(&env.db, p.user_id, &projection).await {
-            Ok(()) => Outcome::Succeeded(Some(
+        let loaded = started.elapsed();
+        let projection = engine::project(
+            inputs.opening,
+            &inputs.items,
+            &inputs.one_offs,
+            as_of,
+            horizon,
+            inputs.threshold,
+        );
+        let computed = started.elapsed();
+        let saved = store::save(&env.db, p.user_id, &projection, inputs.threshold).await;
+        // Timings go with the result so a benchmark can split database time from compute time.
+        let (db_us, compute_us) = (
+            (loaded + (started.elapsed() - computed)).as_micros(),
+            (computed - loaded).as_micros(),
+        );
+        match saved {
+            Ok(new_alert) => Outcome::Succeeded(Some(
                 serde_json::json!({
                     "user_id": p.user_id,
                     "as_of": projection.as_of,
                     "lowest_balance": projection.lowest_balance,
                     "lowest_date": projection.lowest_date,
                     "first_shortfall": projection.first_shortfall,
+                    "new_shortfall_alert": new_alert,
+                    "db_us": db_us,
+                    "compute_us": compute_us,
                 })
                 .to_string(),
             )),

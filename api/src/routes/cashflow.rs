@@ -1,0 +1,151 @@
+//! `POST /v1/users/{id}/cashflow/refresh` and `GET /v1/users/{id}/cashflow`.
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::StatusCode,
+};
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use nightshift_common::auth::Scope;
+use nightshift_workers::jobs::{self, JobKind, cashflow};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{AppState, auth::Caller, error::ApiError};
+
+fn user_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::invalid("id", "must be a positive integer user id"))
+}
+
+fn date(field: &str, raw: &str) -> Result<NaiveDate, ApiError> {
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|e| ApiError::invalid(field, format!("`{raw}` is not a YYYY-MM-DD date: {e}")))
+}
+
+async fn ensure_user(state: &AppState, id: i64) -> Result<(), ApiError> {
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
+        .bind(id)
+        .fetch_one(&state.db)
+        .await?;
+    if exists {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound("user"))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefreshRequest {
+    #[serde(default)]
+    as_of: Option<String>,
+    #[serde(default)]
+    horizon_days: Option<u32>,
+}
+
+pub async fn refresh(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::JobsWrite)?;
+    let id = user_id(&raw_id)?;
+    let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        let de = &mut serde_json::Deserializer::from_slice(&body);
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let field = match e.path().to_string() {
+                p if p == "." => "body".to_string(),
+                p => p,
+            };
+            ApiError::invalid(field, e.into_inner().to_string())
+        })?
+    };
+    let as_of = req.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
+    if let Some(h) = req.horizon_days
+        && !(1..=366).contains(&h)
+    {
+        return Err(ApiError::invalid("horizon_days", "must be 1 to 366"));
+    }
+    ensure_user(&state, id).await?;
+    let spec = jobs::find(cashflow::Project::NAME).expect("cashflow.project is in the catalog");
+    let payload = json!({ "user_id": id, "as_of": as_of, "horizon_days": req.horizon_days });
+    let queue = state
+        .queues
+        .get(spec.policy.queue)
+        .ok_or(ApiError::Unavailable("the queue"))?;
+    let job_id = queue.push(spec.new_job(&payload)).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": job_id }))))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReadQuery {
+    as_of: Option<String>,
+}
+
+type ProjectionRow = (
+    NaiveDate,
+    i64,
+    Vec<i64>,
+    Vec<i64>,
+    Vec<i64>,
+    i64,
+    NaiveDate,
+    Option<NaiveDate>,
+    i64,
+    DateTime<Utc>,
+);
+
+/// The newest projection (or the one for `?as_of=`), day by day.
+pub async fn read(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    Query(q): Query<ReadQuery>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::JobsRead)?;
+    let id = user_id(&raw_id)?;
+    let as_of = q.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
+    ensure_user(&state, id).await?;
+    let row: Option<ProjectionRow> = sqlx::query_as(
+        "SELECT as_of, opening, inflows, outflows, closing, lowest_balance, lowest_date, first_shortfall, threshold, computed_at
+         FROM cashflow_projections WHERE user_id = $1 AND ($2::date IS NULL OR as_of = $2)
+         ORDER BY as_of DESC LIMIT 1",
+    )
+    .bind(id)
+    .bind(as_of)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some((as_of, opening, inflows, outflows, closing, lowest, lowest_date, shortfall, threshold, computed_at)) =
+        row
+    else {
+        return Err(ApiError::NotFound("projection"));
+    };
+    let days: Vec<Value> = closing
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            json!({
+                "date": as_of + Days::new(i as u64),
+                "inflow": inflows.get(i),
+                "outflow": outflows.get(i),
+                "closing": c,
+            })
+        })
+        .collect();
+    Ok(Json(json!({
+        "user_id": id,
+        "as_of": as_of,
+        "opening": opening,
+        "lowest_balance": lowest,
+        "lowest_date": lowest_date,
+        "shortfall": shortfall.map(|d| json!({ "date": d, "threshold": threshold })),
+        "computed_at": computed_at,
+        "days": days,
+    })))
+}

@@ -1,0 +1,283 @@
+//! Cashflow projections end to end: hand-computed balances through the API, idempotent
+//! re-runs, and the nightly fan-out by local time zone.
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use nightshift_common::auth::Scope;
+use nightshift_queue::connect_manager;
+use nightshift_workers::{
+    Queues,
+    jobs::{JobEnv, cashflow::nightly::fan_out},
+};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
+
+async fn seed_user(pool: &PgPool, id: i64, tz: &str) {
+    sqlx::query("INSERT INTO users (id, email, time_zone, low_balance_threshold) VALUES ($1, $2, $3, 20000)")
+        .bind(id)
+        .bind(format!("user{id}@example.com"))
+        .bind(tz)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn exec(pool: &PgPool, sql: &str) {
+    sqlx::query(sql).execute(pool).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_projection_across_a_short_february_with_weekend_shifts_matches_the_hand_computed_balances() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    seed_user(&pool, 1, "Europe/Paris").await;
+    exec(
+        &pool,
+        "INSERT INTO accounts (user_id, name, balance) VALUES (1, 'current', 60000), (1, 'savings', 40000)",
+    )
+    .await;
+    // Rent on the 1st moves to Monday; salary on the 15th moves to Friday; a subscription on the 31st.
+    exec(
+        &pool,
+        "INSERT INTO recurring_items (user_id, name, amount, cadence, anchor_date, business_day) VALUES
+            (1, 'rent', -90000, 'monthly', '2025-01-01', 'next'),
+            (1, 'salary', 120000, 'monthly', '2025-01-15', 'previous'),
+            (1, 'streaming', -1299, 'monthly', '2025-01-31', 'none')",
+    )
+    .await;
+    exec(
+        &pool,
+        "INSERT INTO scheduled_transactions (user_id, name, amount, date) VALUES (1, 'repair', -5000, '2025-02-20')",
+    )
+    .await;
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(RW);
+    let resp = app
+        .http
+        .post(format!("{}/v1/users/1/cashflow/refresh", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"as_of": "2025-02-01", "horizon_days": 45}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let job = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    app.wait_state(&token, &job, "succeeded", Duration::from_secs(10)).await;
+
+    let p: Value = app
+        .http
+        .get(format!("{}/v1/users/1/cashflow?as_of=2025-02-01", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let closing = |date: &str| -> i64 {
+        p["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["date"] == date)
+            .unwrap()["closing"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(p["opening"], 100_000);
+    assert_eq!(p["days"].as_array().unwrap().len(), 45);
+    assert_eq!(closing("2025-02-01"), 100_000); // Saturday: rent waits for Monday
+    assert_eq!(closing("2025-02-03"), 10_000); // rent
+    assert_eq!(closing("2025-02-14"), 130_000); // salary of Saturday the 15th, paid Friday
+    assert_eq!(closing("2025-02-15"), 130_000);
+    assert_eq!(closing("2025-02-20"), 125_000); // one-off
+    assert_eq!(closing("2025-02-28"), 123_701); // the 31st in February
+    assert_eq!(closing("2025-03-01"), 123_701); // Saturday again
+    assert_eq!(closing("2025-03-03"), 33_701); // rent
+    assert_eq!(closing("2025-03-14"), 153_701); // salary of Saturday the 15th
+    assert_eq!(closing("2025-03-17"), 153_701);
+    assert_eq!(
+        (p["lowest_balance"].as_i64(), p["lowest_date"].as_str()),
+        (Some(10_000), Some("2025-02-03"))
+    );
+    assert_eq!(p["shortfall"]["date"], "2025-02-03");
+    let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM shortfall_alerts WHERE user_id = 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(alerts, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn re_runs_sequential_and_concurrent_leave_one_identical_row_and_one_alert() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    seed_user(&pool, 5, "America/New_York").await;
+    exec(
+        &pool,
+        "INSERT INTO accounts (user_id, name, balance) VALUES (5, 'main', 30000)",
+    )
+    .await;
+    exec(&pool, "INSERT INTO recurring_items (user_id, name, amount, cadence, anchor_date) VALUES (5, 'car', -25000, 'monthly', '2025-01-10')").await;
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(RW);
+    let body = json!({"kind": "cashflow.project", "payload": {"user_id": 5, "as_of": "2025-03-01"}});
+    let mut ids = vec![];
+    for _ in 0..4 {
+        ids.push(app.enqueue_id(&token, body.clone()).await);
+    }
+    for id in &ids {
+        app.wait_state(&token, id, "succeeded", Duration::from_secs(10)).await;
+    }
+    type Row = (i64, Vec<i64>, chrono::DateTime<Utc>);
+    let read = || async {
+        sqlx::query_as::<_, Row>(
+            "SELECT count(*) OVER (), closing, computed_at FROM cashflow_projections WHERE user_id = 5",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let before = read().await;
+    assert_eq!(before.0, 1);
+    let again = app.enqueue_id(&token, body).await;
+    app.wait_state(&token, &again, "succeeded", Duration::from_secs(10))
+        .await;
+    let after = read().await;
+    assert_eq!(
+        before, after,
+        "an identical re-run rewrites nothing, not even computed_at"
+    );
+    let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM shortfall_alerts WHERE user_id = 5")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(alerts, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_half_way() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    // 12:30 UTC: 14:30 in Paris, 02:30 the next day in Kiritimati, 01:30 in Pago Pago (not yet due).
+    let at: DateTime<Utc> = "2025-06-01T12:30:00Z".parse().unwrap();
+    exec(
+        &pool,
+        "INSERT INTO users (id, email, time_zone)
+         SELECT g, 'u' || g || '@example.com',
+                (ARRAY['Europe/Paris', 'Pacific/Kiritimati', 'Pacific/Pago_Pago', 'Not/AZone'])[1 + g % 4]
+         FROM generate_series(1, 2000) g",
+    )
+    .await;
+    exec(
+        &pool,
+        "INSERT INTO accounts (user_id, name, balance) SELECT id, 'main', 1000 * id FROM users",
+    )
+    .await;
+    let config = config(&redis, &db);
+    let env = JobEnv {
+        db: pool.clone(),
+        queues: Queues::new(connect_manager(&config.redis_url).await.unwrap(), &config.queue),
+    };
+    // The first run dies after two pages...
+    assert_eq!(fan_out(&env, at, 250, Some(2)).await.unwrap(), 500);
+    // ...and the queue runs it again with workers going.
+    let app = App::start(&config, true).await;
+    let token = token(RW);
+    let nightly = app
+        .enqueue_id(&token, json!({"kind": "cashflow.nightly", "payload": {"at": at}}))
+        .await;
+    app.wait_state(&token, &nightly, "succeeded", Duration::from_secs(30))
+        .await;
+    let due = 1500; // every user but Pago Pago's
+    let q = queue(&redis, "cashflow").await;
+    wait_for("every due user projected", Duration::from_secs(60), || async {
+        (q.counts().await.ok()?.succeeded_total >= due).then_some(())
+    })
+    .await;
+    let c = q.counts().await.unwrap();
+    assert_eq!(
+        (c.succeeded_total, c.queued, c.running, c.dead),
+        (due, 0, 0, 0),
+        "one projection job per due user"
+    );
+    let by_zone: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT u.time_zone, p.as_of::text, count(*) FROM cashflow_projections p JOIN users u ON u.id = p.user_id
+         GROUP BY 1, 2 ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        by_zone,
+        vec![
+            ("Europe/Paris".into(), "2025-06-01".into(), 500),
+            ("Not/AZone".into(), "2025-06-01".into(), 500),
+            ("Pacific/Kiritimati".into(), "2025-06-02".into(), 500),
+        ]
+    );
+    // Running the fan-out again pushes nobody: they all have today's projection.
+    assert_eq!(fan_out(&env, at, 250, None).await.unwrap(), 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cashflow_routes_answer_404_for_unknown_users_and_422_for_bad_dates() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    seed_user(&db.pool().await, 3, "UTC").await;
+    let app = App::start(&config(&redis, &db), false).await;
+    let token = token(RW);
+    let get = |path: String| {
+        let (http, token) = (app.http.clone(), token.clone());
+        async move { http.get(path).bearer_auth(token).send().await.unwrap() }
+    };
+    let post = |path: String, body: Value| {
+        let (http, token) = (app.http.clone(), token.clone());
+        async move { http.post(path).bearer_auth(token).json(&body).send().await.unwrap() }
+    };
+    let b = &app.base;
+    assert_eq!(get(format!("{b}/v1/users/999/cashflow")).await.status(), 404);
+    assert_eq!(
+        get(format!("{b}/v1/users/3/cashflow")).await.status(),
+        404,
+        "no projection yet"
+    );
+    for (resp, field) in [
+        (get(format!("{b}/v1/users/abc/cashflow")).await, "id"),
+        (get(format!("{b}/v1/users/3/cashflow?as_of=2025-02-30")).await, "as_of"),
+        (
+            post(format!("{b}/v1/users/3/cashflow/refresh"), json!({"as_of": "tomorrow"})).await,
+            "as_of",
+        ),
+        (
+            post(format!("{b}/v1/users/3/cashflow/refresh"), json!({"horizon_days": 0})).await,
+            "horizon_days",
+        ),
+    ] {
+        assert_eq!(resp.status(), 422);
+        assert_eq!(resp.json::<Value>().await.unwrap()["error"]["field"], field);
+    }
+    assert_eq!(
+        post(format!("{b}/v1/users/999/cashflow/refresh"), json!({}))
+            .await
+            .status(),
+        404
+    );
+    let read_only = nightshift_common::auth::Scope::JobsRead;
+    let resp = app
+        .http
+        .post(format!("{b}/v1/users/3/cashflow/refresh"))
+        .bearer_auth(common::token(&[read_only]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    app.stop().await;
+}

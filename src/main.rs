@@ -44,6 +44,8 @@ enum Command {
     },
     /// Measure the queue: push rates, processing rates, latency, memory.
     Bench(nightshift_workers::bench::BenchArgs),
+    /// Seed users and measure the nightly cashflow fan-out with one worker process.
+    BenchCashflow(nightshift_workers::bench_cashflow::CashflowBenchArgs),
     /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
     #[command(flatten)]
     Operator(operator::OperatorCommand),
@@ -123,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", keys.issue(&sub, &scopes, ttl)?);
         }
         Command::Bench(args) => nightshift_workers::bench::run(&config, args).await?,
+        Command::BenchCashflow(args) => nightshift_workers::bench_cashflow::run(&config, args).await?,
         Command::Operator(cmd) => operator::run(&config, cmd).await?,
     }
     Ok(())

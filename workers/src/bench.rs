@@ -53,12 +53,12 @@ fn noop() -> NewJob {
     NewJob::new("noop", "{}").max_attempts(3)
 }
 
-fn mib(kib: u64) -> f64 {
+pub(crate) fn mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
 }
 
 /// VmRSS and VmHWM (peak) of a process, in KiB.
-fn rss_kib(pid: u32) -> (u64, u64) {
+pub(crate) fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -79,10 +79,10 @@ async fn used_memory(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result
         .unwrap_or(0))
 }
 
-struct Ctx {
-    config: Config,
-    prefix: String,
-    bench_db_url: String,
+pub(crate) struct Ctx {
+    pub(crate) config: Config,
+    pub(crate) prefix: String,
+    pub(crate) bench_db_url: String,
 }
 
 impl Ctx {
@@ -94,7 +94,7 @@ impl Ctx {
     }
 
     /// Starts `nightshift worker` on the bench prefix.
-    fn spawn_worker(&self, concurrency: usize, history: bool) -> anyhow::Result<tokio::process::Child> {
+    pub(crate) fn spawn_worker(&self, concurrency: usize, history: bool) -> anyhow::Result<tokio::process::Child> {
         let exe = std::env::current_exe()?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg("worker")
@@ -145,7 +145,7 @@ async fn wait_processed(
     }
 }
 
-async fn stop_child(mut child: tokio::process::Child) {
+pub(crate) async fn stop_child(mut child: tokio::process::Child) {
     if let Some(pid) = child.id() {
         let _ = std::process::Command::new("kill")
             .arg("-TERM")
@@ -292,7 +292,7 @@ async fn latency(ctx: &Ctx, queue: &Queue, args: &BenchArgs) -> anyhow::Result<(
     Ok(())
 }
 
-async fn cleanup(conn: &mut redis::aio::ConnectionManager, prefix: &str) -> anyhow::Result<()> {
+pub(crate) async fn cleanup(conn: &mut redis::aio::ConnectionManager, prefix: &str) -> anyhow::Result<()> {
     // Only our own prefix: SCAN + UNLINK in batches, never FLUSHALL.
     let pattern = format!("{prefix}:*");
     let mut cursor: u64 = 0;

@@ -35,22 +35,33 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
         .queues
         .get(Project::POLICY.queue)
         .ok_or_else(|| anyhow::anyhow!("queue {} missing", Project::POLICY.queue))?;
+    // Unknown zone names project in UTC (as the projection job does) instead of failing the
+    // whole run. Checked once per run: PostgreSQL's own zone list is slow to read per page.
+    let zones: Vec<String> = sqlx::query_scalar("SELECT DISTINCT time_zone FROM users")
+        .fetch_all(&env.db)
+        .await?;
+    let valid: Vec<String> = zones
+        .into_iter()
+        .filter(|z| z.parse::<chrono_tz::Tz>().is_ok())
+        .collect();
     let (mut after, mut pushed, mut pages) = (0i64, 0u64, 0u32);
     loop {
-        // Unknown zone names fall back to UTC instead of failing the whole run.
         let due: Vec<(i64, NaiveDate)> = sqlx::query_as(
-            "SELECT u.id, ($2::timestamptz AT TIME ZONE COALESCE(z.name, 'UTC'))::date
-             FROM users u LEFT JOIN pg_timezone_names z ON z.name = u.time_zone
-             WHERE u.id > $1
-               AND ($2::timestamptz AT TIME ZONE COALESCE(z.name, 'UTC'))::time >= $3::time
-               AND NOT EXISTS (SELECT 1 FROM cashflow_projections c WHERE c.user_id = u.id
-                   AND c.as_of = ($2::timestamptz AT TIME ZONE COALESCE(z.name, 'UTC'))::date)
+            "WITH u AS (
+                SELECT id, $2::timestamptz AT TIME ZONE
+                    (CASE WHEN time_zone = ANY($5) THEN time_zone ELSE 'UTC' END) AS local
+                FROM users WHERE id > $1
+             )
+             SELECT u.id, u.local::date FROM u
+             WHERE u.local::time >= $3::time
+               AND NOT EXISTS (SELECT 1 FROM cashflow_projections c WHERE c.user_id = u.id AND c.as_of = u.local::date)
              ORDER BY u.id LIMIT $4",
         )
         .bind(after)
         .bind(at)
         .bind(LOCAL_START)
         .bind(page_size)
+        .bind(&valid)
         .fetch_all(&env.db)
         .await?;
         let Some(&(last, _)) = due.last() else {

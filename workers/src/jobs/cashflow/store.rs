@@ -91,21 +91,31 @@ pub async fn load(db: &PgPool, user_id: i64, as_of: Option<NaiveDate>) -> Result
     }))
 }
 
-/// Stores the projection under (user, as_of) and records a shortfall alert, in one
-/// transaction. An identical re-run writes nothing; a changed one replaces the row.
+/// Stores the projection under (user, as_of) and records a shortfall alert, in one statement
+/// (one round trip, one transaction). An identical re-run writes nothing; a changed one
+/// replaces the row. Returns whether a new alert was recorded.
 pub async fn save(db: &PgPool, user_id: i64, p: &Projection, threshold: i64) -> Result<bool, sqlx::Error> {
     let column = |f: fn(&super::engine::Day) -> i64| p.days.iter().map(f).collect::<Vec<i64>>();
-    let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO cashflow_projections AS c (user_id, as_of, opening, inflows, outflows, closing,
-             lowest_balance, lowest_date, first_shortfall, threshold)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-         ON CONFLICT (user_id, as_of) DO UPDATE SET opening = EXCLUDED.opening, inflows = EXCLUDED.inflows,
-             outflows = EXCLUDED.outflows, closing = EXCLUDED.closing, lowest_balance = EXCLUDED.lowest_balance,
-             lowest_date = EXCLUDED.lowest_date, first_shortfall = EXCLUDED.first_shortfall,
-             threshold = EXCLUDED.threshold, computed_at = now()
-         WHERE (c.opening, c.inflows, c.outflows, c.closing, c.threshold)
-             IS DISTINCT FROM (EXCLUDED.opening, EXCLUDED.inflows, EXCLUDED.outflows, EXCLUDED.closing, EXCLUDED.threshold)",
+    let shortfall_balance = p
+        .first_shortfall
+        .map(|d| p.days[(d - p.as_of).num_days() as usize].closing);
+    let new_alerts: i64 = sqlx::query_scalar(
+        "WITH projection AS (
+            INSERT INTO cashflow_projections AS c (user_id, as_of, opening, inflows, outflows, closing,
+                lowest_balance, lowest_date, first_shortfall, threshold)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            ON CONFLICT (user_id, as_of) DO UPDATE SET opening = EXCLUDED.opening, inflows = EXCLUDED.inflows,
+                outflows = EXCLUDED.outflows, closing = EXCLUDED.closing, lowest_balance = EXCLUDED.lowest_balance,
+                lowest_date = EXCLUDED.lowest_date, first_shortfall = EXCLUDED.first_shortfall,
+                threshold = EXCLUDED.threshold, computed_at = now()
+            WHERE (c.opening, c.inflows, c.outflows, c.closing, c.threshold)
+                IS DISTINCT FROM (EXCLUDED.opening, EXCLUDED.inflows, EXCLUDED.outflows, EXCLUDED.closing, EXCLUDED.threshold)
+         ), alert AS (
+            INSERT INTO shortfall_alerts (user_id, shortfall_date, detected_as_of, projected_balance, threshold)
+            SELECT $1, $9, $2, $11, $10 WHERE $9::date IS NOT NULL
+            ON CONFLICT DO NOTHING RETURNING 1
+         )
+         SELECT count(*) FROM alert",
     )
     .bind(user_id)
     .bind(p.as_of)
@@ -117,25 +127,8 @@ pub async fn save(db: &PgPool, user_id: i64, p: &Projection, threshold: i64) -> 
     .bind(p.lowest_date)
     .bind(p.first_shortfall)
     .bind(threshold)
-    .execute(&mut *tx)
+    .bind(shortfall_balance)
+    .fetch_one(db)
     .await?;
-    let mut new_alert = false;
-    if let Some(date) = p.first_shortfall {
-        let balance = p.days[(date - p.as_of).num_days() as usize].closing;
-        new_alert = sqlx::query(
-            "INSERT INTO shortfall_alerts (user_id, shortfall_date, detected_as_of, projected_balance, threshold)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        )
-        .bind(user_id)
-        .bind(date)
-        .bind(p.as_of)
-        .bind(balance)
-        .bind(threshold)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-    }
-    tx.commit().await?;
-    Ok(new_alert)
+    Ok(new_alerts > 0)
 }

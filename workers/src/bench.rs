@@ -194,7 +194,7 @@ async fn process(
         let min = inner.iter().cloned().fold(f64::MAX, f64::min);
         let max = inner.iter().cloned().fold(0.0, f64::max);
         println!(
-            "    rate per {:?} window: first {:.0}, min {min:.0}, max {max:.0}, last full {:.0} jobs/s",
+            "    rate per {:?} window: first {:.0}, min {min:.0}, max {max:.0}, last {:.0} jobs/s",
             every,
             inner[0],
             inner[inner.len() - 1]

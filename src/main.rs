@@ -83,6 +83,20 @@ fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
+/// Starts the health and metrics listener of a worker or scheduler, when configured.
+async fn serve_ops(config: &Config, stop: &CancellationToken) -> anyhow::Result<()> {
+    let Some(addr) = config.ops_addr else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    // Install the recorder before the first job records anything.
+    telemetry::metrics();
+    tokio::spawn(nightshift_api::serve_ops(listener, stop.clone().cancelled_owned()));
+    Ok(())
+}
+
 fn token_keys(config: &Config) -> anyhow::Result<TokenKeys> {
     match &config.jwt_secret {
         Some(secret) => Ok(TokenKeys::from_secret(secret)),
@@ -106,10 +120,12 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Worker => {
             let stop = shutdown_on_signals();
+            serve_ops(&config, &stop).await?;
             nightshift_workers::run(config, stop.cancelled_owned()).await?;
         }
         Command::Scheduler => {
             let stop = shutdown_on_signals();
+            serve_ops(&config, &stop).await?;
             nightshift_scheduler::run(&config, nightshift_scheduler::defaults()?, stop.cancelled_owned()).await?;
         }
         Command::All { demo } => run_all(config, demo).await?,

@@ -148,3 +148,42 @@ async fn a_worker_refuses_a_redis_that_may_evict_keys() {
     .await;
     drop(allowed);
 }
+
+#[tokio::test]
+async fn a_worker_serves_liveness_and_prometheus_metrics_on_its_ops_address() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let _worker = Proc::spawn(&["worker"], &config, &[("NIGHTSHIFT_OPS_ADDR", addr.as_str())]);
+    let q = queue(&redis, "default").await;
+    let id = q.push(NewJob::new("noop", "{}")).await.unwrap();
+    wait_for("the job to succeed", Duration::from_secs(15), || async {
+        (q.inspect(&id).await.ok()??.state == JobState::Succeeded).then_some(())
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let live = http.get(format!("http://{addr}/health/live")).send().await.unwrap();
+    assert_eq!(live.status(), 200);
+    let metrics = wait_for("job and queue metrics", Duration::from_secs(15), || async {
+        let body = http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        (body.contains("nightshift_queue_jobs") && body.contains("nightshift_jobs_total")).then_some(body)
+    })
+    .await;
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("nightshift_jobs_total")
+                && l.contains(r#"kind="noop""#)
+                && l.contains(r#"outcome="succeeded""#)
+        })
+        .unwrap_or_else(|| panic!("no noop success counter in:\n{metrics}"));
+    assert!(line.ends_with(" 1"), "{line}");
+}

@@ -74,6 +74,20 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The operations listener of a worker or scheduler process: liveness and Prometheus metrics,
+/// nothing else (they serve no API).
+pub async fn serve_ops(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let metrics = telemetry::metrics();
+    let router = Router::new()
+        .route("/health/live", get(routes::health::live))
+        .route("/metrics", get(move || std::future::ready(metrics.render())));
+    tracing::info!(addr = ?listener.local_addr().ok(), "ops listener (health, metrics)");
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
 /// Connects to Redis and PostgreSQL and builds the state the routes share.
 pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartError> {
     let redis = connect_manager(&config.redis_url).await?;

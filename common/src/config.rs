@@ -10,6 +10,8 @@ pub struct Config {
     pub redis_url: String,
     pub database_url: String,
     pub api_addr: SocketAddr,
+    /// Where a worker or scheduler serves /health/live and /metrics; off when unset.
+    pub ops_addr: Option<SocketAddr>,
     /// HS256 secret for API tokens; `None` when unset (only `all` may then generate one).
     pub jwt_secret: Option<SecretString>,
     pub queue: QueueConfig,
@@ -90,6 +92,14 @@ impl Config {
             redis_url: var("REDIS_URL").unwrap_or_else(|| DEFAULT_REDIS_URL.into()),
             database_url: var("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             api_addr: parse("NIGHTSHIFT_API_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+            ops_addr: var("NIGHTSHIFT_OPS_ADDR")
+                .map(|v| {
+                    v.trim().parse().map_err(|e| ConfigError {
+                        var: "NIGHTSHIFT_OPS_ADDR",
+                        problem: format!("`{v}` is not a socket address: {e}"),
+                    })
+                })
+                .transpose()?,
             jwt_secret,
             queue,
             concurrency: parse("NIGHTSHIFT_CONCURRENCY", 64usize)?.max(1),

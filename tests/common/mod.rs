@@ -169,6 +169,7 @@ pub fn config(redis: &PrivateRedis, db: &TestDb) -> Config {
         redis_url: redis.url(),
         database_url: db.url.clone(),
         api_addr: "127.0.0.1:0".parse().unwrap(),
+        ops_addr: None,
         jwt_secret: Some(SecretString::from(SECRET)),
         queue: queue_config(),
         concurrency: 16,

@@ -98,6 +98,28 @@ impl Service<Task<Job>> for Dispatcher {
     }
 }
 
+/// Publishes jobs per state of every queue as gauges, for dashboards and autoscalers. Every
+/// worker exports the same figures; a scraper may take any one.
+async fn export_queue_depth(queues: Queues) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        for q in queues.iter() {
+            let Ok(c) = q.counts().await else { continue };
+            for (state, n) in [
+                ("scheduled", c.scheduled),
+                ("queued", c.queued),
+                ("running", c.running),
+                ("retrying", c.retrying),
+                ("dead", c.dead),
+            ] {
+                metrics::gauge!("nightshift_queue_jobs", "queue" => q.name().to_string(), "state" => state)
+                    .set(n as f64);
+            }
+        }
+    }
+}
+
 /// Runs workers for every queue until `shutdown` resolves, then drains: running jobs finish
 /// (up to the shutdown timeout), leased-but-unstarted jobs go back to their queue.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
@@ -149,6 +171,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         });
     }
     drop(history_tx);
+    let gauges = tokio::spawn(export_queue_depth(queues.clone()));
     monitor
         .run_with_signal(async move {
             shutdown.await;
@@ -157,6 +180,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         })
         .await
         .context("worker monitor")?;
+    gauges.abort();
     if let Some(task) = history_task {
         // The writer ends once the backends' loops dropped their senders, after a last flush.
         if tokio::time::timeout(Duration::from_secs(15), task).await.is_err() {

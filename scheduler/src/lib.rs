@@ -1,15 +1,28 @@
-//! The scheduler: fires periodic jobs from cron expressions. Each tick is pushed with a
-//! deterministic idempotency key (schedule name + tick instant), so any number of scheduler
-//! replicas enqueue it once. The tick ledger in PostgreSQL, misfire and overlap policies and
-//! the operator controls are the scheduler issue's; this is the loop they build on.
-use std::{str::FromStr, time::Duration};
+//! The scheduler: fires periodic jobs from cron expressions, exactly once per tick whatever the
+//! number of replicas or their clock skew. Each replica pushes a due tick with a deterministic
+//! idempotency key (schedule + tick instant), so the queue holds one job per tick, then records
+//! the tick in the PostgreSQL ledger under a UNIQUE (schedule, tick) key. The ledger is also
+//! how a restarted scheduler knows what it missed: each schedule's misfire policy decides, and
+//! what it decided is recorded. Correctness needs no leader lock.
+use std::{path::Path, str::FromStr, time::Duration};
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use nightshift_common::Config;
+use nightshift_common::{Config, db};
 use nightshift_queue::{QueueError, connect_manager};
 use nightshift_workers::{Queues, jobs};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::Value;
+use sqlx::PgPool;
+
+mod ledger;
+
+pub use ledger::TickOutcome;
+
+/// The default schedules, compiled in; `NIGHTSHIFT_SCHEDULES_FILE` replaces them.
+const DEFAULTS: &str = include_str!("../schedules.toml");
+/// Most missed ticks examined per schedule and pass (a per-second schedule down for hours).
+const MAX_MISSED: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -17,8 +30,56 @@ pub enum SchedulerError {
     Cron { name: String, expr: String, reason: String },
     #[error("schedule `{name}`: unknown job kind `{kind}`")]
     UnknownKind { name: String, kind: String },
+    #[error("schedule `{name}`: unknown time zone `{zone}`")]
+    TimeZone { name: String, zone: String },
+    #[error("schedules file {path}: {reason}")]
+    File { path: String, reason: String },
     #[error("redis: {0}")]
     Redis(#[from] QueueError),
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Misfire {
+    Skip,
+    RunOnce,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleSpec {
+    name: String,
+    cron: String,
+    #[serde(default = "utc")]
+    time_zone: String,
+    kind: String,
+    #[serde(default)]
+    payload: Option<toml::Table>,
+    misfire: Misfire,
+    #[serde(default = "hour")]
+    misfire_window_secs: u64,
+    /// A tick handled later than this counts as misfired.
+    #[serde(default = "minute")]
+    misfire_grace_secs: u64,
+}
+
+fn utc() -> String {
+    "UTC".into()
+}
+fn hour() -> u64 {
+    3600
+}
+fn minute() -> u64 {
+    60
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduleFile {
+    #[serde(default)]
+    schedule: Vec<ScheduleSpec>,
 }
 
 #[derive(Debug, Clone)]
@@ -28,6 +89,9 @@ pub struct Schedule {
     pub tz: Tz,
     pub kind: String,
     pub payload: Value,
+    pub misfire: Misfire,
+    pub misfire_window: Duration,
+    pub misfire_grace: Duration,
 }
 
 impl Schedule {
@@ -49,16 +113,24 @@ impl Schedule {
             tz,
             kind: kind.into(),
             payload,
+            misfire: Misfire::Skip,
+            misfire_window: Duration::from_secs(hour()),
+            misfire_grace: Duration::from_secs(minute()),
         })
     }
 
-    /// The latest tick in (after, until], if any: after downtime one catch-up run, not a burst.
-    pub fn latest_tick(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron
+    /// Ticks in (after, until], oldest first, at most `MAX_MISSED` of the newest.
+    pub fn ticks_between(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let mut ticks: Vec<DateTime<Utc>> = self
+            .cron
             .after(&after.with_timezone(&self.tz))
-            .take_while(|t| t.with_timezone(&Utc) <= until)
-            .last()
             .map(|t| t.with_timezone(&Utc))
+            .take_while(|t| *t <= until)
+            .collect();
+        if ticks.len() > MAX_MISSED {
+            ticks.drain(..ticks.len() - MAX_MISSED);
+        }
+        ticks
     }
 
     pub fn next_tick(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
@@ -72,18 +144,85 @@ impl Schedule {
     pub fn tick_key(&self, tick: DateTime<Utc>) -> String {
         format!("schedule:{}:{}", self.name, tick.timestamp())
     }
+
+    /// What to do with the ticks due since the last recorded one, handled at `now`: the
+    /// tick to run (if any) and how each tick is recorded. Pure, so the policy is unit-tested.
+    pub fn decide(&self, due: &[DateTime<Utc>], now: DateTime<Utc>) -> Vec<(DateTime<Utc>, TickOutcome)> {
+        let Some((&latest, missed)) = due.split_last() else {
+            return Vec::new();
+        };
+        let late = |t: DateTime<Utc>| (now - t).to_std().unwrap_or_default() > self.misfire_grace;
+        let mut out: Vec<(DateTime<Utc>, TickOutcome)> = Vec::with_capacity(due.len());
+        match self.misfire {
+            Misfire::Skip => {
+                out.extend(missed.iter().map(|t| (*t, TickOutcome::Skipped)));
+                out.push((
+                    latest,
+                    if late(latest) {
+                        TickOutcome::Skipped
+                    } else {
+                        TickOutcome::Fired
+                    },
+                ));
+            }
+            Misfire::RunOnce => {
+                let within = (now - latest).to_std().unwrap_or_default() <= self.misfire_window;
+                let merged = if within {
+                    TickOutcome::Coalesced
+                } else {
+                    TickOutcome::Skipped
+                };
+                out.extend(missed.iter().map(|t| (*t, merged)));
+                out.push((
+                    latest,
+                    match (late(latest), within) {
+                        (false, _) => TickOutcome::Fired,
+                        (true, true) => TickOutcome::FiredLate,
+                        (true, false) => TickOutcome::Skipped,
+                    },
+                ));
+            }
+        }
+        out
+    }
 }
 
-/// The platform's default schedules. `canary` enqueues a no-op every minute: if its jobs stop
-/// succeeding, the scheduler-to-worker path is broken, whatever else looks green.
-pub fn defaults() -> Result<Vec<Schedule>, SchedulerError> {
-    Ok(vec![Schedule::new(
-        "canary",
-        "0 * * * * *",
-        Tz::UTC,
-        "noop",
-        json!({}),
-    )?])
+fn build(spec: ScheduleSpec) -> Result<Schedule, SchedulerError> {
+    let tz: Tz = spec.time_zone.parse().map_err(|_| SchedulerError::TimeZone {
+        name: spec.name.clone(),
+        zone: spec.time_zone.clone(),
+    })?;
+    let payload = match spec.payload {
+        Some(t) => serde_json::to_value(t).unwrap_or(Value::Null),
+        None => serde_json::json!({}),
+    };
+    let mut s = Schedule::new(&spec.name, &spec.cron, tz, &spec.kind, payload)?;
+    s.misfire = spec.misfire;
+    s.misfire_window = Duration::from_secs(spec.misfire_window_secs);
+    s.misfire_grace = Duration::from_secs(spec.misfire_grace_secs);
+    Ok(s)
+}
+
+pub fn parse_schedules(text: &str, path: &str) -> Result<Vec<Schedule>, SchedulerError> {
+    let file: ScheduleFile = toml::from_str(text).map_err(|e| SchedulerError::File {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    file.schedule.into_iter().map(build).collect()
+}
+
+/// The schedules from `NIGHTSHIFT_SCHEDULES_FILE`, or the defaults compiled in.
+pub fn load() -> Result<Vec<Schedule>, SchedulerError> {
+    match std::env::var("NIGHTSHIFT_SCHEDULES_FILE") {
+        Ok(path) if !path.trim().is_empty() => {
+            let text = std::fs::read_to_string(Path::new(&path)).map_err(|e| SchedulerError::File {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            parse_schedules(&text, &path)
+        }
+        _ => parse_schedules(DEFAULTS, "scheduler/schedules.toml"),
+    }
 }
 
 pub async fn run(
@@ -93,17 +232,18 @@ pub async fn run(
 ) -> Result<(), SchedulerError> {
     let conn = connect_manager(&config.redis_url).await?;
     let queues = Queues::new(conn, &config.queue);
-    let mut last = Utc::now();
+    let pool = db::connect(&config.database_url, 2).await?;
+    let started = Utc::now();
     tracing::info!(schedules = schedules.len(), "scheduler starting");
     tokio::pin!(shutdown);
     loop {
         let now = Utc::now();
         for s in &schedules {
-            if let Some(tick) = s.latest_tick(last, now) {
-                fire(&queues, s, tick).await;
+            if let Err(e) = pass(&pool, &queues, s, started, now).await {
+                // Nothing is recorded for a tick that failed: the next pass finds it due again.
+                tracing::warn!(schedule = %s.name, error = %e, "schedule pass failed; retrying next pass");
             }
         }
-        last = now;
         let next = schedules.iter().filter_map(|s| s.next_tick(now)).min();
         let wait = next
             .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
@@ -116,56 +256,161 @@ pub async fn run(
     }
 }
 
-async fn fire(queues: &Queues, s: &Schedule, tick: DateTime<Utc>) {
-    let (Some(spec), Some(queue)) = (jobs::find(&s.kind), queues.for_kind(&s.kind)) else {
-        return;
-    };
-    let job = spec.new_job(&s.payload).idempotency_key(s.tick_key(tick));
-    match queue.push(job).await {
-        Ok(id) => tracing::info!(schedule = %s.name, %tick, job.id = %id, "tick enqueued"),
-        // The next loop does not retry an old tick; the scheduler issue adds the misfire ledger.
-        Err(e) => tracing::error!(schedule = %s.name, %tick, error = %e, "tick not enqueued"),
+/// One schedule's due ticks: decided, pushed, recorded.
+async fn pass(
+    pool: &PgPool,
+    queues: &Queues,
+    s: &Schedule,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), SchedulerError> {
+    // A schedule never recorded starts from this process's start: no backfill of history.
+    let last = ledger::last_tick(pool, &s.name).await?.unwrap_or(started);
+    let decisions = s.decide(&s.ticks_between(last, now), now);
+    for (tick, outcome) in decisions {
+        let job_id = match outcome {
+            TickOutcome::Fired | TickOutcome::FiredLate => Some(fire(queues, s, tick).await?),
+            _ => None,
+        };
+        let lag_ms = (now - tick).num_milliseconds();
+        if ledger::record(pool, &s.name, tick, outcome, job_id.as_deref(), lag_ms).await? {
+            match outcome {
+                TickOutcome::Fired => tracing::info!(schedule = %s.name, %tick, job.id = ?job_id, "tick fired"),
+                _ => tracing::warn!(schedule = %s.name, %tick, ?outcome, lag_ms, "tick misfired"),
+            }
+        }
     }
+    Ok(())
+}
+
+async fn fire(queues: &Queues, s: &Schedule, tick: DateTime<Utc>) -> Result<String, SchedulerError> {
+    let spec = jobs::find(&s.kind).ok_or_else(|| SchedulerError::UnknownKind {
+        name: s.name.clone(),
+        kind: s.kind.clone(),
+    })?;
+    let queue = queues.for_kind(&s.kind).ok_or_else(|| SchedulerError::UnknownKind {
+        name: s.name.clone(),
+        kind: s.kind.clone(),
+    })?;
+    Ok(queue
+        .push(spec.new_job(&s.payload).idempotency_key(s.tick_key(tick)))
+        .await?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use serde_json::json;
+
+    fn t(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, h, m, s).unwrap()
+    }
+
+    fn every_5_min(misfire: Misfire) -> Schedule {
+        let mut s = Schedule::new("t", "0 */5 * * * *", Tz::UTC, "noop", json!({})).unwrap();
+        s.misfire = misfire;
+        s
+    }
 
     #[test]
-    fn after_downtime_only_the_latest_missed_tick_fires() {
-        let s = Schedule::new("t", "0 */5 * * * *", Tz::UTC, "noop", json!({})).unwrap();
-        let from = Utc.with_ymd_and_hms(2026, 1, 1, 10, 0, 0).unwrap();
-        let until = Utc.with_ymd_and_hms(2026, 1, 1, 10, 17, 0).unwrap();
+    fn an_on_time_tick_fires() {
+        let s = every_5_min(Misfire::Skip);
+        let due = s.ticks_between(t(10, 0, 0), t(10, 5, 1));
+        assert_eq!(s.decide(&due, t(10, 5, 1)), vec![(t(10, 5, 0), TickOutcome::Fired)]);
+    }
+
+    #[test]
+    fn after_downtime_skip_records_every_missed_tick_and_runs_none() {
+        let s = every_5_min(Misfire::Skip);
+        let now = t(10, 17, 0);
+        let decided = s.decide(&s.ticks_between(t(10, 0, 0), now), now);
         assert_eq!(
-            s.latest_tick(from, until),
-            Some(Utc.with_ymd_and_hms(2026, 1, 1, 10, 15, 0).unwrap())
+            decided,
+            vec![
+                (t(10, 5, 0), TickOutcome::Skipped),
+                (t(10, 10, 0), TickOutcome::Skipped),
+                (t(10, 15, 0), TickOutcome::Skipped)
+            ]
         );
-        assert_eq!(s.latest_tick(until, until), None);
+    }
+
+    #[test]
+    fn after_downtime_run_once_fires_the_latest_late_and_coalesces_the_rest() {
+        let s = every_5_min(Misfire::RunOnce);
+        let now = t(10, 17, 0);
+        let decided = s.decide(&s.ticks_between(t(10, 0, 0), now), now);
+        assert_eq!(
+            decided,
+            vec![
+                (t(10, 5, 0), TickOutcome::Coalesced),
+                (t(10, 10, 0), TickOutcome::Coalesced),
+                (t(10, 15, 0), TickOutcome::FiredLate)
+            ]
+        );
+        // Beyond the window, nothing runs.
+        let mut narrow = s.clone();
+        narrow.misfire_window = Duration::from_secs(60);
+        assert!(
+            narrow
+                .decide(&s.ticks_between(t(10, 0, 0), now), now)
+                .iter()
+                .all(|(_, o)| *o == TickOutcome::Skipped)
+        );
+    }
+
+    #[test]
+    fn paris_ticks_follow_the_dst_change() {
+        // 02:30 local does not exist on 2026-03-29 in Paris; 03:00 local is 01:00 UTC that day.
+        let s = Schedule::new("p", "0 0 3 * * *", "Europe/Paris".parse().unwrap(), "noop", json!({})).unwrap();
+        let ticks = s.ticks_between(
+            Utc.with_ymd_and_hms(2026, 3, 27, 12, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2026, 3, 30, 12, 0, 0).unwrap(),
+        );
+        assert_eq!(
+            ticks,
+            vec![
+                Utc.with_ymd_and_hms(2026, 3, 28, 2, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 3, 30, 1, 0, 0).unwrap(),
+            ]
+        );
     }
 
     #[test]
     fn tick_keys_are_the_same_on_every_replica_and_differ_per_tick() {
-        let s = Schedule::new(
-            "nightly",
-            "0 0 2 * * *",
-            "Europe/Paris".parse().unwrap(),
-            "noop",
-            json!({}),
-        )
-        .unwrap();
-        let t = Utc.with_ymd_and_hms(2026, 3, 1, 1, 0, 0).unwrap();
-        assert_eq!(s.tick_key(t), s.tick_key(t));
-        assert_ne!(s.tick_key(t), s.tick_key(t + chrono::Duration::days(1)));
-        // 02:00 in Paris in winter is 01:00 UTC.
-        assert_eq!(s.next_tick(t - chrono::Duration::hours(1)), Some(t));
+        let s = every_5_min(Misfire::Skip);
+        assert_eq!(s.tick_key(t(10, 5, 0)), s.tick_key(t(10, 5, 0)));
+        assert_ne!(s.tick_key(t(10, 5, 0)), s.tick_key(t(10, 10, 0)));
     }
 
     #[test]
-    fn bad_cron_and_unknown_kinds_are_refused_with_the_schedule_name() {
-        let e = Schedule::new("x", "not cron", Tz::UTC, "noop", json!({})).unwrap_err();
-        assert!(e.to_string().contains("schedule `x`"));
-        assert!(Schedule::new("y", "0 * * * * *", Tz::UTC, "nope", json!({})).is_err());
+    fn the_default_file_parses_and_bad_entries_name_their_schedule() {
+        assert!(
+            load()
+                .unwrap()
+                .iter()
+                .any(|s| s.name == "cashflow-nightly" && s.misfire == Misfire::RunOnce)
+        );
+        let bad = parse_schedules(
+            "[[schedule]]\nname = \"x\"\ncron = \"nope\"\nkind = \"noop\"\nmisfire = \"skip\"\n",
+            "f",
+        )
+        .unwrap_err();
+        assert!(bad.to_string().contains("schedule `x`"), "{bad}");
+        assert!(
+            parse_schedules(
+                "[[schedule]]\nname = \"y\"\ncron = \"0 * * * * *\"\nkind = \"nope\"\nmisfire = \"skip\"\n",
+                "f"
+            )
+            .is_err()
+        );
+        assert!(
+            parse_schedules(
+                "[[schedule]]\nname = \"z\"\ncron = \"0 * * * * *\"\nkind = \"noop\"\nmisfire = \"sometimes\"\n",
+                "f"
+            )
+            .is_err()
+        );
     }
 }

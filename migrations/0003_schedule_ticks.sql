@@ -1,0 +1,13 @@
+-- The scheduler's tick ledger: one row per (schedule, tick), whatever the number of scheduler
+-- replicas. Every tick is accounted for: fired on time, fired late, coalesced into a later
+-- run, or skipped by its misfire policy; never silently missing.
+CREATE TABLE schedule_ticks (
+    schedule     text        NOT NULL,
+    tick         timestamptz NOT NULL,
+    outcome      text        NOT NULL CHECK (outcome IN ('fired', 'fired_late', 'coalesced', 'skipped')),
+    job_id       uuid,
+    lag_ms       bigint      NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schedule, tick),
+    CHECK ((outcome IN ('fired', 'fired_late')) = (job_id IS NOT NULL))
+);

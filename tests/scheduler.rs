@@ -1,0 +1,127 @@
+//! Real `nightshift scheduler` processes: one enqueue per tick across replicas, and misfire
+//! policies applied and recorded after downtime.
+mod common;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use sqlx::PgPool;
+
+type Tick = (String, DateTime<Utc>, String, Option<uuid::Uuid>);
+
+async fn ticks(pool: &PgPool) -> Vec<Tick> {
+    sqlx::query_as("SELECT schedule, tick, outcome, job_id FROM schedule_ticks ORDER BY schedule, tick")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+fn schedules_file(body: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("schedules-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+/// Asserts a schedule's ledger has one row per second from its first tick to its last.
+fn assert_contiguous(rows: &[&Tick]) {
+    let (first, last) = (rows[0].1, rows[rows.len() - 1].1);
+    assert_eq!(
+        rows.len() as i64,
+        (last - first).num_seconds() + 1,
+        "a tick is missing: {rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn three_scheduler_replicas_enqueue_every_tick_exactly_once() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let file = schedules_file(
+        "[[schedule]]\nname = \"every-second\"\ncron = \"* * * * * *\"\nkind = \"noop\"\nmisfire = \"run_once\"\nmisfire_grace_secs = 5\n",
+    );
+    let env = [("NIGHTSHIFT_SCHEDULES_FILE", file.to_str().unwrap())];
+    let mut replicas: Vec<Proc> = (0..3).map(|_| Proc::spawn(&["scheduler"], &config, &env)).collect();
+    let pool = db.pool().await;
+    wait_for("eight ticks", Duration::from_secs(30), || async {
+        (ticks(&pool).await.len() >= 8).then_some(())
+    })
+    .await;
+    for r in &replicas {
+        r.signal("TERM");
+    }
+    for r in &mut replicas {
+        assert!(r.wait_output().0, "a scheduler did not stop cleanly");
+    }
+    let all = ticks(&pool).await;
+    let rows: Vec<&Tick> = all.iter().collect();
+    assert_contiguous(&rows);
+    assert!(rows.iter().all(|t| t.2 == "fired" && t.3.is_some()), "{rows:?}");
+    let mut jobs: Vec<_> = rows.iter().filter_map(|t| t.3).collect();
+    jobs.dedup();
+    assert_eq!(jobs.len(), rows.len(), "one job per tick");
+    let queued = queue(&redis, "default").await.counts().await.unwrap().queued;
+    assert_eq!(queued as usize, rows.len(), "the queue holds exactly one job per tick");
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn a_restarted_scheduler_applies_each_misfire_policy_to_the_ticks_it_missed() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let file = schedules_file(
+        "[[schedule]]\nname = \"skipper\"\ncron = \"* * * * * *\"\nkind = \"noop\"\nmisfire = \"skip\"\nmisfire_grace_secs = 1\n\n\
+         [[schedule]]\nname = \"catcher\"\ncron = \"* * * * * *\"\nkind = \"noop\"\nmisfire = \"run_once\"\nmisfire_grace_secs = 1\n",
+    );
+    let env = [("NIGHTSHIFT_SCHEDULES_FILE", file.to_str().unwrap())];
+    let pool = db.pool().await;
+    let mut first = Proc::spawn(&["scheduler"], &config, &env);
+    wait_for("ticks before the stop", Duration::from_secs(30), || async {
+        (ticks(&pool).await.len() >= 4).then_some(())
+    })
+    .await;
+    first.signal("TERM");
+    assert!(first.wait_output().0);
+    let stopped_at = ticks(&pool).await.iter().map(|t| t.1).max().unwrap();
+    // Stay down for several ticks.
+    wait_for("five seconds of downtime", Duration::from_secs(10), || async {
+        (Utc::now() - stopped_at > chrono::Duration::seconds(5)).then_some(())
+    })
+    .await;
+    let mut second = Proc::spawn(&["scheduler"], &config, &env);
+    wait_for("ticks after the restart", Duration::from_secs(30), || async {
+        let after = ticks(&pool)
+            .await
+            .into_iter()
+            .filter(|t| t.1 > stopped_at + chrono::Duration::seconds(6))
+            .count();
+        (after >= 4).then_some(())
+    })
+    .await;
+    second.signal("TERM");
+    assert!(second.wait_output().0);
+
+    let all = ticks(&pool).await;
+    for name in ["skipper", "catcher"] {
+        let rows: Vec<&Tick> = all.iter().filter(|t| t.0 == name).collect();
+        assert_contiguous(&rows);
+        let gap: Vec<&str> = rows
+            .iter()
+            .filter(|t| t.1 > stopped_at && t.1 < stopped_at + chrono::Duration::seconds(4))
+            .map(|t| t.2.as_str())
+            .collect();
+        let expected = if name == "skipper" { "skipped" } else { "coalesced" };
+        assert!(!gap.is_empty() && gap.iter().all(|o| *o == expected), "{name}: {gap:?}");
+        assert!(
+            rows.iter()
+                .all(|t| t.3.is_some() == (t.2 == "fired" || t.2 == "fired_late")),
+            "{rows:?}"
+        );
+    }
+    let fired = all.iter().filter(|t| t.3.is_some()).count();
+    assert_eq!(
+        queue(&redis, "default").await.counts().await.unwrap().queued as usize,
+        fired
+    );
+    let _ = std::fs::remove_file(file);
+}

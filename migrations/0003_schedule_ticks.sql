@@ -11,3 +11,12 @@ CREATE TABLE schedule_ticks (
     PRIMARY KEY (schedule, tick),
     CHECK ((outcome IN ('fired', 'fired_late')) = (job_id IS NOT NULL))
 );
+
+-- Operators pause and resume schedules at run time; every replica reads this before a pass.
+-- A paused schedule's ticks are recorded as skipped.
+CREATE TABLE schedule_state (
+    schedule    text        PRIMARY KEY,
+    paused      boolean     NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    updated_by  text        NOT NULL
+);

@@ -125,3 +125,165 @@ async fn a_restarted_scheduler_applies_each_misfire_policy_to_the_ticks_it_misse
     );
     let _ = std::fs::remove_file(file);
 }
+
+#[tokio::test]
+async fn a_paused_schedule_records_its_ticks_as_skipped_until_resumed() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let file = schedules_file(
+        "[[schedule]]\nname = \"tick\"\ncron = \"* * * * * *\"\nkind = \"noop\"\nmisfire = \"skip\"\nmisfire_grace_secs = 5\n",
+    );
+    let pool = db.pool().await;
+    nightshift_scheduler::ledger::set_paused(&pool, "tick", true, "test")
+        .await
+        .unwrap();
+    let mut scheduler = Proc::spawn(
+        &["scheduler"],
+        &config,
+        &[("NIGHTSHIFT_SCHEDULES_FILE", file.to_str().unwrap())],
+    );
+    wait_for("three skipped ticks", Duration::from_secs(20), || async {
+        (ticks(&pool).await.len() >= 3).then_some(())
+    })
+    .await;
+    let q = queue(&redis, "default").await;
+    assert_eq!(q.counts().await.unwrap().queued, 0, "a paused schedule enqueued a job");
+    nightshift_scheduler::ledger::set_paused(&pool, "tick", false, "test")
+        .await
+        .unwrap();
+    wait_for("a fired tick after resuming", Duration::from_secs(20), || async {
+        ticks(&pool).await.iter().any(|t| t.2 == "fired").then_some(())
+    })
+    .await;
+    scheduler.signal("TERM");
+    assert!(scheduler.wait_output().0);
+    let all = ticks(&pool).await;
+    let first_fired = all.iter().position(|t| t.2 == "fired").unwrap();
+    assert!(
+        first_fired >= 3 && all[..first_fired].iter().all(|t| t.2 == "skipped" && t.3.is_none()),
+        "{all:?}"
+    );
+    assert_contiguous(&all.iter().collect::<Vec<_>>());
+    let _ = std::fs::remove_file(file);
+}
+
+#[tokio::test]
+async fn operators_list_pause_resume_and_run_schedules_through_the_api_with_the_admin_scope() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), false).await;
+    let admin = token(&[nightshift_common::auth::Scope::Admin]);
+    let writer = token(&[
+        nightshift_common::auth::Scope::JobsWrite,
+        nightshift_common::auth::Scope::JobsRead,
+    ]);
+    let url = |p: &str| format!("{}/v1/schedules{p}", app.base);
+    let listed: serde_json::Value = app
+        .http
+        .get(url(""))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let canary = listed["schedules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "canary")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (canary["paused"].as_bool(), canary["kind"].as_str()),
+        (Some(false), Some("noop"))
+    );
+    assert!(canary["next_fire"].is_string());
+
+    assert_eq!(
+        app.http
+            .get(url(""))
+            .bearer_auth(&writer)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.http
+            .post(url("/canary/pause"))
+            .bearer_auth(&writer)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+    assert_eq!(
+        app.http
+            .post(url("/nope/pause"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    assert_eq!(
+        app.http
+            .post(url("/canary/pause"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let listed: serde_json::Value = app
+        .http
+        .get(url(""))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["schedules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "canary")
+            .unwrap()["paused"],
+        true
+    );
+    assert_eq!(
+        app.http
+            .post(url("/canary/resume"))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let run = app
+        .http
+        .post(url("/canary/run"))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 202);
+    let id = run.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let job = queue(&redis, "default").await.inspect(&id).await.unwrap().unwrap();
+    assert_eq!(job.kind, "noop");
+    app.stop().await;
+}

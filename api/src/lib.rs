@@ -35,6 +35,8 @@ pub enum StartError {
     Database(#[from] sqlx::Error),
     #[error("listening: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Schedules(#[from] nightshift_scheduler::SchedulerError),
 }
 
 #[derive(Clone)]
@@ -44,6 +46,7 @@ pub struct AppState {
     pub redis: redis::aio::ConnectionManager,
     pub keys: TokenKeys,
     pub metrics: PrometheusHandle,
+    pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -53,6 +56,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(routes::jobs::status))
         .route("/v1/users/{id}/cashflow", get(routes::cashflow::read))
         .route("/v1/users/{id}/cashflow/refresh", post(routes::cashflow::refresh))
+        .route("/v1/schedules", get(routes::schedules::list))
+        .route("/v1/schedules/{name}/pause", post(routes::schedules::pause))
+        .route("/v1/schedules/{name}/resume", post(routes::schedules::resume))
+        .route("/v1/schedules/{name}/run", post(routes::schedules::run_now))
         .route("/health/live", get(routes::health::live))
         .route("/health/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))
@@ -100,6 +107,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         redis,
         keys,
         metrics: telemetry::metrics(),
+        schedules: std::sync::Arc::new(nightshift_scheduler::load()?),
     })
 }
 

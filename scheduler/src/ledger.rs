@@ -12,7 +12,7 @@ pub enum TickOutcome {
 }
 
 impl TickOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             TickOutcome::Fired => "fired",
             TickOutcome::FiredLate => "fired_late",
@@ -52,4 +52,38 @@ pub async fn record(
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+pub async fn is_paused(pool: &PgPool, schedule: &str) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, bool>("SELECT paused FROM schedule_state WHERE schedule = $1")
+            .bind(schedule)
+            .fetch_optional(pool)
+            .await?
+            .unwrap_or(false),
+    )
+}
+
+pub async fn set_paused(pool: &PgPool, schedule: &str, paused: bool, by: &str) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO schedule_state (schedule, paused, updated_by) VALUES ($1, $2, $3)
+         ON CONFLICT (schedule) DO UPDATE SET paused = EXCLUDED.paused, updated_by = EXCLUDED.updated_by, updated_at = now()",
+    )
+    .bind(schedule)
+    .bind(paused)
+    .bind(by)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The newest recorded tick of a schedule: (tick, outcome, job id).
+pub async fn latest(
+    pool: &PgPool,
+    schedule: &str,
+) -> Result<Option<(DateTime<Utc>, String, Option<uuid::Uuid>)>, sqlx::Error> {
+    sqlx::query_as("SELECT tick, outcome, job_id FROM schedule_ticks WHERE schedule = $1 ORDER BY tick DESC LIMIT 1")
+        .bind(schedule)
+        .fetch_optional(pool)
+        .await
 }

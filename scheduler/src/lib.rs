@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sqlx::PgPool;
 
-mod ledger;
+pub mod ledger;
 
 pub use ledger::TickOutcome;
 
@@ -266,7 +266,10 @@ async fn pass(
 ) -> Result<(), SchedulerError> {
     // A schedule never recorded starts from this process's start: no backfill of history.
     let last = ledger::last_tick(pool, &s.name).await?.unwrap_or(started);
-    let decisions = s.decide(&s.ticks_between(last, now), now);
+    let mut decisions = s.decide(&s.ticks_between(last, now), now);
+    if !decisions.is_empty() && ledger::is_paused(pool, &s.name).await? {
+        decisions.iter_mut().for_each(|d| d.1 = TickOutcome::Skipped);
+    }
     for (tick, outcome) in decisions {
         let job_id = match outcome {
             TickOutcome::Fired | TickOutcome::FiredLate => Some(fire(queues, s, tick).await?),
@@ -274,6 +277,10 @@ async fn pass(
         };
         let lag_ms = (now - tick).num_milliseconds();
         if ledger::record(pool, &s.name, tick, outcome, job_id.as_deref(), lag_ms).await? {
+            metrics::counter!("nightshift_schedule_ticks_total", "schedule" => s.name.clone(), "outcome" => outcome.as_str())
+                .increment(1);
+            metrics::histogram!("nightshift_schedule_lag_seconds", "schedule" => s.name.clone())
+                .record(lag_ms as f64 / 1e3);
             match outcome {
                 TickOutcome::Fired => tracing::info!(schedule = %s.name, %tick, job.id = ?job_id, "tick fired"),
                 _ => tracing::warn!(schedule = %s.name, %tick, ?outcome, lag_ms, "tick misfired"),
@@ -281,6 +288,26 @@ async fn pass(
         }
     }
     Ok(())
+}
+
+/// Enqueues the schedule's job outside its cron (an operator's "run now").
+pub async fn run_now(queues: &Queues, s: &Schedule) -> Result<String, SchedulerError> {
+    let (spec, queue) = target(queues, s)?;
+    Ok(queue.push(spec.new_job(&s.payload)).await?)
+}
+
+fn target<'a>(
+    queues: &'a Queues,
+    s: &Schedule,
+) -> Result<(&'static jobs::KindSpec, &'a nightshift_queue::Queue), SchedulerError> {
+    let unknown = || SchedulerError::UnknownKind {
+        name: s.name.clone(),
+        kind: s.kind.clone(),
+    };
+    Ok((
+        jobs::find(&s.kind).ok_or_else(unknown)?,
+        queues.for_kind(&s.kind).ok_or_else(unknown)?,
+    ))
 }
 
 async fn fire(queues: &Queues, s: &Schedule, tick: DateTime<Utc>) -> Result<String, SchedulerError> {

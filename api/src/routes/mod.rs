@@ -1,3 +1,4 @@
 pub mod cashflow;
 pub mod health;
 pub mod jobs;
+pub mod schedules;

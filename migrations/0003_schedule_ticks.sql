@@ -1,10 +1,11 @@
 -- The scheduler's tick ledger: one row per (schedule, tick), whatever the number of scheduler
 -- replicas. Every tick is accounted for: fired on time, fired late, coalesced into a later
--- run, or skipped by its misfire policy; never silently missing.
+-- run, skipped by its misfire policy or while paused, or skipped because the previous run of
+-- a no-overlap schedule was still unfinished; never silently missing.
 CREATE TABLE schedule_ticks (
     schedule     text        NOT NULL,
     tick         timestamptz NOT NULL,
-    outcome      text        NOT NULL CHECK (outcome IN ('fired', 'fired_late', 'coalesced', 'skipped')),
+    outcome      text        NOT NULL CHECK (outcome IN ('fired', 'fired_late', 'coalesced', 'skipped', 'overlapped')),
     job_id       uuid,
     lag_ms       bigint      NOT NULL,
     recorded_at  timestamptz NOT NULL DEFAULT now(),

@@ -287,3 +287,35 @@ async fn operators_list_pause_resume_and_run_schedules_through_the_api_with_the_
     assert_eq!(job.kind, "noop");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_no_overlap_schedule_does_not_start_while_its_previous_run_is_unfinished() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    // Each run takes 2.5 s; ticks come every second.
+    let file = schedules_file(
+        "[[schedule]]\nname = \"slow\"\ncron = \"* * * * * *\"\nkind = \"diag.sleep\"\npayload = { ms = 2500 }\n\
+         misfire = \"skip\"\nmisfire_grace_secs = 5\nallow_overlap = false\n",
+    );
+    let env = [("NIGHTSHIFT_SCHEDULES_FILE", file.to_str().unwrap())];
+    let _worker = Proc::spawn(&["worker"], &config, &[]);
+    let mut scheduler = Proc::spawn(&["scheduler"], &config, &env);
+    let pool = db.pool().await;
+    wait_for(
+        "two runs and the overlaps between them",
+        Duration::from_secs(30),
+        || async {
+            let t = ticks(&pool).await;
+            (t.iter().filter(|t| t.2 == "fired").count() >= 2 && t.iter().any(|t| t.2 == "overlapped")).then_some(())
+        },
+    )
+    .await;
+    scheduler.signal("TERM");
+    assert!(scheduler.wait_output().0);
+    let all = ticks(&pool).await;
+    assert_contiguous(&all.iter().collect::<Vec<_>>());
+    // Between two fired ticks at least two seconds pass: the one in between was overlapped.
+    let fired: Vec<_> = all.iter().filter(|t| t.2 == "fired").map(|t| t.1).collect();
+    assert!(fired.windows(2).all(|w| (w[1] - w[0]).num_seconds() >= 2), "{all:?}");
+    let _ = std::fs::remove_file(file);
+}

@@ -9,6 +9,8 @@ pub enum TickOutcome {
     /// Missed, and merged into a later tick's run.
     Coalesced,
     Skipped,
+    /// Not run: the previous run of a no-overlap schedule had not finished.
+    Overlapped,
 }
 
 impl TickOutcome {
@@ -18,6 +20,7 @@ impl TickOutcome {
             TickOutcome::FiredLate => "fired_late",
             TickOutcome::Coalesced => "coalesced",
             TickOutcome::Skipped => "skipped",
+            TickOutcome::Overlapped => "overlapped",
         }
     }
 }
@@ -86,4 +89,14 @@ pub async fn latest(
         .bind(schedule)
         .fetch_optional(pool)
         .await
+}
+
+/// The job of the newest tick that ran.
+pub async fn last_job(pool: &PgPool, schedule: &str) -> Result<Option<uuid::Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT job_id FROM schedule_ticks WHERE schedule = $1 AND job_id IS NOT NULL ORDER BY tick DESC LIMIT 1",
+    )
+    .bind(schedule)
+    .fetch_optional(pool)
+    .await
 }

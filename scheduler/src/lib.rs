@@ -63,6 +63,13 @@ struct ScheduleSpec {
     /// A tick handled later than this counts as misfired.
     #[serde(default = "minute")]
     misfire_grace_secs: u64,
+    /// `false`: a tick whose previous run has not finished is not run (recorded as overlapped).
+    #[serde(default = "yes")]
+    allow_overlap: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn utc() -> String {
@@ -92,6 +99,7 @@ pub struct Schedule {
     pub misfire: Misfire,
     pub misfire_window: Duration,
     pub misfire_grace: Duration,
+    pub allow_overlap: bool,
 }
 
 impl Schedule {
@@ -116,6 +124,7 @@ impl Schedule {
             misfire: Misfire::Skip,
             misfire_window: Duration::from_secs(hour()),
             misfire_grace: Duration::from_secs(minute()),
+            allow_overlap: true,
         })
     }
 
@@ -200,6 +209,7 @@ fn build(spec: ScheduleSpec) -> Result<Schedule, SchedulerError> {
     s.misfire = spec.misfire;
     s.misfire_window = Duration::from_secs(spec.misfire_window_secs);
     s.misfire_grace = Duration::from_secs(spec.misfire_grace_secs);
+    s.allow_overlap = spec.allow_overlap;
     Ok(s)
 }
 
@@ -270,7 +280,11 @@ async fn pass(
     if !decisions.is_empty() && ledger::is_paused(pool, &s.name).await? {
         decisions.iter_mut().for_each(|d| d.1 = TickOutcome::Skipped);
     }
-    for (tick, outcome) in decisions {
+    for (tick, mut outcome) in decisions {
+        let runs = matches!(outcome, TickOutcome::Fired | TickOutcome::FiredLate);
+        if runs && !s.allow_overlap && previous_unfinished(pool, queues, s).await? {
+            outcome = TickOutcome::Overlapped;
+        }
         let job_id = match outcome {
             TickOutcome::Fired | TickOutcome::FiredLate => Some(fire(queues, s, tick).await?),
             _ => None,
@@ -288,6 +302,18 @@ async fn pass(
         }
     }
     Ok(())
+}
+
+/// Whether the newest run of the schedule is still waiting, running or retrying.
+async fn previous_unfinished(pool: &PgPool, queues: &Queues, s: &Schedule) -> Result<bool, SchedulerError> {
+    let Some(job) = ledger::last_job(pool, &s.name).await? else {
+        return Ok(false);
+    };
+    let (_, queue) = target(queues, s)?;
+    Ok(queue
+        .inspect(&job.to_string())
+        .await?
+        .is_some_and(|r| !r.state.is_final()))
 }
 
 /// Enqueues the schedule's job outside its cron (an operator's "run now").

@@ -270,6 +270,10 @@ async fn cashflow_routes_answer_404_for_unknown_users_and_422_for_bad_dates() {
             .status(),
         404
     );
+    let huge = json!({"as_of": "x".repeat(70 * 1024)});
+    let resp = post(format!("{b}/v1/users/3/cashflow/refresh"), huge).await;
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["field"], "body");
     let read_only = nightshift_common::auth::Scope::JobsRead;
     let resp = app
         .http

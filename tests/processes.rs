@@ -187,3 +187,19 @@ async fn a_worker_serves_liveness_and_prometheus_metrics_on_its_ops_address() {
         .unwrap_or_else(|| panic!("no noop success counter in:\n{metrics}"));
     assert!(line.ends_with(" 1"), "{line}");
 }
+
+#[tokio::test]
+async fn bad_settings_stop_a_worker_with_an_error_naming_the_variable() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    for (var, value) in [
+        ("NIGHTSHIFT_LEASE_SECS", "-1"),
+        ("NIGHTSHIFT_FETCH_BATCH", "0"),
+        ("NIGHTSHIFT_REAP_INTERVAL_SECS", "0"),
+    ] {
+        let mut worker = Proc::spawn(&["worker"], &config, &[(var, value)]);
+        let (ok, log) = worker.wait_output();
+        assert!(!ok, "{var}={value} was accepted");
+        assert!(log.contains(var) && !log.contains("panicked"), "{var}={value}:\n{log}");
+    }
+}

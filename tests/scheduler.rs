@@ -177,6 +177,7 @@ async fn operators_list_pause_resume_and_run_schedules_through_the_api_with_the_
         nightshift_common::auth::Scope::JobsRead,
     ]);
     let url = |p: &str| format!("{}/v1/schedules{p}", app.base);
+    let status = |req: reqwest::RequestBuilder| async move { req.send().await.unwrap().status() };
     let listed: serde_json::Value = app
         .http
         .get(url(""))
@@ -200,45 +201,15 @@ async fn operators_list_pause_resume_and_run_schedules_through_the_api_with_the_
     );
     assert!(canary["next_fire"].is_string());
 
+    assert_eq!(status(app.http.get(url("")).bearer_auth(&writer)).await, 403);
     assert_eq!(
-        app.http
-            .get(url(""))
-            .bearer_auth(&writer)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(app.http.post(url("/canary/pause")).bearer_auth(&writer)).await,
         403
     );
-    assert_eq!(
-        app.http
-            .post(url("/canary/pause"))
-            .bearer_auth(&writer)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        403
-    );
-    assert_eq!(
-        app.http
-            .post(url("/nope/pause"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(status(app.http.post(url("/nope/pause")).bearer_auth(&admin)).await, 404);
 
     assert_eq!(
-        app.http
-            .post(url("/canary/pause"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(app.http.post(url("/canary/pause")).bearer_auth(&admin)).await,
         200
     );
     let listed: serde_json::Value = app
@@ -261,13 +232,7 @@ async fn operators_list_pause_resume_and_run_schedules_through_the_api_with_the_
         true
     );
     assert_eq!(
-        app.http
-            .post(url("/canary/resume"))
-            .bearer_auth(&admin)
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        status(app.http.post(url("/canary/resume")).bearer_auth(&admin)).await,
         200
     );
 

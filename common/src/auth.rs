@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub const ISSUER: &str = "nightshift";
 pub const AUDIENCE: &str = "nightshift-api";
 pub const MIN_SECRET_BYTES: usize = 32;
+/// Longest token lifetime issued: a year.
+pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
@@ -55,6 +57,8 @@ pub enum AuthError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("unknown scope `{0}` (known: jobs:read, jobs:write, admin)")]
     UnknownScope(String),
+    #[error("token lifetime must be between 1 second and 366 days")]
+    Lifetime,
 }
 
 pub fn check_secret_strength(secret: &SecretString) -> Result<(), String> {
@@ -101,6 +105,9 @@ impl TokenKeys {
     }
 
     pub fn issue(&self, sub: &str, scopes: &[Scope], ttl: Duration) -> Result<String, AuthError> {
+        if ttl.is_zero() || ttl > MAX_TTL {
+            return Err(AuthError::Lifetime);
+        }
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: sub.to_string(),
@@ -180,6 +187,10 @@ mod tests {
     #[test]
     fn short_secrets_and_unknown_scopes_are_rejected() {
         assert!(check_secret_strength(&SecretString::from("short")).is_err());
+        assert!(matches!(
+            keys().issue("x", &[Scope::Admin], Duration::from_secs(u64::MAX)),
+            Err(AuthError::Lifetime)
+        ));
         assert!(parse_scopes("jobs:read,root").is_err());
         assert_eq!(
             parse_scopes("jobs:read, admin").unwrap(),

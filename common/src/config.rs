@@ -70,7 +70,18 @@ impl Config {
             })?;
         }
         let defaults = QueueConfig::default();
-        let secs = |name, d: Duration| parse(name, d.as_secs_f64()).map(Duration::from_secs_f64);
+        // Durations must be positive: zero would spin a loop, and a negative value would not
+        // be a duration at all.
+        let secs = |name: &'static str, d: Duration| {
+            let v = parse(name, d.as_secs_f64())?;
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| ConfigError {
+                    var: name,
+                    problem: format!("`{v}` must be a positive number of seconds"),
+                })
+        };
         let queue = QueueConfig {
             prefix: var("NIGHTSHIFT_QUEUE_PREFIX").unwrap_or(defaults.prefix),
             lease: secs("NIGHTSHIFT_LEASE_SECS", defaults.lease)?,
@@ -78,7 +89,15 @@ impl Config {
             heartbeat_interval: secs("NIGHTSHIFT_HEARTBEAT_SECS", defaults.heartbeat_interval)?,
             finished_ttl: secs("NIGHTSHIFT_FINISHED_TTL_SECS", defaults.finished_ttl)?,
             idempotency_ttl: secs("NIGHTSHIFT_IDEMPOTENCY_TTL_SECS", defaults.idempotency_ttl)?,
-            fetch_batch: parse("NIGHTSHIFT_FETCH_BATCH", defaults.fetch_batch)?,
+            fetch_batch: match parse("NIGHTSHIFT_FETCH_BATCH", defaults.fetch_batch)? {
+                0 => {
+                    return Err(ConfigError {
+                        var: "NIGHTSHIFT_FETCH_BATCH",
+                        problem: "must be at least 1".into(),
+                    });
+                }
+                n => n,
+            },
             sweep_batch: defaults.sweep_batch,
             idle_poll: defaults.idle_poll,
         };

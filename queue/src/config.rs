@@ -38,3 +38,46 @@ impl Default for QueueConfig {
         }
     }
 }
+
+impl QueueConfig {
+    /// The same settings with every loop bound and interval usable: a zero fetch batch would
+    /// spin the worker, a zero sweep batch would never promote a delayed job, a zero interval
+    /// would hammer Redis. Applied wherever a queue is built, so no caller can get it wrong.
+    pub(crate) fn normalized(mut self) -> Self {
+        let at_least = |d: Duration, min: Duration| d.max(min);
+        self.fetch_batch = self.fetch_batch.max(1);
+        self.sweep_batch = self.sweep_batch.max(1);
+        self.lease = at_least(self.lease, Duration::from_millis(100));
+        self.reap_interval = at_least(self.reap_interval, Duration::from_millis(10));
+        self.heartbeat_interval = at_least(self.heartbeat_interval, Duration::from_millis(100));
+        self.idle_poll = at_least(self.idle_poll, Duration::from_millis(10));
+        self.finished_ttl = at_least(self.finished_ttl, Duration::from_secs(1));
+        self.idempotency_ttl = at_least(self.idempotency_ttl, Duration::from_secs(1));
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_batches_and_intervals_are_raised_to_usable_minimums() {
+        let c = QueueConfig {
+            fetch_batch: 0,
+            sweep_batch: 0,
+            reap_interval: Duration::ZERO,
+            idle_poll: Duration::ZERO,
+            ..QueueConfig::default()
+        }
+        .normalized();
+        assert_eq!((c.fetch_batch, c.sweep_batch), (1, 1));
+        assert!(!c.reap_interval.is_zero() && !c.idle_poll.is_zero());
+        let d = QueueConfig::default();
+        assert_eq!(
+            d.clone().normalized().fetch_batch,
+            d.fetch_batch,
+            "sane settings are kept"
+        );
+    }
+}

@@ -91,7 +91,7 @@ impl Queue {
         Queue {
             keys: Arc::new(Keys::new(&config.prefix, name)),
             name: name.into(),
-            config: Arc::new(config),
+            config: Arc::new(config.normalized()),
             conn,
         }
     }

@@ -2,7 +2,10 @@
 use axum::{
     Json,
     body::Bytes,
-    extract::{Path, Query, State},
+    extract::{
+        Path, Query, State,
+        rejection::{BytesRejection, QueryRejection},
+    },
     http::StatusCode,
 };
 use chrono::{DateTime, Days, NaiveDate, Utc};
@@ -37,7 +40,7 @@ async fn ensure_user(state: &AppState, id: i64) -> Result<(), ApiError> {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RefreshRequest {
     #[serde(default)]
@@ -50,22 +53,11 @@ pub async fn refresh(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::JobsWrite)?;
     let id = user_id(&raw_id)?;
-    let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        RefreshRequest::default()
-    } else {
-        let de = &mut serde_json::Deserializer::from_slice(&body);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let field = match e.path().to_string() {
-                p if p == "." => "body".to_string(),
-                p => p,
-            };
-            ApiError::invalid(field, e.into_inner().to_string())
-        })?
-    };
+    let req: RefreshRequest = super::body::json(body, true)?;
     let as_of = req.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
     if let Some(h) = req.horizon_days
         && !(1..=366).contains(&h)
@@ -106,9 +98,10 @@ pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
-    Query(q): Query<ReadQuery>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::JobsRead)?;
+    let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let id = user_id(&raw_id)?;
     let as_of = q.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
     ensure_user(&state, id).await?;

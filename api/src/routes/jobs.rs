@@ -15,7 +15,7 @@ use nightshift_queue::{JobRecord, JobState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{AppState, MAX_BODY_BYTES, auth::Caller, error::ApiError};
+use crate::{AppState, auth::Caller, error::ApiError};
 
 const MAX_DELAY_SECS: u64 = 366 * 24 * 3600;
 const MAX_ATTEMPTS: u32 = 100;
@@ -35,34 +35,6 @@ struct EnqueueRequest {
 
 fn empty_object() -> Value {
     json!({})
-}
-
-/// Parses the body ourselves so every failure is a JSON error that names the field.
-fn parse_body(body: Result<Bytes, BytesRejection>) -> Result<EnqueueRequest, ApiError> {
-    let bytes = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(MAX_BODY_BYTES),
-        _ => ApiError::BadRequest {
-            field: "body".into(),
-            message: rejection.body_text(),
-        },
-    })?;
-    let de = &mut serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = match e.path().to_string() {
-            p if p == "." => "body".to_string(),
-            p => p,
-        };
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::BadRequest {
-                field: "body".into(),
-                message: format!("malformed JSON: {inner}"),
-            }
-        } else {
-            // serde names a missing or unknown field in its message; the path names a mistyped one.
-            ApiError::invalid(field, inner.to_string())
-        }
-    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -87,7 +59,7 @@ pub async fn enqueue(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::JobsWrite)?;
-    let req = parse_body(body)?;
+    let req: EnqueueRequest = super::body::json(body, false)?;
     let key = idempotency_key(&headers)?;
     let spec = nightshift_workers::jobs::find(&req.kind).ok_or_else(|| {
         let known: Vec<_> = nightshift_workers::jobs::catalog().keys().copied().collect();

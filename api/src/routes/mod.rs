@@ -1,3 +1,4 @@
+mod body;
 pub mod cashflow;
 pub mod health;
 pub mod jobs;

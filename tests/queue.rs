@@ -219,3 +219,30 @@ async fn redis_keys_of_a_queue_share_one_cluster_slot() {
     assert_eq!(slots.len(), 1, "{keys:?}");
     assert!(keys.iter().any(|k| k.ends_with(&id)));
 }
+
+#[tokio::test]
+async fn a_job_whose_payload_is_not_json_does_not_wedge_the_history() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), true).await;
+    let q = queue(&redis, "default").await;
+    // Pushed through the library, not the API: the queue carries any text.
+    let bad = q.push(NewJob::new("noop", "not json").max_attempts(1)).await.unwrap();
+    let good = q.push(NewJob::new("noop", "{}")).await.unwrap();
+    let pool = db.pool().await;
+    let recorded = wait_for("both jobs in history", Duration::from_secs(15), || async {
+        let rows: Vec<(String, String, Option<Value>)> =
+            sqlx::query_as("SELECT id::text, state, payload FROM job_history ORDER BY id")
+                .fetch_all(&pool)
+                .await
+                .ok()?;
+        (rows.len() == 2).then_some(rows)
+    })
+    .await;
+    let row = |id: &str| recorded.iter().find(|r| r.0 == id).unwrap().clone();
+    assert_eq!((row(&bad).1.as_str(), row(&bad).2), ("dead", None));
+    assert_eq!(
+        (row(&good).1.as_str(), row(&good).2),
+        ("succeeded", Some(serde_json::json!({})))
+    );
+    app.stop().await;
+}

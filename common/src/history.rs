@@ -52,6 +52,18 @@ pub async fn write_batch(pool: &PgPool, reports: &[AttemptReport]) -> Result<(),
     Ok(())
 }
 
+/// The queue carries any text; one value that is not JSON would fail its whole batch's
+/// `::jsonb` cast on every retry and wedge the history. Such a value is recorded as NULL.
+fn json_or_none(id: &str, what: &str, text: &str) -> Option<String> {
+    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+        Ok(_) => Some(text.to_string()),
+        Err(e) => {
+            tracing::warn!(job.id = %id, field = what, error = %e, "not JSON; recorded as null in history");
+            None
+        }
+    }
+}
+
 async fn upsert(pool: &PgPool, rows: &[&AttemptReport]) -> Result<(), sqlx::Error> {
     let mut ids = Vec::with_capacity(rows.len());
     let (mut queues, mut kinds, mut payloads, mut states) = (vec![], vec![], vec![], vec![]);
@@ -65,7 +77,7 @@ async fn upsert(pool: &PgPool, rows: &[&AttemptReport]) -> Result<(), sqlx::Erro
         ids.push(id);
         queues.push(r.queue.to_string());
         kinds.push(r.kind.clone());
-        payloads.push(r.payload.as_deref().map(str::to_string));
+        payloads.push(r.payload.as_deref().and_then(|p| json_or_none(&r.id, "payload", p)));
         states.push(r.state.as_str().to_string());
         attempts.push(r.attempt as i32);
         maxes.push(r.max_attempts.map(|m| m as i32));
@@ -73,7 +85,7 @@ async fn upsert(pool: &PgPool, rows: &[&AttemptReport]) -> Result<(), sqlx::Erro
         started.push(r.started_at_ms.map(ts));
         finished.push(ts(r.finished_at_ms));
         errors.push(r.error.clone());
-        results.push(r.result.clone());
+        results.push(r.result.as_deref().and_then(|p| json_or_none(&r.id, "result", p)));
         workers.push(r.worker.clone());
     }
     // Reports from different processes can arrive out of order: a later attempt wins.

@@ -164,16 +164,13 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         demo::seed(&api_state).await.context("seeding demo data")?;
     }
-    let token = keys.issue(
-        "local-operator",
-        &[auth::Scope::JobsRead, auth::Scope::JobsWrite, auth::Scope::Admin],
-        Duration::from_secs(12 * 3600),
-    )?;
+    let token = keys.issue("local-operator", &auth::Scope::ALL, Duration::from_secs(12 * 3600))?;
     println!("\nNightshift is running.\n");
     println!("  API          http://{addr}/v1/jobs");
     println!("  readiness    http://{addr}/health/ready");
     println!("  metrics      http://{addr}/metrics");
-    println!("\n  token (12 h, scopes jobs:read jobs:write admin):\n  {token}\n");
+    let scopes: Vec<_> = auth::Scope::ALL.iter().map(|s| s.as_str()).collect();
+    println!("\n  token (12 h, scopes {}):\n  {token}\n", scopes.join(" "));
     println!("  try:  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\");
     println!("          -d '{{\"kind\":\"noop\"}}' http://{addr}/v1/jobs\n");
 

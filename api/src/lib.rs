@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 use axum::{
     Router,
     extract::{DefaultBodyLimit, Request},
-    routing::{get, post},
+    routing::{delete, get, post},
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use nightshift_common::{Config, auth::TokenKeys, db, telemetry};
@@ -47,6 +47,8 @@ pub struct AppState {
     pub keys: TokenKeys,
     pub metrics: PrometheusHandle,
     pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
+    /// The domain of Message-IDs for e-mails queued here.
+    pub mail_domain: std::sync::Arc<str>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -56,6 +58,30 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{id}", get(routes::jobs::status))
         .route("/v1/users/{id}/cashflow", get(routes::cashflow::read))
         .route("/v1/users/{id}/cashflow/refresh", post(routes::cashflow::refresh))
+        .route(
+            "/v1/users/{id}/reminders",
+            get(routes::reminders::list).post(routes::reminders::create),
+        )
+        .route(
+            "/v1/users/{id}/reminders/{rid}",
+            get(routes::reminders::get)
+                .put(routes::reminders::replace)
+                .delete(routes::reminders::delete),
+        )
+        .route(
+            "/v1/users/{id}/webhooks",
+            get(routes::reminders::list_webhooks).post(routes::reminders::create_webhook),
+        )
+        .route(
+            "/v1/users/{id}/webhooks/{wid}",
+            delete(routes::reminders::delete_webhook),
+        )
+        .route(
+            "/v1/users/{id}/webhooks/{wid}/rotate",
+            post(routes::reminders::rotate_webhook),
+        )
+        .route("/v1/emails", post(routes::emails::send))
+        .route("/v1/emails/{key}", get(routes::emails::status))
         .route("/v1/schedules", get(routes::schedules::list))
         .route("/v1/schedules/{name}/pause", post(routes::schedules::pause))
         .route("/v1/schedules/{name}/resume", post(routes::schedules::resume))
@@ -108,6 +134,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         keys,
         metrics: telemetry::metrics(),
         schedules: std::sync::Arc::new(nightshift_scheduler::load()?),
+        mail_domain: nightshift_workers::jobs::email::message_id_domain(&config.mail.from).into(),
     })
 }
 

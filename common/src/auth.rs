@@ -16,6 +16,9 @@ pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 pub enum Scope {
     JobsRead,
     JobsWrite,
+    RemindersRead,
+    RemindersWrite,
+    EmailsSend,
     Admin,
 }
 
@@ -24,14 +27,24 @@ impl Scope {
         match self {
             Scope::JobsRead => "jobs:read",
             Scope::JobsWrite => "jobs:write",
+            Scope::RemindersRead => "reminders:read",
+            Scope::RemindersWrite => "reminders:write",
+            Scope::EmailsSend => "emails:send",
             Scope::Admin => "admin",
         }
     }
 
+    pub const ALL: [Scope; 6] = [
+        Scope::JobsRead,
+        Scope::JobsWrite,
+        Scope::RemindersRead,
+        Scope::RemindersWrite,
+        Scope::EmailsSend,
+        Scope::Admin,
+    ];
+
     pub fn parse(s: &str) -> Option<Scope> {
-        [Scope::JobsRead, Scope::JobsWrite, Scope::Admin]
-            .into_iter()
-            .find(|sc| sc.as_str() == s)
+        Scope::ALL.into_iter().find(|sc| sc.as_str() == s)
     }
 }
 
@@ -55,7 +68,7 @@ impl Claims {
 pub enum AuthError {
     #[error("invalid token: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
-    #[error("unknown scope `{0}` (known: jobs:read, jobs:write, admin)")]
+    #[error("unknown scope `{0}` (known: jobs:read, jobs:write, reminders:read, reminders:write, emails:send, admin)")]
     UnknownScope(String),
     #[error("token lifetime must be between 1 second and 366 days")]
     Lifetime,

@@ -20,6 +20,22 @@ pub struct Config {
     pub allow_eviction: bool,
     pub history: bool,
     pub shutdown_timeout: Duration,
+    pub mail: MailConfig,
+}
+
+/// Outgoing e-mail. The URL carries no credentials (it may be logged); they come separately.
+#[derive(Debug, Clone)]
+pub struct MailConfig {
+    /// `smtp://host:port` (plain, for local sinks), `smtp://host:587?tls=required` (STARTTLS)
+    /// or `smtps://host:465` (implicit TLS).
+    pub smtp_url: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<SecretString>,
+    pub smtp_timeout: Duration,
+    pub from: String,
+    /// Sends per second to one recipient domain, across all workers.
+    pub rate_per_domain: u32,
+    pub rate_burst: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +141,25 @@ impl Config {
             allow_eviction: flag("NIGHTSHIFT_ALLOW_EVICTION")?,
             history: !flag("NIGHTSHIFT_HISTORY_OFF")?,
             shutdown_timeout: secs("NIGHTSHIFT_SHUTDOWN_TIMEOUT_SECS", Duration::from_secs(30))?,
+            mail: MailConfig {
+                smtp_url: match var("NIGHTSHIFT_SMTP_URL") {
+                    None => "smtp://127.0.0.1:1025".into(),
+                    Some(u) if u.starts_with("smtp://") || u.starts_with("smtps://") => u,
+                    Some(u) => {
+                        return Err(ConfigError {
+                            var: "NIGHTSHIFT_SMTP_URL",
+                            problem: format!("`{u}` must start with smtp:// or smtps://"),
+                        });
+                    }
+                },
+                smtp_username: var("NIGHTSHIFT_SMTP_USERNAME"),
+                smtp_password: var("NIGHTSHIFT_SMTP_PASSWORD").map(SecretString::from),
+                smtp_timeout: secs("NIGHTSHIFT_SMTP_TIMEOUT_SECS", Duration::from_secs(15))?,
+                from: var("NIGHTSHIFT_MAIL_FROM")
+                    .unwrap_or_else(|| "Nightshift <no-reply@nightshift.localhost>".into()),
+                rate_per_domain: parse("NIGHTSHIFT_EMAIL_RATE_PER_DOMAIN", 20u32)?.max(1),
+                rate_burst: parse("NIGHTSHIFT_EMAIL_RATE_BURST", 20u32)?.max(1),
+            },
         })
     }
 }

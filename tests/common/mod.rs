@@ -12,6 +12,7 @@ use std::{
 use nightshift_common::{
     Config,
     auth::{Scope, TokenKeys},
+    config::MailConfig,
     db,
 };
 use nightshift_queue::{Queue, QueueConfig, connect_manager};
@@ -176,6 +177,16 @@ pub fn config(redis: &PrivateRedis, db: &TestDb) -> Config {
         allow_eviction: false,
         history: true,
         shutdown_timeout: Duration::from_secs(10),
+        mail: MailConfig {
+            // Nothing listens on port 9: tests that send mail point this at their own sink.
+            smtp_url: "smtp://127.0.0.1:9".into(),
+            smtp_username: None,
+            smtp_password: None,
+            smtp_timeout: Duration::from_secs(5),
+            from: "Nightshift Tests <tests@nightshift.test>".into(),
+            rate_per_domain: 1000,
+            rate_burst: 1000,
+        },
     }
 }
 

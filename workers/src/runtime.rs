@@ -132,11 +132,8 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let db = db::connect(&config.database_url, 10)
         .await
         .context("connecting to PostgreSQL")?;
-    let queues = Queues::new(conn, &config.queue);
-    let env = Arc::new(JobEnv {
-        db: db.clone(),
-        queues: queues.clone(),
-    });
+    let env = Arc::new(JobEnv::new(&config, db.clone(), conn)?);
+    let queues = env.queues.clone();
     let (history_tx, history_task) = if config.history {
         let (tx, task) = history::spawn_writer(db.clone());
         (Some(tx), Some(task))

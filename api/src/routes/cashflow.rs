@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::{AppState, auth::Caller, error::ApiError};
 
-fn user_id(raw: &str) -> Result<i64, ApiError> {
+pub(super) fn user_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -28,7 +28,7 @@ fn date(field: &str, raw: &str) -> Result<NaiveDate, ApiError> {
         .map_err(|e| ApiError::invalid(field, format!("`{raw}` is not a YYYY-MM-DD date: {e}")))
 }
 
-async fn ensure_user(state: &AppState, id: i64) -> Result<(), ApiError> {
+pub(super) async fn ensure_user(state: &AppState, id: i64) -> Result<(), ApiError> {
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
         .bind(id)
         .fetch_one(&state.db)

@@ -1,5 +1,7 @@
 mod body;
 pub mod cashflow;
+pub mod emails;
 pub mod health;
 pub mod jobs;
+pub mod reminders;
 pub mod schedules;

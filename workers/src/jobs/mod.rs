@@ -2,7 +2,9 @@
 //! list is the one registration point; an unknown kind is an error, never a skip.
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use nightshift_common::Config;
 use nightshift_queue::{Backoff, Job, NewJob, Outcome};
+use redis::aio::ConnectionManager;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::PgPool;
 
@@ -10,6 +12,9 @@ use crate::runtime::Queues;
 
 pub mod cashflow;
 pub mod diag;
+pub mod email;
+pub mod reminders;
+pub mod webhook;
 
 /// What a job kind declares next to its handler, as Oban workers do.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +38,24 @@ pub trait JobKind {
 pub struct JobEnv {
     pub db: PgPool,
     pub queues: Queues,
+    pub redis: ConnectionManager,
+    pub mailer: Arc<email::Mailer>,
+    /// The domain of Message-IDs, from the sender address.
+    pub mail_domain: Arc<str>,
+    pub http: reqwest::Client,
+}
+
+impl JobEnv {
+    pub fn new(config: &Config, db: PgPool, redis: ConnectionManager) -> Result<Self, email::MailerError> {
+        Ok(JobEnv {
+            queues: Queues::new(redis.clone(), &config.queue),
+            mailer: Arc::new(email::Mailer::new(&config.mail, &config.queue.prefix)?),
+            mail_domain: email::message_id_domain(&config.mail.from).into(),
+            http: webhook::http_client(),
+            db,
+            redis,
+        })
+    }
 }
 
 /// A kind's catalog entry: its policy and how to check a payload without running it.
@@ -104,6 +127,10 @@ pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
             spec::<diag::Fail>(),
             spec::<cashflow::Project>(),
             spec::<cashflow::Nightly>(),
+            spec::<email::SendEmail>(),
+            spec::<reminders::Scan>(),
+            spec::<reminders::Notify>(),
+            spec::<webhook::SendWebhook>(),
         ]
         .into_iter()
         .map(|s| (s.name, s))

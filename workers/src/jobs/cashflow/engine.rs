@@ -18,6 +18,25 @@ pub enum Cadence {
     Yearly,
 }
 
+impl Cadence {
+    /// From the database's columns (`cadence`, `interval_weeks`, `days_of_month`).
+    pub fn from_db(name: &str, interval: Option<u32>, days: Option<&[u32]>) -> Option<Cadence> {
+        Some(match name {
+            "weekly" => Cadence::Weekly,
+            "biweekly" => Cadence::EveryNWeeks(2),
+            "every_n_weeks" => Cadence::EveryNWeeks(interval?),
+            "semi_monthly" => match days? {
+                [a, b] => Cadence::SemiMonthly(*a, *b),
+                _ => return None,
+            },
+            "monthly" => Cadence::Monthly,
+            "monthly_last_day" => Cadence::MonthlyLastDay,
+            "yearly" => Cadence::Yearly,
+            _ => return None,
+        })
+    }
+}
+
 /// Where a date that falls on a weekend goes. Holidays are not modelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BusinessDay {

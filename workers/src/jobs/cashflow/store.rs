@@ -24,22 +24,6 @@ type ItemRow = (
     Option<u32>,
 );
 
-fn cadence(name: &str, interval: Option<u32>, days: Option<&[u32]>) -> Option<Cadence> {
-    Some(match name {
-        "weekly" => Cadence::Weekly,
-        "biweekly" => Cadence::EveryNWeeks(2),
-        "every_n_weeks" => Cadence::EveryNWeeks(interval?),
-        "semi_monthly" => match days? {
-            [a, b] => Cadence::SemiMonthly(*a, *b),
-            _ => return None,
-        },
-        "monthly" => Cadence::Monthly,
-        "monthly_last_day" => Cadence::MonthlyLastDay,
-        "yearly" => Cadence::Yearly,
-        _ => return None,
-    })
-}
-
 /// Everything one projection needs, in one query. Items are ordered by id so the same rows
 /// always give the same projection.
 pub async fn load(db: &PgPool, user_id: i64, as_of: Option<NaiveDate>) -> Result<Option<Inputs>, sqlx::Error> {
@@ -66,7 +50,7 @@ pub async fn load(db: &PgPool, user_id: i64, as_of: Option<NaiveDate>) -> Result
         .filter_map(|(amount, name, anchor, end, interval, days, business_day, count)| {
             Some(Recurring {
                 amount,
-                cadence: cadence(&name, interval, days.as_deref())?,
+                cadence: Cadence::from_db(&name, interval, days.as_deref())?,
                 anchor,
                 end,
                 count,

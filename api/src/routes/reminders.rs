@@ -1,0 +1,397 @@
+//! A user's reminders and webhook endpoints:
+//! `/v1/users/{id}/reminders[/{rid}]` and `/v1/users/{id}/webhooks[/{wid}[/rotate]]`.
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State, rejection::BytesRejection},
+    http::StatusCode,
+};
+use chrono::{NaiveDate, NaiveTime};
+use nightshift_common::auth::Scope;
+use nightshift_workers::jobs::webhook;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::cashflow::{ensure_user, user_id};
+use crate::{AppState, auth::Caller, error::ApiError};
+
+const CADENCES: &[&str] = &[
+    "weekly",
+    "biweekly",
+    "every_n_weeks",
+    "semi_monthly",
+    "monthly",
+    "monthly_last_day",
+    "yearly",
+];
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Channel {
+    Email,
+    Webhook,
+}
+
+/// A reminder as clients write it (create and replace).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReminderBody {
+    title: String,
+    #[serde(default)]
+    amount: Option<i64>,
+    due_date: NaiveDate,
+    #[serde(default)]
+    cadence: Option<String>,
+    #[serde(default)]
+    interval_weeks: Option<i32>,
+    #[serde(default)]
+    days_of_month: Option<Vec<i32>>,
+    #[serde(default)]
+    end_date: Option<NaiveDate>,
+    #[serde(default)]
+    lead_days: Option<i32>,
+    #[serde(default)]
+    notify_time: Option<String>,
+    channel: Channel,
+    #[serde(default)]
+    webhook_id: Option<i64>,
+    #[serde(default)]
+    active: Option<bool>,
+}
+
+struct Valid {
+    body: ReminderBody,
+    notify_time: NaiveTime,
+}
+
+async fn validate(state: &AppState, user: i64, body: ReminderBody) -> Result<Valid, ApiError> {
+    let title_len = body.title.trim().chars().count();
+    if !(1..=200).contains(&title_len) {
+        return Err(ApiError::invalid("title", "must be 1 to 200 characters"));
+    }
+    if body
+        .amount
+        .is_some_and(|a| !(-1_000_000_000..=1_000_000_000).contains(&a))
+    {
+        return Err(ApiError::invalid(
+            "amount",
+            "must be integer minor units within ±1,000,000,000",
+        ));
+    }
+    match body.cadence.as_deref() {
+        None => {}
+        Some(c) if !CADENCES.contains(&c) => {
+            return Err(ApiError::invalid(
+                "cadence",
+                format!("`{c}` is not one of {}", CADENCES.join(", ")),
+            ));
+        }
+        Some("every_n_weeks") if !body.interval_weeks.is_some_and(|w| (1..=52).contains(&w)) => {
+            return Err(ApiError::invalid(
+                "interval_weeks",
+                "every_n_weeks needs interval_weeks from 1 to 52",
+            ));
+        }
+        Some("semi_monthly") if !matches!(body.days_of_month.as_deref(), Some([a, b]) if (1..=31).contains(a) && (1..=31).contains(b) && a < b) =>
+        {
+            return Err(ApiError::invalid(
+                "days_of_month",
+                "semi_monthly needs two increasing days of the month, 1 to 31",
+            ));
+        }
+        Some(_) => {}
+    }
+    if body.end_date.is_some_and(|e| e < body.due_date) {
+        return Err(ApiError::invalid("end_date", "must not be before due_date"));
+    }
+    if body.lead_days.is_some_and(|d| !(0..=60).contains(&d)) {
+        return Err(ApiError::invalid("lead_days", "must be 0 to 60"));
+    }
+    let notify_time = match body.notify_time.as_deref() {
+        None => NaiveTime::from_hms_opt(9, 0, 0).expect("09:00"),
+        Some(t) => NaiveTime::parse_from_str(t, "%H:%M")
+            .map_err(|_| ApiError::invalid("notify_time", format!("`{t}` is not a HH:MM time")))?,
+    };
+    match (&body.channel, body.webhook_id) {
+        (Channel::Email, Some(_)) => {
+            return Err(ApiError::invalid(
+                "webhook_id",
+                "only a webhook reminder has a webhook_id",
+            ));
+        }
+        (Channel::Webhook, None) => {
+            return Err(ApiError::invalid("webhook_id", "a webhook reminder needs webhook_id"));
+        }
+        (Channel::Webhook, Some(w)) => {
+            let owned: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE id = $1 AND user_id = $2)")
+                    .bind(w)
+                    .bind(user)
+                    .fetch_one(&state.db)
+                    .await?;
+            if !owned {
+                return Err(ApiError::invalid(
+                    "webhook_id",
+                    "no such webhook endpoint for this user",
+                ));
+            }
+        }
+        (Channel::Email, None) => {}
+    }
+    Ok(Valid { body, notify_time })
+}
+
+fn reminder_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ApiError::invalid("reminder_id", "must be a positive integer"))
+}
+
+/// The stored columns a reminder is shown with.
+const SHOW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'title', title, 'amount', amount,
+    'due_date', due_date, 'cadence', cadence, 'interval_weeks', interval_weeks, 'days_of_month', days_of_month,
+    'end_date', end_date, 'lead_days', lead_days, 'notify_time', to_char(notify_time, 'HH24:MI'),
+    'channel', channel, 'webhook_id', webhook_id, 'active', active, 'created_at', created_at,
+    'updated_at', updated_at)";
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::RemindersWrite)?;
+    let user = user_id(&raw_id)?;
+    let body: ReminderBody = super::body::json(body, false)?;
+    ensure_user(&state, user).await?;
+    let Valid { body: b, notify_time } = validate(&state, user, body).await?;
+    let shown: Value = sqlx::query_scalar(&format!(
+        "INSERT INTO reminders (user_id, title, amount, due_date, cadence, interval_weeks, days_of_month, end_date,
+                                lead_days, notify_time, channel, webhook_id, active)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {SHOW}"
+    ))
+    .bind(user)
+    .bind(b.title.trim())
+    .bind(b.amount)
+    .bind(b.due_date)
+    .bind(&b.cadence)
+    .bind(b.interval_weeks)
+    .bind(&b.days_of_month)
+    .bind(b.end_date)
+    .bind(b.lead_days.unwrap_or(0))
+    .bind(notify_time)
+    .bind(channel_name(&b.channel))
+    .bind(b.webhook_id)
+    .bind(b.active.unwrap_or(true))
+    .fetch_one(&state.db)
+    .await?;
+    Ok((StatusCode::CREATED, Json(shown)))
+}
+
+fn channel_name(c: &Channel) -> &'static str {
+    match c {
+        Channel::Email => "email",
+        Channel::Webhook => "webhook",
+    }
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::RemindersRead)?;
+    let user = user_id(&raw_id)?;
+    ensure_user(&state, user).await?;
+    let rows: Vec<Value> = sqlx::query_scalar(&format!("SELECT {SHOW} FROM reminders WHERE user_id = $1 ORDER BY id"))
+        .bind(user)
+        .fetch_all(&state.db)
+        .await?;
+    Ok(Json(json!({ "reminders": rows })))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_id, raw_rid)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::RemindersRead)?;
+    let (user, id) = (user_id(&raw_id)?, reminder_id(&raw_rid)?);
+    let row: Option<Value> =
+        sqlx::query_scalar(&format!("SELECT {SHOW} FROM reminders WHERE user_id = $1 AND id = $2"))
+            .bind(user)
+            .bind(id)
+            .fetch_optional(&state.db)
+            .await?;
+    row.map(Json).ok_or(ApiError::NotFound("reminder"))
+}
+
+/// Replaces a reminder. Deliveries already made stay: a changed due rule notifies for its new
+/// dates, never twice for one it already notified.
+pub async fn replace(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_id, raw_rid)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::RemindersWrite)?;
+    let (user, id) = (user_id(&raw_id)?, reminder_id(&raw_rid)?);
+    let body: ReminderBody = super::body::json(body, false)?;
+    let Valid { body: b, notify_time } = validate(&state, user, body).await?;
+    let shown: Option<Value> = sqlx::query_scalar(&format!(
+        "UPDATE reminders SET title = $3, amount = $4, due_date = $5, cadence = $6, interval_weeks = $7,
+                days_of_month = $8, end_date = $9, lead_days = $10, notify_time = $11, channel = $12,
+                webhook_id = $13, active = $14, updated_at = now()
+         WHERE user_id = $1 AND id = $2 RETURNING {SHOW}"
+    ))
+    .bind(user)
+    .bind(id)
+    .bind(b.title.trim())
+    .bind(b.amount)
+    .bind(b.due_date)
+    .bind(&b.cadence)
+    .bind(b.interval_weeks)
+    .bind(&b.days_of_month)
+    .bind(b.end_date)
+    .bind(b.lead_days.unwrap_or(0))
+    .bind(notify_time)
+    .bind(channel_name(&b.channel))
+    .bind(b.webhook_id)
+    .bind(b.active.unwrap_or(true))
+    .fetch_optional(&state.db)
+    .await?;
+    shown.map(Json).ok_or(ApiError::NotFound("reminder"))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_id, raw_rid)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::RemindersWrite)?;
+    let (user, id) = (user_id(&raw_id)?, reminder_id(&raw_rid)?);
+    let deleted = sqlx::query("DELETE FROM reminders WHERE user_id = $1 AND id = $2")
+        .bind(user)
+        .bind(id)
+        .execute(&state.db)
+        .await?
+        .rows_affected();
+    if deleted == 1 {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("reminder"))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookBody {
+    url: String,
+}
+
+fn check_url(raw: &str) -> Result<(), ApiError> {
+    match url::Url::parse(raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        _ => Err(ApiError::invalid("url", format!("`{raw}` is not an http(s) URL"))),
+    }
+}
+
+/// Creates an endpoint; its secret is returned here and on rotation only.
+pub async fn create_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Scope::RemindersWrite)?;
+    let user = user_id(&raw_id)?;
+    let b: WebhookBody = super::body::json(body, false)?;
+    check_url(&b.url)?;
+    ensure_user(&state, user).await?;
+    let secret = webhook::new_secret();
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO webhook_endpoints (user_id, url, secret) VALUES ($1, $2, $3) RETURNING id")
+            .bind(user)
+            .bind(&b.url)
+            .bind(&secret)
+            .fetch_one(&state.db)
+            .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "id": id, "url": b.url, "secret": secret })),
+    ))
+}
+
+pub async fn list_webhooks(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(raw_id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::RemindersRead)?;
+    let user = user_id(&raw_id)?;
+    ensure_user(&state, user).await?;
+    let rows: Vec<Value> = sqlx::query_scalar(
+        "SELECT jsonb_build_object('id', id, 'url', url, 'created_at', created_at, 'rotated_at', rotated_at,
+                'previous_secret_valid_until', CASE WHEN previous_expires_at > now() THEN previous_expires_at END)
+         FROM webhook_endpoints WHERE user_id = $1 ORDER BY id",
+    )
+    .bind(user)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Json(json!({ "webhooks": rows })))
+}
+
+/// A new secret; the old one keeps signing (as a second signature) for the grace window.
+pub async fn rotate_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_id, raw_wid)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Scope::RemindersWrite)?;
+    let user = user_id(&raw_id)?;
+    let id: i64 = raw_wid
+        .parse()
+        .map_err(|_| ApiError::invalid("webhook_id", "must be an integer"))?;
+    let secret = webhook::new_secret();
+    let until: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
+        "UPDATE webhook_endpoints SET previous_secret = secret, secret = $3, rotated_at = now(),
+                previous_expires_at = now() + make_interval(secs => $4)
+         WHERE user_id = $1 AND id = $2 RETURNING previous_expires_at",
+    )
+    .bind(user)
+    .bind(id)
+    .bind(&secret)
+    .bind(webhook::ROTATION_GRACE.as_secs_f64())
+    .fetch_optional(&state.db)
+    .await?;
+    let until = until.ok_or(ApiError::NotFound("webhook endpoint"))?;
+    Ok(Json(
+        json!({ "id": id, "secret": secret, "previous_secret_valid_until": until }),
+    ))
+}
+
+pub async fn delete_webhook(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((raw_id, raw_wid)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(Scope::RemindersWrite)?;
+    let user = user_id(&raw_id)?;
+    let id: i64 = raw_wid
+        .parse()
+        .map_err(|_| ApiError::invalid("webhook_id", "must be an integer"))?;
+    let res = sqlx::query("DELETE FROM webhook_endpoints WHERE user_id = $1 AND id = $2")
+        .bind(user)
+        .bind(id)
+        .execute(&state.db)
+        .await;
+    match res {
+        Ok(r) if r.rows_affected() == 1 => Ok(StatusCode::NO_CONTENT),
+        Ok(_) => Err(ApiError::NotFound("webhook endpoint")),
+        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Err(ApiError::Conflict(
+            "reminders still deliver to this endpoint; move or delete them first".into(),
+        )),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,370 @@
+//! `email.send {message_key}`: sends one row of the e-mail outbox over SMTP with lettre.
+//!
+//! A message is rendered once, when it is queued ([`enqueue`]), and stored under its message
+//! key with a Message-ID; every attempt sends those bytes under that Message-ID. The send job
+//! claims the row, sends, and marks it sent, so a replayed or duplicated job finds it sent and
+//! does nothing. One window remains, as with any SMTP client: if the connection drops after
+//! the message's final dot and before the server's reply (or the process dies between the
+//! reply and the mark), the attempt is retried and the server may get a second copy, with the
+//! same Message-ID, which lets mail systems and clients collapse it.
+//!
+//! Transient failures (4xx replies, refused or dropped connections, timeouts) retry with
+//! backoff; a permanent one (5xx) ends the job dead with the server's reply kept in the row.
+use std::time::Duration;
+
+use lettre::{
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+    message::{Mailbox, MultiPart},
+    transport::smtp::authentication::Credentials,
+};
+use nightshift_common::config::MailConfig;
+use nightshift_queue::{Backoff, Job, Outcome};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use super::{JobEnv, JobKind, Policy};
+use crate::runtime::Queues;
+
+mod rate;
+pub mod templates;
+
+pub use rate::DomainRate;
+pub use templates::TemplateError;
+
+/// The SMTP side of the workers: one pooled transport and the shared per-domain rate.
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    rate: DomainRate,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    #[error("NIGHTSHIFT_SMTP_URL: {0}")]
+    Url(#[from] lettre::transport::smtp::Error),
+    #[error("NIGHTSHIFT_MAIL_FROM: `{0}` is not a mailbox")]
+    From(String),
+}
+
+impl Mailer {
+    pub fn new(config: &MailConfig, key_prefix: &str) -> Result<Self, MailerError> {
+        // `smtp://` is plain (local sinks), `smtp://...?tls=required` STARTTLS, `smtps://` TLS.
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)?.timeout(Some(config.smtp_timeout));
+        if let (Some(user), Some(pass)) = (&config.smtp_username, &config.smtp_password) {
+            builder = builder.credentials(Credentials::new(user.clone(), pass.expose_secret().to_string()));
+        }
+        Ok(Mailer {
+            transport: builder.build(),
+            from: config
+                .from
+                .parse()
+                .map_err(|_| MailerError::From(config.from.clone()))?,
+            rate: DomainRate::new(key_prefix, config.rate_per_domain, config.rate_burst),
+        })
+    }
+}
+
+/// The domain of a From address, for Message-IDs (`Bills <bills@example.com>` → example.com).
+pub fn message_id_domain(from: &str) -> &str {
+    from.rsplit('@')
+        .next()
+        .unwrap_or("nightshift")
+        .trim_end_matches('>')
+        .trim()
+}
+
+/// An e-mail to queue.
+#[derive(Debug, Clone)]
+pub struct NewEmail<'a> {
+    /// The idempotency key: a second enqueue with the same key returns the first message.
+    pub key: &'a str,
+    pub template: &'a str,
+    pub to: &'a str,
+    pub vars: &'a Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error("`{0}` is not an e-mail address")]
+    Address(String),
+    #[error("message key `{0}` was already used for another template or recipient")]
+    KeyReused(String),
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Queue(#[from] nightshift_queue::QueueError),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Queued {
+    pub message_key: String,
+    pub message_id: String,
+    pub job_id: String,
+    /// False when the key was already queued: nothing new was written.
+    pub created: bool,
+}
+
+/// Renders and stores the message under its key, then pushes `email.send` for it with the key
+/// as idempotency key. Safe to call again after any failure: the row and the job are each
+/// made once.
+pub async fn enqueue(
+    db: &PgPool,
+    queues: &Queues,
+    email: NewEmail<'_>,
+    id_domain: &str,
+) -> Result<Queued, EnqueueError> {
+    let to: Mailbox = email
+        .to
+        .parse()
+        .map_err(|_| EnqueueError::Address(email.to.to_string()))?;
+    let r = templates::render(email.template, email.vars)?;
+    let message_id = format!("<{}@{}>", uuid::Uuid::now_v7(), id_domain);
+    let created = sqlx::query(
+        "INSERT INTO email_outbox (message_key, message_id, template, recipient, subject, text_body, html_body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING",
+    )
+    .bind(email.key)
+    .bind(&message_id)
+    .bind(email.template)
+    .bind(to.to_string())
+    .bind(&r.subject)
+    .bind(&r.text)
+    .bind(&r.html)
+    .execute(db)
+    .await?
+    .rows_affected()
+        == 1;
+    let (message_id, template, recipient): (String, String, String) =
+        sqlx::query_as("SELECT message_id, template, recipient FROM email_outbox WHERE message_key = $1")
+            .bind(email.key)
+            .fetch_one(db)
+            .await?;
+    if template != email.template || recipient != to.to_string() {
+        return Err(EnqueueError::KeyReused(email.key.to_string()));
+    }
+    let spec = super::find(SendEmail::NAME).expect("email.send is in the catalog");
+    let queue = queues
+        .get(spec.policy.queue)
+        .expect("the catalog's queues are all registered");
+    let job = spec
+        .new_job(&json!({ "message_key": email.key }))
+        .idempotency_key(format!("email:{}", email.key));
+    let job_id = queue.push(job).await?;
+    Ok(Queued {
+        message_key: email.key.to_string(),
+        message_id,
+        job_id,
+        created,
+    })
+}
+
+pub struct SendEmail;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendPayload {
+    pub message_key: String,
+}
+
+/// How long a claim keeps other jobs off a message: past the job's timeout, so a claim never
+/// lapses while its sender may still be talking to the server.
+const CLAIM: Duration = Duration::from_secs(120);
+/// Rate-limit waits up to this long are slept through; longer ones reschedule the job.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(5);
+
+type Claimed = (String, String, String, String, String);
+
+impl JobKind for SendEmail {
+    const NAME: &'static str = "email.send";
+    const POLICY: Policy = Policy {
+        queue: "email",
+        max_attempts: 12,
+        timeout: Duration::from_secs(60),
+        backoff: Backoff {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(1800),
+        },
+    };
+    type Payload = SendPayload;
+
+    async fn run(env: &JobEnv, job: &Job, p: SendPayload) -> Outcome {
+        let claimed: Option<Claimed> = match sqlx::query_as(
+            "UPDATE email_outbox SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3), attempts = attempts + 1
+             WHERE message_key = $1 AND state = 'pending'
+               AND (claimed_by IS NULL OR claimed_by = $2 OR claimed_until < now())
+             RETURNING recipient, subject, text_body, html_body, message_id",
+        )
+        .bind(&p.message_key)
+        .bind(&job.id)
+        .bind(CLAIM.as_secs_f64())
+        .fetch_optional(&env.db)
+        .await
+        {
+            Ok(c) => c,
+            Err(e) => return Outcome::retry(format!("claiming the message: {e}")),
+        };
+        let Some((recipient, subject, text, html, message_id)) = claimed else {
+            return not_claimed(&env.db, &p.message_key).await;
+        };
+        let to: Mailbox = match recipient.parse() {
+            Ok(m) => m,
+            Err(e) => return fail(env, &p.message_key, format!("recipient `{recipient}`: {e}")).await,
+        };
+        if let Some(wait) = wait_for_rate(env, to.email.domain()).await {
+            release(&env.db, &p.message_key, &job.id, None).await;
+            return Outcome::Retry {
+                error: format!("rate limit for {}: waiting {wait:?}", to.email.domain()),
+                after: Some(wait),
+            };
+        }
+        let message = Message::builder()
+            .from(env.mailer.from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(message_id.clone()))
+            .multipart(MultiPart::alternative_plain_html(text, html));
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => return fail(env, &p.message_key, format!("building the message: {e}")).await,
+        };
+        match env.mailer.transport.send(message).await {
+            Ok(reply) => {
+                let reply = format!("{} {}", reply.code(), reply.message().collect::<Vec<_>>().join(" "));
+                mark_sent(&env.db, &p.message_key, &reply).await;
+                Outcome::Succeeded(Some(json!({ "message_id": message_id, "reply": reply }).to_string()))
+            }
+            Err(e) if e.is_permanent() => fail(env, &p.message_key, format!("SMTP refused the message: {e}")).await,
+            Err(e) => {
+                let error = format!("SMTP: {e}");
+                release(&env.db, &p.message_key, &job.id, Some(&error)).await;
+                Outcome::retry(error)
+            }
+        }
+    }
+}
+
+/// Why a message could not be claimed: already sent or failed, missing, or another job has it.
+async fn not_claimed(db: &PgPool, key: &str) -> Outcome {
+    let row: Result<Option<(String, Option<String>, Option<f64>)>, _> = sqlx::query_as(
+        "SELECT state, last_error, extract(epoch FROM claimed_until - now())::float8 FROM email_outbox WHERE message_key = $1",
+    )
+    .bind(key)
+    .fetch_optional(db)
+    .await;
+    match row {
+        Err(e) => Outcome::retry(format!("reading the message: {e}")),
+        Ok(None) => Outcome::Dead(format!("no message `{key}` in the outbox")),
+        Ok(Some((state, _, _))) if state == "sent" => {
+            Outcome::Succeeded(Some(json!({ "already": "sent" }).to_string()))
+        }
+        Ok(Some((state, error, _))) if state == "failed" => {
+            Outcome::Dead(format!("message already failed: {}", error.unwrap_or_default()))
+        }
+        Ok(Some((_, _, left))) => Outcome::Retry {
+            error: "another job is sending this message".into(),
+            after: Some(Duration::from_secs_f64(
+                left.unwrap_or(1.0).clamp(1.0, CLAIM.as_secs_f64()),
+            )),
+        },
+    }
+}
+
+/// Takes a send from the domain's rate, sleeping through short waits. `Some` is a wait too
+/// long to hold a worker slot for.
+async fn wait_for_rate(env: &JobEnv, domain: &str) -> Option<Duration> {
+    let mut conn = env.redis.clone();
+    loop {
+        match env.mailer.rate.take(&mut conn, domain).await {
+            Ok(None) => return None,
+            Ok(Some(wait)) if wait <= MAX_INLINE_WAIT => tokio::time::sleep(wait).await,
+            Ok(Some(wait)) => return Some(wait),
+            // The limit protects providers, not us: without Redis the job could not be acked
+            // either, so wait for it rather than send unmetered.
+            Err(e) => {
+                tracing::warn!(error = %e, "rate limiter unavailable");
+                return Some(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn mark_sent(db: &PgPool, key: &str, reply: &str) {
+    // The message is out: try hard to record it, since a retry would send it again.
+    for attempt in 0..5 {
+        let done = sqlx::query(
+            "UPDATE email_outbox SET state = 'sent', sent_at = now(), smtp_reply = $2, claimed_by = NULL,
+                    claimed_until = NULL, last_error = NULL
+             WHERE message_key = $1",
+        )
+        .bind(key)
+        .bind(reply)
+        .execute(db)
+        .await;
+        match done {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, attempt, "recording a sent e-mail failed; retrying");
+                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+            }
+        }
+    }
+}
+
+async fn release(db: &PgPool, key: &str, job_id: &str, error: Option<&str>) {
+    let _ = sqlx::query(
+        "UPDATE email_outbox SET claimed_by = NULL, claimed_until = NULL, last_error = coalesce($3, last_error)
+         WHERE message_key = $1 AND claimed_by = $2",
+    )
+    .bind(key)
+    .bind(job_id)
+    .bind(error)
+    .execute(db)
+    .await;
+}
+
+/// Ends the message: it will never be sent.
+async fn fail(env: &JobEnv, key: &str, error: String) -> Outcome {
+    let res = sqlx::query(
+        "UPDATE email_outbox SET state = 'failed', last_error = $2, claimed_by = NULL, claimed_until = NULL
+         WHERE message_key = $1",
+    )
+    .bind(key)
+    .bind(&error)
+    .execute(&env.db)
+    .await;
+    match res {
+        Ok(_) => Outcome::Dead(error),
+        Err(e) => Outcome::retry(format!("{error} (and recording it failed: {e})")),
+    }
+}
+
+/// Formats integer minor units for people: 123456 EUR → "1234.56 EUR". Currencies with other
+/// exponents than 2 are rare in this app's markets and shown with 2.
+pub fn format_money(minor: i64, currency: &str) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    format!("{sign}{}.{:02} {currency}", abs / 100, abs % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_formatted_without_floats() {
+        assert_eq!(format_money(123456, "EUR"), "1234.56 EUR");
+        assert_eq!(format_money(-5, "USD"), "-0.05 USD");
+        assert_eq!(format_money(i64::MIN, "EUR"), "-92233720368547758.08 EUR");
+    }
+
+    #[test]
+    fn message_ids_use_the_sender_domain() {
+        assert_eq!(message_id_domain("Bills <bills@example.com>"), "example.com");
+        assert_eq!(message_id_domain("a@b.org"), "b.org");
+    }
+}

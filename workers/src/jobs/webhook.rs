@@ -1,0 +1,282 @@
+//! `webhook.send {delivery_key}`: POSTs one row of the webhook outbox to its endpoint.
+//!
+//! Every request carries `Nightshift-Webhook-Id` (the delivery key: receivers dedupe on it, as
+//! webhooks are at-least-once by nature) and `Nightshift-Signature: t=<unix secs>,v1=<hex>`,
+//! the HMAC-SHA256 of `"<t>.<body>"` under the endpoint's secret. During a rotation's grace
+//! window a second `v1=` is signed with the previous secret. A receiver recomputes the HMAC,
+//! compares in constant time and refuses a `t` too far from its clock, so a captured request
+//! cannot be replayed later ([`verify`] does all of it).
+//!
+//! 2xx is delivered; 5xx, 408, 429, timeouts and connection errors retry with backoff; any
+//! other 4xx means the receiver refuses this delivery, and retrying cannot help: dead.
+use std::time::Duration;
+
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use nightshift_queue::{Backoff, Job, Outcome};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use sqlx::PgPool;
+
+use super::{JobEnv, JobKind, Policy};
+use crate::runtime::Queues;
+
+pub const ID_HEADER: &str = "Nightshift-Webhook-Id";
+pub const SIGNATURE_HEADER: &str = "Nightshift-Signature";
+/// How far a signature's timestamp may be from the receiver's clock.
+pub const TOLERANCE: Duration = Duration::from_secs(300);
+/// How long the previous secret keeps signing after a rotation.
+pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The client webhook jobs share: no redirects (a receiver must not bounce a signed request
+/// elsewhere), a bounded time per request.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .user_agent(concat!("nightshift-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
+/// A new endpoint secret: 32 random bytes, hex.
+pub fn new_secret() -> String {
+    format!("whsec_{}", hex::encode(rand::random::<[u8; 32]>()))
+}
+
+fn sign(secret: &str, t: i64, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The signature header for `body` at `t`, one `v1=` per secret.
+pub fn signature_header(secrets: &[&str], t: i64, body: &[u8]) -> String {
+    let mut h = format!("t={t}");
+    for s in secrets {
+        h.push_str(",v1=");
+        h.push_str(&sign(s, t, body));
+    }
+    h
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum VerifyError {
+    #[error("malformed signature header")]
+    Malformed,
+    #[error("timestamp outside the tolerance window (replayed or clock skew)")]
+    Stale,
+    #[error("no signature matches")]
+    Mismatch,
+}
+
+/// What a receiver runs: accepts when one `v1=` is the HMAC of `"<t>.<body>"` under `secret`
+/// and `t` is within `tolerance` of `now` (unix seconds).
+pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance: Duration) -> Result<(), VerifyError> {
+    let mut t = None;
+    let mut sigs = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = Some(v.parse::<i64>().map_err(|_| VerifyError::Malformed)?),
+            Some(("v1", v)) => sigs.push(hex::decode(v).map_err(|_| VerifyError::Malformed)?),
+            _ => {}
+        }
+    }
+    let t = t.ok_or(VerifyError::Malformed)?;
+    if sigs.is_empty() {
+        return Err(VerifyError::Malformed);
+    }
+    if now.abs_diff(t) > tolerance.as_secs() {
+        return Err(VerifyError::Stale);
+    }
+    let matches = sigs.iter().any(|sig| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(t.to_string().as_bytes());
+        mac.update(b".");
+        mac.update(body);
+        mac.verify_slice(sig).is_ok()
+    });
+    if matches { Ok(()) } else { Err(VerifyError::Mismatch) }
+}
+
+/// Stores a delivery under its key and pushes `webhook.send` for it (key as idempotency key).
+/// Safe to call again: the row and the job are each made once.
+pub async fn enqueue(
+    db: &PgPool,
+    queues: &Queues,
+    key: &str,
+    endpoint_id: i64,
+    event: &str,
+    data: &Value,
+) -> Result<String, super::email::EnqueueError> {
+    let body = json!({ "id": key, "event": event, "data": data }).to_string();
+    sqlx::query(
+        "INSERT INTO webhook_outbox (delivery_key, endpoint_id, event, body) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (delivery_key) DO NOTHING",
+    )
+    .bind(key)
+    .bind(endpoint_id)
+    .bind(event)
+    .bind(&body)
+    .execute(db)
+    .await?;
+    let spec = super::find(SendWebhook::NAME).expect("webhook.send is in the catalog");
+    let queue = queues
+        .get(spec.policy.queue)
+        .expect("the catalog's queues are all registered");
+    let job = spec
+        .new_job(&json!({ "delivery_key": key }))
+        .idempotency_key(format!("webhook:{key}"));
+    Ok(queue.push(job).await?)
+}
+
+pub struct SendWebhook;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendPayload {
+    pub delivery_key: String,
+}
+
+type Delivery = (String, String, String, String, Option<String>);
+
+impl JobKind for SendWebhook {
+    const NAME: &'static str = "webhook.send";
+    const POLICY: Policy = Policy {
+        queue: "webhooks",
+        max_attempts: 12,
+        timeout: Duration::from_secs(30),
+        backoff: Backoff {
+            base: Duration::from_secs(2),
+            max: Duration::from_secs(1800),
+        },
+    };
+    type Payload = SendPayload;
+
+    async fn run(env: &JobEnv, _job: &Job, p: SendPayload) -> Outcome {
+        let row: Result<Option<Delivery>, _> = sqlx::query_as(
+            "UPDATE webhook_outbox o SET attempts = attempts + 1
+             FROM webhook_endpoints e
+             WHERE o.delivery_key = $1 AND e.id = o.endpoint_id
+             RETURNING o.state, o.body, e.url, e.secret,
+                       CASE WHEN e.previous_expires_at > now() THEN e.previous_secret END",
+        )
+        .bind(&p.delivery_key)
+        .fetch_optional(&env.db)
+        .await;
+        let (state, body, url, secret, previous) = match row {
+            Err(e) => return Outcome::retry(format!("reading the delivery: {e}")),
+            Ok(None) => {
+                return Outcome::Dead(format!(
+                    "no delivery `{}` (or its endpoint was deleted)",
+                    p.delivery_key
+                ));
+            }
+            Ok(Some(r)) => r,
+        };
+        match state.as_str() {
+            "delivered" => return Outcome::Succeeded(Some(json!({ "already": "delivered" }).to_string())),
+            "failed" => return Outcome::Dead("delivery already failed".into()),
+            _ => {}
+        }
+        let mut secrets = vec![secret.as_str()];
+        secrets.extend(previous.as_deref());
+        let t = Utc::now().timestamp();
+        let sent = env
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(ID_HEADER, &p.delivery_key)
+            .header(SIGNATURE_HEADER, signature_header(&secrets, t, body.as_bytes()))
+            .body(body)
+            .send()
+            .await;
+        let (status, error) = match sent {
+            Ok(resp) => {
+                let status = resp.status();
+                if status.is_success() {
+                    return record(&env.db, &p.delivery_key, "delivered", Some(status.as_u16()), None).await;
+                }
+                let snippet: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+                (Some(status), format!("receiver answered {status}: {snippet}"))
+            }
+            Err(e) => (None, format!("request failed: {e}")),
+        };
+        let code = status.map(|s| s.as_u16());
+        let permanent = status.is_some_and(|s| s.is_client_error() && s.as_u16() != 408 && s.as_u16() != 429);
+        if permanent {
+            return record(&env.db, &p.delivery_key, "failed", code, Some(error)).await;
+        }
+        let _ = sqlx::query("UPDATE webhook_outbox SET last_status = $2, last_error = $3 WHERE delivery_key = $1")
+            .bind(&p.delivery_key)
+            .bind(code.map(i32::from))
+            .bind(&error)
+            .execute(&env.db)
+            .await;
+        Outcome::retry(error)
+    }
+}
+
+async fn record(db: &PgPool, key: &str, state: &str, status: Option<u16>, error: Option<String>) -> Outcome {
+    let res = sqlx::query(
+        "UPDATE webhook_outbox SET state = $2, last_status = $3, last_error = $4,
+                delivered_at = CASE WHEN $2 = 'delivered' THEN now() END
+         WHERE delivery_key = $1",
+    )
+    .bind(key)
+    .bind(state)
+    .bind(status.map(i32::from))
+    .bind(&error)
+    .execute(db)
+    .await;
+    match (res, error) {
+        (Err(e), _) => Outcome::retry(format!("recording the delivery: {e}")),
+        (Ok(_), Some(error)) => Outcome::Dead(error),
+        (Ok(_), None) => Outcome::Succeeded(Some(json!({ "status": status }).to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_with_its_secret_only() {
+        let body = br#"{"id":"k"}"#;
+        let h = signature_header(&["s1"], 1_700_000_000, body);
+        assert_eq!(verify("s1", &h, body, 1_700_000_010, TOLERANCE), Ok(()));
+        assert_eq!(
+            verify("s2", &h, body, 1_700_000_010, TOLERANCE),
+            Err(VerifyError::Mismatch)
+        );
+        assert_eq!(
+            verify("s1", &h, br#"{"id":"K"}"#, 1_700_000_010, TOLERANCE),
+            Err(VerifyError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn an_old_or_future_timestamp_is_refused() {
+        let h = signature_header(&["s"], 1_700_000_000, b"x");
+        assert_eq!(verify("s", &h, b"x", 1_700_000_301, TOLERANCE), Err(VerifyError::Stale));
+        assert_eq!(verify("s", &h, b"x", 1_699_999_699, TOLERANCE), Err(VerifyError::Stale));
+        // Moving the timestamp forward breaks the signature: it is signed too.
+        let forged = h.replace("t=1700000000", "t=1700000400");
+        assert_eq!(
+            verify("s", &forged, b"x", 1_700_000_400, TOLERANCE),
+            Err(VerifyError::Mismatch)
+        );
+    }
+
+    #[test]
+    fn during_a_rotation_either_secret_verifies() {
+        let h = signature_header(&["new", "old"], 10, b"x");
+        assert_eq!(verify("new", &h, b"x", 10, TOLERANCE), Ok(()));
+        assert_eq!(verify("old", &h, b"x", 10, TOLERANCE), Ok(()));
+        assert_eq!(verify("x", "t=10", b"x", 10, TOLERANCE), Err(VerifyError::Malformed));
+    }
+}

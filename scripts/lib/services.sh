@@ -7,6 +7,8 @@
 #   ensure_postgres      reuse a PostgreSQL with trust access at DATABASE_URL, or start a private
 #                        cluster (.nightshift/pg); exports DATABASE_URL and NIGHTSHIFT_TEST_PG_URL
 #   ensure_pg_tools      install psql/pg_dump/pg_restore/pg_isready when missing
+#   ensure_smtp_sink     a Python venv (.nightshift/venv) with aiosmtpd, for the tests' SMTP
+#                        server (tests/support/smtp_sink.py); exports NIGHTSHIFT_TEST_PYTHON
 #   stop_private_services  stop the private Redis/PostgreSQL started by the functions above
 #
 # Safe under `set -euo pipefail`: every function returns non-zero on failure after printing why.
@@ -248,6 +250,31 @@ ensure_pg_tools() {
             return 1
         fi
     done
+}
+
+# aiosmtpd, pinned, from PyPI: the real SMTP server the e-mail tests send to.
+_NS_AIOSMTPD="aiosmtpd==1.4.6"
+
+ensure_smtp_sink() {
+    local venv="$NS_STATE_DIR/venv"
+    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+        export NIGHTSHIFT_TEST_PYTHON="$venv/bin/python"
+        return 0
+    fi
+    if ! _ns_have python3; then
+        _ns_say "python3 not found; installing it from Debian"
+        _ns_apt_install python3 python3-venv || return 1
+    fi
+    mkdir -p "$NS_STATE_DIR"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        _ns_say "python3 cannot make a venv; installing python3-venv from Debian"
+        _ns_apt_install python3-venv || return 1
+        python3 -m venv "$venv" || { _ns_err "python3 -m venv $venv failed"; return 1; }
+    fi
+    _ns_say "installing $_NS_AIOSMTPD into $venv (the tests' SMTP server)"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$_NS_AIOSMTPD" >&2 ||
+        { _ns_err "pip install $_NS_AIOSMTPD failed"; return 1; }
+    export NIGHTSHIFT_TEST_PYTHON="$venv/bin/python"
 }
 
 # Directory holding initdb/pg_ctl: of VERSION if given, else the newest installed.

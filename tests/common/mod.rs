@@ -354,3 +354,144 @@ impl Drop for Proc {
         let _ = std::fs::remove_file(&self.log);
     }
 }
+
+/// The SMTP server of the e-mail tests: tests/support/smtp_sink.py (aiosmtpd) on a free port,
+/// keeping each accepted message as JSON in its own directory. `reject*@` recipients get 550,
+/// `busy*@` 451.
+pub struct SmtpSink {
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+    child: Option<Child>,
+}
+
+impl SmtpSink {
+    pub fn start() -> Self {
+        let mut s = SmtpSink {
+            port: free_port(),
+            dir: std::env::temp_dir().join(format!("nightshift-smtp-{}", uuid::Uuid::new_v4().simple())),
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        // scripts/test.sh makes a venv with aiosmtpd and exports its python.
+        let python = std::env::var("NIGHTSHIFT_TEST_PYTHON").unwrap_or_else(|_| {
+            let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.nightshift/venv/bin/python");
+            if std::path::Path::new(venv).exists() {
+                venv.into()
+            } else {
+                "python3".into()
+            }
+        });
+        let child = Command::new(python)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py"))
+            .arg(self.port.to_string())
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python with aiosmtpd (scripts/test.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the SMTP sink did not start on {} (is aiosmtpd installed?)",
+                self.port
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    /// Every message received so far, in arrival order.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        paths.sort();
+        paths
+            .iter()
+            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A real HTTP webhook receiver: records every request and answers with the status set.
+pub struct WebhookReceiver {
+    pub url: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>,
+    /// Statuses to answer with, first to last; the last one repeats.
+    pub statuses: std::sync::Arc<std::sync::Mutex<Vec<u16>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl WebhookReceiver {
+    pub async fn start(statuses: &[u16]) -> Self {
+        use std::sync::{Arc, Mutex};
+        let requests: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+        let statuses = Arc::new(Mutex::new(statuses.to_vec()));
+        let (r, s) = (requests.clone(), statuses.clone());
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let (r, s) = (r.clone(), s.clone());
+                async move {
+                    r.lock().unwrap().push((headers, body));
+                    let mut s = s.lock().unwrap();
+                    let code = if s.len() > 1 { s.remove(0) } else { s[0] };
+                    axum::http::StatusCode::from_u16(code).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        WebhookReceiver {
+            url,
+            requests,
+            statuses,
+            task,
+        }
+    }
+
+    pub fn received(&self) -> Vec<(axum::http::HeaderMap, String)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -476,3 +476,38 @@ async fn the_per_domain_send_rate_is_shared_by_every_worker() {
     // ...and leaves other domains alone.
     assert_eq!(rate.take(&mut w2, "example.org").await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_shortfall_sends_one_low_balance_email_however_often_it_is_projected() {
+    let (redis, db, sink) = (PrivateRedis::start(), TestDb::create().await, SmtpSink::start());
+    let pool = db.pool().await;
+    user(&pool, 7, "grace@example.com", "Europe/Paris").await;
+    for sql in [
+        "UPDATE users SET low_balance_threshold = 10000 WHERE id = 7",
+        "INSERT INTO accounts (user_id, name, balance) VALUES (7, 'current', 50000)",
+        "INSERT INTO scheduled_transactions (user_id, name, amount, date) VALUES (7, 'tax', -45000, '2026-12-15')",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let mut config = config(&redis, &db);
+    config.mail.smtp_url = sink.url();
+    let app = App::start(&config, true).await;
+    let token = token(ALL);
+    // Projected from two as-of dates: both see the shortfall of the 15th.
+    for as_of in ["2026-12-01", "2026-12-02", "2026-12-02"] {
+        let (status, _) = post(&app, &token, "/v1/users/7/cashflow/refresh", json!({"as_of": as_of})).await;
+        assert_eq!(status, 202);
+        drained(&redis, "cashflow").await;
+    }
+    drained(&redis, "email").await;
+    let mails = sink.messages();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert_eq!(mails[0]["subject"], "Low balance ahead on 2026-12-15");
+    assert_eq!(mails[0]["rcpt_tos"], json!(["grace@example.com"]));
+    let text = mails[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("fall to 50.00 EUR on 2026-12-15") && text.contains("threshold of 100.00 EUR"),
+        "{text}"
+    );
+    app.stop().await;
+}

@@ -71,6 +71,12 @@ impl JobKind for Project {
             (loaded + (started.elapsed() - computed)).as_micros(),
             (computed - loaded).as_micros(),
         );
+        if let (Ok(_), Some(date)) = (&saved, projection.first_shortfall) {
+            let balance = projection.days[(date - projection.as_of).num_days() as usize].closing;
+            if let Err(e) = warn_by_email(env, p.user_id, date, balance, inputs.threshold).await {
+                return Outcome::retry(format!("queueing the low-balance e-mail: {e}"));
+            }
+        }
         match saved {
             Ok(new_alert) => Outcome::Succeeded(Some(
                 serde_json::json!({
@@ -87,5 +93,50 @@ impl JobKind for Project {
             )),
             Err(e) => Outcome::retry(format!("storing projection: {e}")),
         }
+    }
+}
+
+/// Queues the low-balance e-mail for a shortfall, once per (user, shortfall date): the outbox
+/// key is the fence, so tomorrow's projection finding the same shortfall, or a retry of this
+/// one, sends nothing new. Reads the user only while that e-mail is not yet out.
+async fn warn_by_email(
+    env: &JobEnv,
+    user_id: i64,
+    date: NaiveDate,
+    balance: i64,
+    threshold: i64,
+) -> Result<(), super::email::EnqueueError> {
+    use super::email::{self, NewEmail};
+    let key = format!("low_balance:{user_id}:{date}");
+    let user: Option<(String, String, String)> = sqlx::query_as(
+        "SELECT email, coalesce(name, split_part(email, '@', 1)), currency FROM users u
+         WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM email_outbox WHERE message_key = $2 AND state <> 'pending')",
+    )
+    .bind(user_id)
+    .bind(&key)
+    .fetch_optional(&env.db)
+    .await?;
+    let Some((address, name, currency)) = user else {
+        return Ok(());
+    };
+    let vars = serde_json::json!({
+        "name": name,
+        "date": date,
+        "projected_balance": email::format_money(balance, &currency),
+        "threshold": email::format_money(threshold, &currency),
+    });
+    let mail = NewEmail {
+        key: &key,
+        template: "low_balance",
+        to: &address,
+        vars: &vars,
+    };
+    match email::enqueue(&env.db, &env.queues, mail, &env.mail_domain).await {
+        // A user whose address cannot take mail gets the alert in the app only.
+        Err(email::EnqueueError::Address(a)) => {
+            tracing::warn!(user_id, address = %a, "no low-balance e-mail: the address is not valid");
+            Ok(())
+        }
+        other => other.map(|_| ()),
     }
 }

@@ -104,7 +104,8 @@ pub enum EnqueueError {
 pub struct Queued {
     pub message_key: String,
     pub message_id: String,
-    pub job_id: String,
+    /// The send job; `None` once the message was sent or failed.
+    pub job_id: Option<String>,
     /// False when the key was already queued: nothing new was written.
     pub created: bool,
 }
@@ -139,13 +140,22 @@ pub async fn enqueue(
     .await?
     .rows_affected()
         == 1;
-    let (message_id, template, recipient): (String, String, String) =
-        sqlx::query_as("SELECT message_id, template, recipient FROM email_outbox WHERE message_key = $1")
+    let (message_id, template, recipient, state): (String, String, String, String) =
+        sqlx::query_as("SELECT message_id, template, recipient, state FROM email_outbox WHERE message_key = $1")
             .bind(email.key)
             .fetch_one(db)
             .await?;
     if template != email.template || recipient != to.to_string() {
         return Err(EnqueueError::KeyReused(email.key.to_string()));
+    }
+    if state != "pending" {
+        // Sent or failed for good: there is nothing left to push.
+        return Ok(Queued {
+            message_key: email.key.to_string(),
+            message_id,
+            job_id: None,
+            created,
+        });
     }
     let spec = super::find(SendEmail::NAME).expect("email.send is in the catalog");
     let queue = queues
@@ -158,7 +168,7 @@ pub async fn enqueue(
     Ok(Queued {
         message_key: email.key.to_string(),
         message_id,
-        job_id,
+        job_id: Some(job_id),
         created,
     })
 }

@@ -46,6 +46,8 @@ enum Command {
     Bench(nightshift_workers::bench::BenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
     BenchCashflow(nightshift_workers::bench_cashflow::CashflowBenchArgs),
+    /// Queue e-mails and measure sending them with one worker to NIGHTSHIFT_SMTP_URL (a sink).
+    BenchEmail(nightshift_workers::bench_email::EmailBenchArgs),
     /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
     #[command(flatten)]
     Operator(operator::OperatorCommand),
@@ -57,7 +59,7 @@ enum TokenCommand {
     Issue {
         #[arg(long)]
         sub: String,
-        /// Comma-separated scopes: jobs:read, jobs:write, admin.
+        /// Comma-separated scopes: jobs:read, jobs:write, reminders:read, reminders:write, emails:send, admin.
         #[arg(long)]
         scope: String,
         /// Lifetime, e.g. 30m, 1h, 7d.
@@ -142,6 +144,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Bench(args) => nightshift_workers::bench::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_workers::bench_cashflow::run(&config, args).await?,
+        Command::BenchEmail(args) => nightshift_workers::bench_email::run(&config, args).await?,
         Command::Operator(cmd) => operator::run(&config, cmd).await?,
     }
     Ok(())

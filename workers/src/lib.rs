@@ -2,6 +2,7 @@
 //! queue backend.
 pub mod bench;
 pub mod bench_cashflow;
+pub mod bench_email;
 pub mod jobs;
 mod runtime;
 

@@ -24,9 +24,22 @@ if [[ -z ${NIGHTSHIFT_JWT_SECRET:-} ]]; then
     _ns_say "using the development JWT secret in .nightshift/dev-jwt-secret"
 fi
 
+if [[ -z ${NIGHTSHIFT_SMTP_URL:-} ]]; then
+    # E-mails go to a local sink that keeps each message as JSON: nothing leaves the machine.
+    ensure_smtp_sink
+    mail_dir="$NS_STATE_DIR/mail"
+    smtp_port="$(_ns_free_port 1025)"
+    "$NIGHTSHIFT_TEST_PYTHON" tests/support/smtp_sink.py "$smtp_port" "$mail_dir" >/dev/null 2>&1 &
+    sink_pid=$!
+    trap 'kill "$sink_pid" 2>/dev/null || true' EXIT
+    export NIGHTSHIFT_SMTP_URL="smtp://127.0.0.1:$smtp_port"
+    _ns_say "e-mails go to a local SMTP sink on port $smtp_port; each one lands in $mail_dir as JSON"
+fi
+
 _ns_say "building (cargo build)"
 cargo build
 
 bin="${CARGO_TARGET_DIR:-$NS_ROOT/target}/debug/nightshift"
 _ns_say "starting $bin all --demo (Ctrl-C stops it; Redis/PostgreSQL keep running)"
-exec "$bin" all --demo "$@"
+# Not exec: the trap stops the SMTP sink when the platform stops.
+"$bin" all --demo "$@"

@@ -57,6 +57,16 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        // The rent reminder, three days ahead at 09:00 local, and one due today that the next
+        // five-minute scan sends to the local mail sink.
+        sqlx::query(
+            "INSERT INTO reminders (user_id, title, amount, due_date, cadence, lead_days, notify_time, channel) VALUES
+                ($1, 'Rent', -120000, '2026-01-01', 'monthly', 3, '09:00', 'email'),
+                ($1, 'Gym membership', -2999, CURRENT_DATE, NULL, 0, '00:00', 'email')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     let Some(spec) = nightshift_workers::jobs::find("cashflow.project") else {
@@ -69,6 +79,8 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             .idempotency_key(format!("demo:cashflow:{id}:{}", chrono::Utc::now().date_naive()));
         queue.push(job).await?;
     }
-    println!("demo data: 3 users with accounts and recurring items; their cashflow projections are enqueued");
+    println!(
+        "demo data: 3 users with accounts, recurring items and reminders; their cashflow projections are enqueued"
+    );
     Ok(())
 }

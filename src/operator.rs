@@ -1,8 +1,9 @@
 //! Operator commands: what the dashboard does, from a shell.
 use clap::Subcommand;
-use nightshift_common::Config;
+use nightshift_common::{Config, audit};
 use nightshift_queue::{Queue, connect_manager, known_queues};
 use nightshift_scheduler::ledger;
+use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum OperatorCommand {
@@ -43,10 +44,12 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
         }
         OperatorCommand::Pause { queue: q } => {
             queue(&q).pause().await?;
+            cli_audit(config, "queue.pause", &q, json!({})).await?;
             println!("{q} paused");
         }
         OperatorCommand::Resume { queue: q } => {
             queue(&q).resume().await?;
+            cli_audit(config, "queue.resume", &q, json!({})).await?;
             println!("{q} resumed");
         }
         OperatorCommand::Schedules => {
@@ -74,15 +77,25 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
             let Some(s) = schedules.iter().find(|s| s.name == name) else {
                 anyhow::bail!("no schedule named {name}");
             };
-            let by = format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()));
+            let by = cli_actor();
             match action.as_str() {
                 "pause" | "resume" => {
                     ledger::set_paused(&db, &s.name, action == "pause", &by).await?;
+                    audit::record(
+                        &db,
+                        &by,
+                        &format!("schedule.{action}"),
+                        &s.name,
+                        json!({ "via": "cli" }),
+                    )
+                    .await?;
                     println!("{name}: {action}d");
                 }
                 "run" => {
                     let queues = nightshift_workers::Queues::new(conn.clone(), &config.queue);
-                    println!("{name}: enqueued {}", nightshift_scheduler::run_now(&queues, s).await?);
+                    let id = nightshift_scheduler::run_now(&queues, s).await?;
+                    audit::record(&db, &by, "schedule.run", &s.name, json!({ "via": "cli", "job_id": id })).await?;
+                    println!("{name}: enqueued {id}");
                 }
                 _ => unreachable!("clap restricts the action"),
             }
@@ -94,15 +107,30 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
                     Some(rec) => println!("{}", serde_json::to_string_pretty(&rec)?),
                     None => anyhow::bail!("job {id} not found in queue {}", q.name()),
                 },
-                "retry" => println!("{id}: {}", q.retry(&id).await?),
-                "cancel" => println!("{id}: {}", q.cancel(&id).await?),
-                "discard" => {
-                    q.discard(&id).await?;
-                    println!("{id}: discarded");
+                "retry" | "cancel" | "discard" => {
+                    let outcome = match action.as_str() {
+                        "retry" => q.retry(&id).await?.to_string(),
+                        "cancel" => q.cancel(&id).await?.to_string(),
+                        _ => q.discard(&id).await.map(|()| "discarded".to_string())?,
+                    };
+                    cli_audit(config, &format!("job.{action}"), &id, json!({ "queue": q.name() })).await?;
+                    println!("{id}: {outcome}");
                 }
                 _ => unreachable!("clap restricts the action"),
             }
         }
     }
+    Ok(())
+}
+
+fn cli_actor() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()))
+}
+
+/// Records an operator action taken from the shell in the audit log.
+async fn cli_audit(config: &Config, action: &str, target: &str, mut detail: serde_json::Value) -> anyhow::Result<()> {
+    let db = nightshift_common::db::connect(&config.database_url, 1).await?;
+    detail["via"] = json!("cli");
+    audit::record(&db, &cli_actor(), action, target, detail).await?;
     Ok(())
 }

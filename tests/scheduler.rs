@@ -250,6 +250,28 @@ async fn operators_list_pause_resume_and_run_schedules_through_the_api_with_the_
         .to_string();
     let job = queue(&redis, "default").await.inspect(&id).await.unwrap().unwrap();
     assert_eq!(job.kind, "noop");
+    // Each action is in the audit log with who did it; the refused ones are not.
+    let audit: Vec<(String, String, String, Option<String>)> =
+        sqlx::query_as("SELECT actor, action, target, detail->>'job_id' FROM audit_log ORDER BY id")
+            .fetch_all(&db.pool().await)
+            .await
+            .unwrap();
+    let entry = |action: &str, job: Option<&str>| {
+        (
+            "test-client".to_string(),
+            action.to_string(),
+            "canary".to_string(),
+            job.map(String::from),
+        )
+    };
+    assert_eq!(
+        audit,
+        vec![
+            entry("schedule.pause", None),
+            entry("schedule.resume", None),
+            entry("schedule.run", Some(&id)),
+        ]
+    );
     app.stop().await;
 }
 

@@ -1,5 +1,6 @@
 //! What every Nightshift process shares: configuration, the database, job history, API
 //! tokens, telemetry.
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -66,6 +66,10 @@ struct ScheduleSpec {
     /// `false`: a tick whose previous run has not finished is not run (recorded as overlapped).
     #[serde(default = "yes")]
     allow_overlap: bool,
+    /// Spread each run over this many seconds after its tick, so schedules sharing a minute
+    /// do not all start at once.
+    #[serde(default)]
+    jitter_secs: u64,
 }
 
 fn yes() -> bool {
@@ -100,6 +104,7 @@ pub struct Schedule {
     pub misfire_window: Duration,
     pub misfire_grace: Duration,
     pub allow_overlap: bool,
+    pub jitter: Duration,
 }
 
 impl Schedule {
@@ -125,7 +130,23 @@ impl Schedule {
             misfire_window: Duration::from_secs(hour()),
             misfire_grace: Duration::from_secs(minute()),
             allow_overlap: true,
+            jitter: Duration::ZERO,
         })
+    }
+
+    /// How long after `tick` its job runs: in [0, jitter), from a hash of (name, tick), so
+    /// every replica computes the same delay for a tick and different ticks spread out.
+    pub fn jitter_for(&self, tick: DateTime<Utc>) -> Duration {
+        let ms = self.jitter.as_millis() as u64;
+        if ms == 0 {
+            return Duration::ZERO;
+        }
+        // FNV-1a: stable across processes and releases, unlike std's hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.tick_key(tick).bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        Duration::from_millis(h % ms)
     }
 
     /// Ticks in (after, until], oldest first, at most `MAX_MISSED` of the newest.
@@ -210,6 +231,7 @@ fn build(spec: ScheduleSpec) -> Result<Schedule, SchedulerError> {
     s.misfire_window = Duration::from_secs(spec.misfire_window_secs);
     s.misfire_grace = Duration::from_secs(spec.misfire_grace_secs);
     s.allow_overlap = spec.allow_overlap;
+    s.jitter = Duration::from_secs(spec.jitter_secs);
     Ok(s)
 }
 
@@ -337,17 +359,13 @@ fn target<'a>(
 }
 
 async fn fire(queues: &Queues, s: &Schedule, tick: DateTime<Utc>) -> Result<String, SchedulerError> {
-    let spec = jobs::find(&s.kind).ok_or_else(|| SchedulerError::UnknownKind {
-        name: s.name.clone(),
-        kind: s.kind.clone(),
-    })?;
-    let queue = queues.for_kind(&s.kind).ok_or_else(|| SchedulerError::UnknownKind {
-        name: s.name.clone(),
-        kind: s.kind.clone(),
-    })?;
-    Ok(queue
-        .push(spec.new_job(&s.payload).idempotency_key(s.tick_key(tick)))
-        .await?)
+    let (spec, queue) = target(queues, s)?;
+    let mut job = spec.new_job(&s.payload).idempotency_key(s.tick_key(tick));
+    let jitter = s.jitter_for(tick);
+    if !jitter.is_zero() {
+        job = job.delay(jitter);
+    }
+    Ok(queue.push(job).await?)
 }
 
 #[cfg(test)]
@@ -428,6 +446,20 @@ mod tests {
                 Utc.with_ymd_and_hms(2026, 3, 30, 1, 0, 0).unwrap(),
             ]
         );
+    }
+
+    #[test]
+    fn jitter_is_bounded_the_same_on_every_replica_and_spreads_ticks() {
+        let mut s = every_5_min(Misfire::Skip);
+        assert_eq!(s.jitter_for(t(1, 0, 0)), Duration::ZERO, "no jitter unless configured");
+        s.jitter = Duration::from_secs(30);
+        let delays: Vec<Duration> = (0..12).map(|i| s.jitter_for(t(1, i * 5, 0))).collect();
+        assert!(delays.iter().all(|d| *d < Duration::from_secs(30)));
+        assert_eq!(delays[3], s.clone().jitter_for(t(1, 15, 0)));
+        let mut distinct = delays.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(distinct.len() > 6, "{delays:?}");
     }
 
     #[test]

@@ -85,7 +85,10 @@ async fn bench(ctx: &Ctx, args: &EmailBenchArgs) -> anyhow::Result<()> {
             break;
         }
         if c.dead > 0 {
-            bail!("{} e-mails died (is an SMTP server listening at NIGHTSHIFT_SMTP_URL?)", c.dead);
+            bail!(
+                "{} e-mails died (is an SMTP server listening at NIGHTSHIFT_SMTP_URL?)",
+                c.dead
+            );
         }
         if start.elapsed() > Duration::from_secs(600) {
             bail!("stalled at {}/{} e-mails", c.succeeded_total, args.count);

@@ -13,6 +13,7 @@ use crate::runtime::Queues;
 pub mod cashflow;
 pub mod diag;
 pub mod email;
+pub mod maintenance;
 pub mod reminders;
 pub mod webhook;
 
@@ -131,6 +132,7 @@ pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
             spec::<reminders::Scan>(),
             spec::<reminders::Notify>(),
             spec::<webhook::SendWebhook>(),
+            spec::<maintenance::Cleanup>(),
         ]
         .into_iter()
         .map(|s| (s.name, s))

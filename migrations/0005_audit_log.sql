@@ -1,0 +1,12 @@
+-- Who did what, for operators and auditors: every operator action through the API or the CLI.
+CREATE TABLE audit_log (
+    id      bigserial   PRIMARY KEY,
+    at      timestamptz NOT NULL DEFAULT now(),
+    -- A token's subject, or `cli:<user>`.
+    actor   text        NOT NULL,
+    action  text        NOT NULL,
+    target  text        NOT NULL,
+    detail  jsonb       NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_log_at ON audit_log (at DESC);
+CREATE INDEX audit_log_target ON audit_log (target, at DESC);

@@ -34,14 +34,19 @@ fn assert_contiguous(rows: &[&Tick]) {
 }
 
 #[tokio::test]
-async fn three_scheduler_replicas_enqueue_every_tick_exactly_once() {
+async fn three_scheduler_replicas_with_skewed_clocks_enqueue_every_tick_exactly_once() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let config = config(&redis, &db);
     let file = schedules_file(
         "[[schedule]]\nname = \"every-second\"\ncron = \"* * * * * *\"\nkind = \"noop\"\nmisfire = \"run_once\"\nmisfire_grace_secs = 5\n",
     );
     let env = [("NIGHTSHIFT_SCHEDULES_FILE", file.to_str().unwrap())];
-    let mut replicas: Vec<Proc> = (0..3).map(|_| Proc::spawn(&["scheduler"], &config, &env)).collect();
+    // One replica on time, one 1.5 s ahead, one 1.5 s behind.
+    let mut replicas = vec![
+        Proc::spawn(&["scheduler"], &config, &env),
+        Proc::spawn_skewed("+1.5", &["scheduler"], &config, &env),
+        Proc::spawn_skewed("-1.5", &["scheduler"], &config, &env),
+    ];
     let pool = db.pool().await;
     wait_for("eight ticks", Duration::from_secs(30), || async {
         (ticks(&pool).await.len() >= 8).then_some(())

@@ -32,6 +32,23 @@ pub async fn last_tick(pool: &PgPool, schedule: &str) -> Result<Option<DateTime<
         .await
 }
 
+/// The ticks recorded in (after, until].
+pub async fn ticks_between(
+    pool: &PgPool,
+    schedule: &str,
+    after: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<std::collections::HashSet<DateTime<Utc>>, sqlx::Error> {
+    let ticks: Vec<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT tick FROM schedule_ticks WHERE schedule = $1 AND tick > $2 AND tick <= $3")
+            .bind(schedule)
+            .bind(after)
+            .bind(until)
+            .fetch_all(pool)
+            .await?;
+    Ok(ticks.into_iter().collect())
+}
+
 /// Records a tick once: another replica that got there first keeps its row. Returns whether
 /// this call recorded it.
 pub async fn record(

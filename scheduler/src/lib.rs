@@ -175,44 +175,36 @@ impl Schedule {
         format!("schedule:{}:{}", self.name, tick.timestamp())
     }
 
-    /// What to do with the ticks due since the last recorded one, handled at `now`: the
-    /// tick to run (if any) and how each tick is recorded. Pure, so the policy is unit-tested.
+    /// What to do with the unrecorded ticks due, oldest first, handled at `now`: how each is
+    /// recorded and which run. A tick within the grace period fires; the misfire policy
+    /// applies to older ones only. Pure, so the policy is unit-tested.
     pub fn decide(&self, due: &[DateTime<Utc>], now: DateTime<Utc>) -> Vec<(DateTime<Utc>, TickOutcome)> {
-        let Some((&latest, missed)) = due.split_last() else {
-            return Vec::new();
-        };
-        let late = |t: DateTime<Utc>| (now - t).to_std().unwrap_or_default() > self.misfire_grace;
+        let age = |t: DateTime<Utc>| (now - t).to_std().unwrap_or_default();
+        let (late, on_time) = due.split_at(due.partition_point(|t| age(*t) > self.misfire_grace));
         let mut out: Vec<(DateTime<Utc>, TickOutcome)> = Vec::with_capacity(due.len());
-        match self.misfire {
-            Misfire::Skip => {
-                out.extend(missed.iter().map(|t| (*t, TickOutcome::Skipped)));
-                out.push((
-                    latest,
-                    if late(latest) {
-                        TickOutcome::Skipped
-                    } else {
-                        TickOutcome::Fired
-                    },
-                ));
-            }
-            Misfire::RunOnce => {
-                let within = (now - latest).to_std().unwrap_or_default() <= self.misfire_window;
+        match (self.misfire, late.split_last()) {
+            (_, None) => {}
+            (Misfire::Skip, Some(_)) => out.extend(late.iter().map(|t| (*t, TickOutcome::Skipped))),
+            (Misfire::RunOnce, Some((&latest, earlier))) => {
+                let within = age(latest) <= self.misfire_window;
                 let merged = if within {
                     TickOutcome::Coalesced
                 } else {
                     TickOutcome::Skipped
                 };
-                out.extend(missed.iter().map(|t| (*t, merged)));
+                out.extend(earlier.iter().map(|t| (*t, merged)));
+                // The latest missed tick runs late, unless a tick on time runs now anyway.
                 out.push((
                     latest,
-                    match (late(latest), within) {
-                        (false, _) => TickOutcome::Fired,
+                    match (within, on_time.is_empty()) {
+                        (false, _) => TickOutcome::Skipped,
                         (true, true) => TickOutcome::FiredLate,
-                        (true, false) => TickOutcome::Skipped,
+                        (true, false) => TickOutcome::Coalesced,
                     },
                 ));
             }
         }
+        out.extend(on_time.iter().map(|t| (*t, TickOutcome::Fired)));
         out
     }
 }
@@ -268,10 +260,12 @@ pub async fn run(
     let started = Utc::now();
     tracing::info!(schedules = schedules.len(), "scheduler starting");
     tokio::pin!(shutdown);
+    // Per schedule: (how far back this process looks, the newest instant it has passed).
+    let mut cursors: Vec<Option<(DateTime<Utc>, DateTime<Utc>)>> = vec![None; schedules.len()];
     loop {
         let now = Utc::now();
-        for s in &schedules {
-            if let Err(e) = pass(&pool, &queues, s, started, now).await {
+        for (s, cursor) in schedules.iter().zip(cursors.iter_mut()) {
+            if let Err(e) = pass(&pool, &queues, s, cursor, started, now).await {
                 // Nothing is recorded for a tick that failed: the next pass finds it due again.
                 tracing::warn!(schedule = %s.name, error = %e, "schedule pass failed; retrying next pass");
             }
@@ -289,16 +283,42 @@ pub async fn run(
 }
 
 /// One schedule's due ticks: decided, pushed, recorded.
+///
+/// Due means not in the ledger, not "after the newest tick in the ledger": a replica whose
+/// clock runs ahead records ticks early, and a watermark would let the others jump over the
+/// ticks it had not reached. Each pass rechecks the ticks of the last grace period, so
+/// replicas whose clocks differ by less than `misfire_grace` never lose one.
 async fn pass(
     pool: &PgPool,
     queues: &Queues,
     s: &Schedule,
+    cursor: &mut Option<(DateTime<Utc>, DateTime<Utc>)>,
     started: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<(), SchedulerError> {
-    // A schedule never recorded starts from this process's start: no backfill of history.
-    let last = ledger::last_tick(pool, &s.name).await?.unwrap_or(started);
-    let mut decisions = s.decide(&s.ticks_between(last, now), now);
+    let grace = chrono::Duration::from_std(s.misfire_grace).unwrap_or(chrono::Duration::MAX);
+    let before = |t: DateTime<Utc>| t.checked_sub_signed(grace).unwrap_or(t);
+    // The first pass sets how far back this process looks: to the newest recorded tick after
+    // downtime, so the misfire policy meets it; to the grace before its start while other
+    // replicas run; to its start for a schedule never recorded (no backfill of history).
+    let (floor, last) = match *cursor {
+        Some(c) => c,
+        None => {
+            let floor = match ledger::last_tick(pool, &s.name).await? {
+                Some(newest) => newest.min(before(started)),
+                None => started,
+            };
+            (floor, floor)
+        }
+    };
+    let from = last.min(before(now)).max(floor);
+    let recorded = ledger::ticks_between(pool, &s.name, from, now).await?;
+    let due: Vec<DateTime<Utc>> = s
+        .ticks_between(from, now)
+        .into_iter()
+        .filter(|t| !recorded.contains(t))
+        .collect();
+    let mut decisions = s.decide(&due, now);
     if !decisions.is_empty() && ledger::is_paused(pool, &s.name).await? {
         decisions.iter_mut().for_each(|d| d.1 = TickOutcome::Skipped);
     }
@@ -323,6 +343,7 @@ async fn pass(
             }
         }
     }
+    *cursor = Some((floor, now.max(last)));
     Ok(())
 }
 
@@ -445,6 +466,36 @@ mod tests {
                 Utc.with_ymd_and_hms(2026, 3, 29, 1, 0, 0).unwrap(),
                 Utc.with_ymd_and_hms(2026, 3, 30, 1, 0, 0).unwrap(),
             ]
+        );
+    }
+
+    #[test]
+    fn unrecorded_ticks_within_the_grace_all_fire_and_only_older_ones_meet_the_policy() {
+        // At 01:10:30 with a 60 s grace: 01:05 and 01:00 are late, 01:10 is on time.
+        let due = [t(1, 0, 0), t(1, 5, 0), t(1, 10, 0)];
+        let now = t(1, 10, 30);
+        assert_eq!(
+            every_5_min(Misfire::Skip).decide(&due, now),
+            vec![
+                (due[0], TickOutcome::Skipped),
+                (due[1], TickOutcome::Skipped),
+                (due[2], TickOutcome::Fired)
+            ]
+        );
+        assert_eq!(
+            every_5_min(Misfire::RunOnce).decide(&due, now),
+            vec![
+                (due[0], TickOutcome::Coalesced),
+                (due[1], TickOutcome::Coalesced),
+                (due[2], TickOutcome::Fired)
+            ]
+        );
+        // Two ticks a replica has not seen recorded, both within the grace: both run.
+        let mut s = every_5_min(Misfire::Skip);
+        s.misfire_grace = Duration::from_secs(600);
+        assert_eq!(
+            s.decide(&due[1..], now),
+            vec![(due[1], TickOutcome::Fired), (due[2], TickOutcome::Fired)]
         );
     }
 

@@ -7,6 +7,7 @@
 #   ensure_postgres      reuse a PostgreSQL with trust access at DATABASE_URL, or start a private
 #                        cluster (.nightshift/pg); exports DATABASE_URL and NIGHTSHIFT_TEST_PG_URL
 #   ensure_pg_tools      install psql/pg_dump/pg_restore/pg_isready when missing
+#   ensure_faketime      install libfaketime (tests run scheduler replicas with skewed clocks)
 #   ensure_smtp_sink     a Python venv (.nightshift/venv) with aiosmtpd, for the tests' SMTP
 #                        server (tests/support/smtp_sink.py); exports NIGHTSHIFT_TEST_PYTHON
 #   stop_private_services  stop the private Redis/PostgreSQL started by the functions above
@@ -250,6 +251,12 @@ ensure_pg_tools() {
             return 1
         fi
     done
+}
+
+ensure_faketime() {
+    if _ns_have faketime; then return 0; fi
+    _ns_say "faketime not found; installing it from Debian (skewed-clock scheduler tests)"
+    _ns_apt_install faketime || return 1
 }
 
 # aiosmtpd, pinned, from PyPI: the real SMTP server the e-mail tests send to.

@@ -303,11 +303,45 @@ pub struct Proc {
 
 impl Proc {
     pub fn spawn(args: &[&str], config: &Config, extra_env: &[(&str, &str)]) -> Self {
+        Self::spawn_via(&[], args, config, extra_env)
+    }
+
+    /// Runs the binary with its wall clock `offset` seconds off (libfaketime preloaded;
+    /// monotonic timers stay real), as a replica on a skewed host would be.
+    pub fn spawn_skewed(offset: &str, args: &[&str], config: &Config, extra_env: &[(&str, &str)]) -> Self {
+        // Preloaded rather than through the `faketime` wrapper, which would get our signals.
+        let lib = std::fs::read_dir("/usr/lib")
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .map(|e| e.path().join("faketime/libfaketimeMT.so.1"))
+            .find(|p| p.exists())
+            .expect("libfaketime (scripts/test.sh installs Debian's faketime)");
+        let lib = lib.to_string_lossy().into_owned();
+        let mut env = extra_env.to_vec();
+        env.extend([
+            ("LD_PRELOAD", lib.as_str()),
+            ("FAKETIME", offset),
+            ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
+        ]);
+        Self::spawn_via(&[], args, config, &env)
+    }
+
+    fn spawn_via(wrapper: &[&str], args: &[&str], config: &Config, extra_env: &[(&str, &str)]) -> Self {
         let q = &config.queue;
         // A file, not a pipe: a pipe nobody reads would block a chatty child.
         let log = std::env::temp_dir().join(format!("nightshift-test-{}.log", uuid::Uuid::new_v4().simple()));
         let log_file = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        let bin = env!("CARGO_BIN_EXE_nightshift");
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(bin),
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+        };
+        let child = cmd
             .args(args)
             .env("REDIS_URL", &config.redis_url)
             .env("DATABASE_URL", &config.database_url)
@@ -324,7 +358,7 @@ impl Proc {
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
-            .expect("spawn nightshift");
+            .expect("spawn nightshift (faketime for skewed replicas: scripts/test.sh installs it)");
         Proc { child, log }
     }
 

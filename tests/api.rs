@@ -316,3 +316,80 @@ async fn a_finished_jobs_status_is_read_from_history_once_redis_let_it_expire() 
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_over_its_rate_gets_429_with_retry_after_and_so_does_a_token_guesser() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    // Two requests a minute per client, three failed authentications a minute per address.
+    config.api_limits.per_client = (2, 2);
+    config.api_limits.auth_failures = (3, 3);
+    let app = App::start(&config, false).await;
+    let status_of = |token: String| {
+        let req = app.http.get(format!("{}/v1/jobs/{}", app.base, uuid::Uuid::now_v7()));
+        async move { req.bearer_auth(token).send().await.unwrap() }
+    };
+    let mine = token(RW);
+    for _ in 0..2 {
+        assert_eq!(
+            status_of(mine.clone()).await.status(),
+            404,
+            "within the rate: the route runs"
+        );
+    }
+    let limited = status_of(mine.clone()).await;
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=30).contains(&retry), "retry-after {retry}");
+    let (_, body) = error_of(limited).await;
+    assert_eq!(body["error"]["code"], "rate_limited");
+    // Another client is not slowed by this one.
+    let other = keys().issue("other-client", RW, Duration::from_secs(60)).unwrap();
+    assert_eq!(status_of(other).await.status(), 404);
+
+    for _ in 0..3 {
+        assert_eq!(status_of("not-a-token".into()).await.status(), 401);
+    }
+    assert_eq!(
+        status_of("still-not-a-token".into()).await.status(),
+        429,
+        "guessing is slowed down"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_cors_answers_only_configured_origins() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), false).await;
+    for path in ["/v1/jobs/x", "/health/live"] {
+        let r = app.http.get(format!("{}{path}", app.base)).send().await.unwrap();
+        let h = r.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY");
+        assert_eq!(h["cache-control"], "no-store");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .contains("default-src 'none'")
+        );
+        assert!(h.contains_key("x-request-id"));
+    }
+    let preflight = |origin: &'static str| {
+        app.http
+            .request(reqwest::Method::OPTIONS, format!("{}/v1/jobs", app.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type")
+            .send()
+    };
+    let allowed = preflight("https://app.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.com"
+    );
+    let refused = preflight("https://evil.example.net").await.unwrap();
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+    app.stop().await;
+}

@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use common::*;
-use nightshift_common::auth::Scope;
+use nightshift_common::{auth::Scope, rate::RateLimit};
 use nightshift_queue::connect_manager;
 use nightshift_workers::jobs::{
-    JobEnv,
-    email::DomainRate,
-    reminders,
+    JobEnv, reminders,
     webhook::{self, TOLERANCE, VerifyError},
 };
 use serde_json::{Value, json};
@@ -457,16 +455,16 @@ async fn webhooks_are_signed_with_the_endpoint_secret_a_500_is_retried_and_a_400
 }
 
 #[tokio::test]
-async fn the_per_domain_send_rate_is_shared_by_every_worker() {
+async fn a_rate_limit_is_shared_by_every_process_and_kept_per_subject() {
     let redis = PrivateRedis::start();
-    let rate = DomainRate::new("nstest", 1, 2);
+    let rate = RateLimit::per_minute("nstest", "email", 60, 2);
     let (mut w1, mut w2) = (
         connect_manager(&redis.url()).await.unwrap(),
         connect_manager(&redis.url()).await.unwrap(),
     );
     // A burst of two to one domain, taken by two workers, exhausts it for both...
     assert_eq!(rate.take(&mut w1, "example.com").await.unwrap(), None);
-    assert_eq!(rate.take(&mut w2, "EXAMPLE.com").await.unwrap(), None);
+    assert_eq!(rate.take(&mut w2, "example.com").await.unwrap(), None);
     let wait = rate.take(&mut w1, "example.com").await.unwrap();
     assert!(
         wait.is_some_and(|w| w > Duration::ZERO && w <= Duration::from_secs(1)),

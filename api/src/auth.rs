@@ -1,5 +1,13 @@
-use axum::{extract::FromRequestParts, http::request::Parts};
-use nightshift_common::auth::{Claims, Scope};
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts},
+    http::request::Parts,
+};
+use nightshift_common::{
+    auth::{Claims, Scope},
+    rate::RateLimit,
+};
 
 use crate::{AppState, error::ApiError};
 
@@ -21,25 +29,81 @@ impl Caller {
     }
 }
 
+/// The API's rate limits, built once from the configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    per_client: RateLimit,
+    per_ip: RateLimit,
+    auth_failures: RateLimit,
+}
+
+impl Limits {
+    pub fn new(prefix: &str, c: &nightshift_common::config::ApiLimits) -> Self {
+        Limits {
+            per_client: RateLimit::per_minute(prefix, "api:client", c.per_client.0, c.per_client.1),
+            per_ip: RateLimit::per_minute(prefix, "api:ip", c.per_ip.0, c.per_ip.1),
+            auth_failures: RateLimit::per_minute(prefix, "api:authfail", c.auth_failures.0, c.auth_failures.1),
+        }
+    }
+}
+
+/// Takes one request from a limit. Without Redis the limit is not enforced: enqueuing fails
+/// on its own then, and reads should not.
+async fn within(state: &AppState, limit: &RateLimit, subject: &str) -> Result<(), ApiError> {
+    match limit.take(&mut state.redis.clone(), subject).await {
+        Ok(None) => Ok(()),
+        Ok(Some(wait)) => {
+            metrics::counter!("nightshift_api_rate_limited_total").increment(1);
+            Err(ApiError::TooManyRequests(wait))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "rate limiter unavailable; request let through");
+            Ok(())
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(ApiError::Unauthorized("missing Authorization: Bearer token"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or(ApiError::Unauthorized("Authorization must be `Bearer <token>`"))?;
-        let claims = state.keys.verify(token).map_err(|e| {
-            tracing::info!(reason = %e, "token rejected");
-            ApiError::Unauthorized("invalid or expired token")
-        })?;
-        Ok(Caller(claims))
+        // The peer address: a proxy in front would need its forwarded header trusted here.
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        if let Some(ip) = &ip {
+            within(state, &state.limits.per_ip, ip).await?;
+        }
+        match verify(parts, state) {
+            Ok(claims) => {
+                within(state, &state.limits.per_client, &claims.sub).await?;
+                Ok(Caller(claims))
+            }
+            Err(e) => {
+                if let Some(ip) = &ip {
+                    within(state, &state.limits.auth_failures, ip).await?;
+                }
+                Err(e)
+            }
+        }
     }
+}
+
+fn verify(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized("missing Authorization: Bearer token"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or(ApiError::Unauthorized("Authorization must be `Bearer <token>`"))?;
+    state.keys.verify(token).map_err(|e| {
+        tracing::info!(reason = %e, "token rejected");
+        ApiError::Unauthorized("invalid or expired token")
+    })
 }

@@ -23,10 +23,16 @@ pub enum ApiError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    #[error("too many requests; retry in {} s", retry_secs(.0))]
+    TooManyRequests(std::time::Duration),
     #[error("{0} is unavailable; retry later")]
     Unavailable(&'static str),
     #[error("internal error")]
     Internal(#[source] BoxError),
+}
+
+fn retry_secs(d: &std::time::Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
 }
 
 /// The cause of a 500, kept opaque to clients.
@@ -49,6 +55,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -63,6 +70,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
+            ApiError::TooManyRequests(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -85,6 +93,10 @@ impl IntoResponse for ApiError {
         }
         let mut resp = (self.status_code(), Json(json!({ "error": error }))).into_response();
         match self {
+            ApiError::TooManyRequests(wait) => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_secs(&wait).max(1)));
+            }
             ApiError::Unauthorized(_) => {
                 resp.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -49,11 +49,51 @@ pub struct AppState {
     pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
     /// The domain of Message-IDs for e-mails queued here.
     pub mail_domain: std::sync::Arc<str>,
+    pub limits: auth::Limits,
+    pub cors_origins: std::sync::Arc<[String]>,
+}
+
+/// Headers on every response: a JSON API is never framed, sniffed, cached or referred from.
+fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    use axum::http::{HeaderName, HeaderValue, header};
+    use tower_http::set_header::SetResponseHeaderLayer;
+    let headers: [(HeaderName, &'static str); 5] = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+    ];
+    headers.into_iter().fold(router, |r, (name, value)| {
+        r.layer(SetResponseHeaderLayer::if_not_present(
+            name,
+            HeaderValue::from_static(value),
+        ))
+    })
+}
+
+/// CORS for the configured origins only; with none, browsers on other origins are refused.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            "idempotency-key".parse().expect("header name"),
+        ])
+        .max_age(Duration::from_secs(600))
 }
 
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
-    Router::new()
+    let cors = cors(&state.cors_origins);
+    let router = Router::new()
         .route("/v1/jobs", post(routes::jobs::enqueue))
         .route("/v1/jobs/{id}", get(routes::jobs::status))
         .route("/v1/users/{id}/cashflow", get(routes::cashflow::read))
@@ -104,7 +144,8 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
-        .with_state(state)
+        .layer(cors);
+    security_headers(router).with_state(state)
 }
 
 /// The operations listener of a worker or scheduler process: liveness and Prometheus metrics,
@@ -135,6 +176,8 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         metrics: telemetry::metrics(),
         schedules: std::sync::Arc::new(nightshift_scheduler::load()?),
         mail_domain: nightshift_workers::jobs::email::message_id_domain(&config.mail.from).into(),
+        limits: auth::Limits::new(&config.queue.prefix, &config.api_limits),
+        cors_origins: config.cors_origins.clone().into(),
     })
 }
 
@@ -146,9 +189,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr: Option<SocketAddr> = listener.local_addr().ok();
     tracing::info!(addr = ?addr, "api listening");
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // With the peer address: rate limits are also per IP.
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 pub async fn run(

@@ -21,6 +21,20 @@ pub struct Config {
     pub history: bool,
     pub shutdown_timeout: Duration,
     pub mail: MailConfig,
+    pub api_limits: ApiLimits,
+    /// Browser origins allowed to call the API (CORS); none by default.
+    pub cors_origins: Vec<String>,
+}
+
+/// API rate limits, per minute with a burst, shared by every API instance through Redis.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Requests per client (token subject).
+    pub per_client: (u32, u32),
+    /// Requests per IP address, authenticated or not.
+    pub per_ip: (u32, u32),
+    /// Failed authentications per IP address: guessing tokens is slow.
+    pub auth_failures: (u32, u32),
 }
 
 /// Outgoing e-mail. The URL carries no credentials (it may be logged); they come separately.
@@ -159,6 +173,34 @@ impl Config {
                     .unwrap_or_else(|| "Nightshift <no-reply@nightshift.localhost>".into()),
                 rate_per_domain: parse("NIGHTSHIFT_EMAIL_RATE_PER_DOMAIN", 20u32)?.max(1),
                 rate_burst: parse("NIGHTSHIFT_EMAIL_RATE_BURST", 20u32)?.max(1),
+            },
+            api_limits: ApiLimits {
+                per_client: (
+                    parse("NIGHTSHIFT_API_RATE_PER_MINUTE", 1200u32)?.max(1),
+                    parse("NIGHTSHIFT_API_RATE_BURST", 200u32)?.max(1),
+                ),
+                per_ip: (
+                    parse("NIGHTSHIFT_API_IP_RATE_PER_MINUTE", 2400u32)?.max(1),
+                    parse("NIGHTSHIFT_API_IP_RATE_BURST", 400u32)?.max(1),
+                ),
+                auth_failures: (parse("NIGHTSHIFT_AUTH_FAILURES_PER_MINUTE", 10u32)?.max(1), 10),
+            },
+            cors_origins: match var("NIGHTSHIFT_CORS_ORIGINS") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(|o| match url::Url::parse(o) {
+                        Ok(u) if matches!(u.scheme(), "http" | "https") && u.path() == "/" => {
+                            Ok(o.trim_end_matches('/').to_string())
+                        }
+                        _ => Err(ConfigError {
+                            var: "NIGHTSHIFT_CORS_ORIGINS",
+                            problem: format!("`{o}` is not an origin like https://app.example.com"),
+                        }),
+                    })
+                    .collect::<Result<_, _>>()?,
             },
         })
     }

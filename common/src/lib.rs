@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod history;
+pub mod rate;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError};

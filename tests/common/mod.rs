@@ -12,7 +12,7 @@ use std::{
 use nightshift_common::{
     Config,
     auth::{Scope, TokenKeys},
-    config::MailConfig,
+    config::{ApiLimits, MailConfig},
     db,
 };
 use nightshift_queue::{Queue, QueueConfig, connect_manager};
@@ -187,6 +187,13 @@ pub fn config(redis: &PrivateRedis, db: &TestDb) -> Config {
             rate_per_domain: 1000,
             rate_burst: 1000,
         },
+        // High enough for every test but the rate-limit one, which lowers them.
+        api_limits: ApiLimits {
+            per_client: (1_000_000, 100_000),
+            per_ip: (1_000_000, 100_000),
+            auth_failures: (1_000_000, 100_000),
+        },
+        cors_origins: vec!["https://app.example.com".into()],
     }
 }
 

@@ -27,17 +27,17 @@ use sqlx::PgPool;
 use super::{JobEnv, JobKind, Policy};
 use crate::runtime::Queues;
 
-mod rate;
 pub mod templates;
 
-pub use rate::DomainRate;
+use nightshift_common::rate::RateLimit;
 pub use templates::TemplateError;
 
 /// The SMTP side of the workers: one pooled transport and the shared per-domain rate.
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
-    rate: DomainRate,
+    /// Sends per recipient domain, shared by every worker.
+    rate: RateLimit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,12 @@ impl Mailer {
                 .from
                 .parse()
                 .map_err(|_| MailerError::From(config.from.clone()))?,
-            rate: DomainRate::new(key_prefix, config.rate_per_domain, config.rate_burst),
+            rate: RateLimit::per_minute(
+                key_prefix,
+                "email",
+                config.rate_per_domain.saturating_mul(60),
+                config.rate_burst,
+            ),
         })
     }
 }
@@ -289,7 +294,7 @@ async fn not_claimed(db: &PgPool, key: &str) -> Outcome {
 async fn wait_for_rate(env: &JobEnv, domain: &str) -> Option<Duration> {
     let mut conn = env.redis.clone();
     loop {
-        match env.mailer.rate.take(&mut conn, domain).await {
+        match env.mailer.rate.take(&mut conn, &domain.to_ascii_lowercase()).await {
             Ok(None) => return None,
             Ok(Some(wait)) if wait <= MAX_INLINE_WAIT => tokio::time::sleep(wait).await,
             Ok(Some(wait)) => return Some(wait),

@@ -1,0 +1,55 @@
+//! Rate limits shared by every process: GCRA (the generic cell rate algorithm) in one Lua
+//! script, one Redis key per limited thing holding its theoretical arrival time. It reads
+//! Redis's clock, so the processes' clocks do not matter, and needs no cleanup: a key expires
+//! once its subject has been idle for a burst's worth of time.
+use std::time::Duration;
+
+use redis::{Script, aio::ConnectionManager};
+
+const GCRA: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + interval
+local wait = new_tat - now - burst * interval
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+return 0
+"#;
+
+#[derive(Clone, Debug)]
+pub struct RateLimit {
+    /// `<prefix>:rate:<name>`, to which each subject's key is appended.
+    key_prefix: String,
+    /// Time between two events for one subject, in milliseconds.
+    interval_ms: u64,
+    /// Events allowed at once after an idle spell.
+    burst: u64,
+}
+
+impl RateLimit {
+    /// `per_minute` events per subject, in bursts of up to `burst`.
+    pub fn per_minute(prefix: &str, name: &str, per_minute: u32, burst: u32) -> Self {
+        RateLimit {
+            key_prefix: format!("{prefix}:rate:{name}"),
+            interval_ms: (60_000 / u64::from(per_minute.max(1))).max(1),
+            burst: u64::from(burst.max(1)),
+        }
+    }
+
+    /// Takes one event for `subject`: `None` if it may happen now, else how long to wait.
+    pub async fn take(&self, conn: &mut ConnectionManager, subject: &str) -> redis::RedisResult<Option<Duration>> {
+        static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+        let wait: u64 = SCRIPT
+            .get_or_init(|| Script::new(GCRA))
+            .key(format!("{}:{subject}", self.key_prefix))
+            .arg(self.interval_ms)
+            .arg(self.burst)
+            .invoke_async(conn)
+            .await?;
+        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+    }
+}

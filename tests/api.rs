@@ -393,3 +393,35 @@ async fn responses_carry_security_headers_and_cors_answers_only_configured_origi
     assert!(!refused.headers().contains_key("access-control-allow-origin"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_reads_only_the_jobs_it_enqueued_unless_it_is_an_admin() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), false).await;
+    let mine = token(RW);
+    let id = app.enqueue_id(&mine, json!({"kind": "noop"})).await;
+    assert_eq!(app.status(&mine, &id).await.status(), 200);
+    let other = keys().issue("other-client", RW, Duration::from_secs(60)).unwrap();
+    let (status, body) = error_of(app.status(&other, &id).await).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "not even its existence"
+    );
+    let admin = keys()
+        .issue("operator", &[Scope::JobsRead, Scope::Admin], Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(app.status(&admin, &id).await.status(), 200);
+    // A job the platform made itself (here an operator's run-now) is the operators' to read.
+    let run = app
+        .http
+        .post(format!("{}/v1/schedules/canary/run", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    let system = run.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(app.status(&mine, &system).await.status(), 404);
+    assert_eq!(app.status(&admin, &system).await.status(), 200);
+    app.stop().await;
+}

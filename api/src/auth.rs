@@ -24,6 +24,10 @@ impl Caller {
         }
     }
 
+    pub fn is_admin(&self) -> bool {
+        self.0.has(Scope::Admin)
+    }
+
     pub fn subject(&self) -> &str {
         &self.0.sub
     }

@@ -162,6 +162,18 @@ pub async fn record_enqueued(pool: &PgPool, rec: &JobRecord, submitted_by: &str)
     Ok(())
 }
 
+/// Who enqueued a job through the API; `None` for a job the platform made itself (scheduler,
+/// fan-outs) or one not on record.
+pub async fn submitted_by(pool: &PgPool, id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT submitted_by FROM job_history WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
+}
+
 /// A job as the status endpoint shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct JobStatus {

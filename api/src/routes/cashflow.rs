@@ -71,7 +71,7 @@ pub async fn refresh(
         .queues
         .get(spec.policy.queue)
         .ok_or(ApiError::Unavailable("the queue"))?;
-    let job_id = queue.push(spec.new_job(&payload)).await?;
+    let (job_id, _) = super::jobs::push_for(&state, &caller, queue, spec.new_job(&payload)).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": job_id }))))
 }
 

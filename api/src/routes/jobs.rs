@@ -11,7 +11,7 @@ use nightshift_common::{
     auth::Scope,
     history::{self, JobStatus},
 };
-use nightshift_queue::{JobRecord, JobState};
+use nightshift_queue::{JobRecord, JobState, NewJob};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -97,11 +97,26 @@ pub async fn enqueue(
         .queues
         .get(spec.policy.queue)
         .ok_or(ApiError::Unavailable("the queue"))?;
-    let (kind, payload, max_attempts, delayed) = (
+    let (id, record) = push_for(&state, &caller, queue, job).await?;
+    metrics::counter!("nightshift_api_enqueued_total", "kind" => record.kind.clone()).increment(1);
+    tracing::info!(job.id = %id, job.kind = %record.kind, "job enqueued");
+    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
+}
+
+/// Pushes a job on a client's behalf and records it under the client's name before answering:
+/// 202 means the job is in the queue and on record, and only its client (or an admin) reads it.
+pub(crate) async fn push_for(
+    state: &AppState,
+    caller: &Caller,
+    queue: &nightshift_queue::Queue,
+    job: NewJob,
+) -> Result<(String, JobRecord), ApiError> {
+    let (kind, payload, max_attempts, delayed, key) = (
         job.kind.clone(),
         job.payload.clone(),
         job.max_attempts,
         job.delay.is_some(),
+        job.idempotency_key.clone(),
     );
     let id = queue.push(job).await?;
     let record = JobRecord {
@@ -121,11 +136,8 @@ pub async fn enqueue(
         worker: None,
         idempotency_key: key,
     };
-    // 202 means the job is in the queue and on record.
     history::record_enqueued(&state.db, &record, caller.subject()).await?;
-    metrics::counter!("nightshift_api_enqueued_total", "kind" => record.kind.clone()).increment(1);
-    tracing::info!(job.id = %id, job.kind = %record.kind, "job enqueued");
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
+    Ok((id, record))
 }
 
 pub async fn status(
@@ -136,6 +148,10 @@ pub async fn status(
     caller.require(Scope::JobsRead)?;
     let uuid = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::invalid("id", "is not a job id (UUID)"))?;
     let id = uuid.to_string();
+    // A client reads the jobs it enqueued; another's is as unknown as a missing one.
+    if !caller.is_admin() && history::submitted_by(&state.db, uuid).await?.as_deref() != Some(caller.subject()) {
+        return Err(ApiError::NotFound("job"));
+    }
     // Redis has the live state; PostgreSQL has it once the Redis keys expired.
     let mut redis_down = false;
     for queue in state.queues.iter() {

@@ -10,3 +10,7 @@ CREATE TABLE audit_log (
 );
 CREATE INDEX audit_log_at ON audit_log (at DESC);
 CREATE INDEX audit_log_target ON audit_log (target, at DESC);
+
+-- Append-only: rows are never changed or removed, whoever asks.
+CREATE RULE audit_log_no_update AS ON UPDATE TO audit_log DO INSTEAD NOTHING;
+CREATE RULE audit_log_no_delete AS ON DELETE TO audit_log DO INSTEAD NOTHING;

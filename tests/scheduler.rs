@@ -255,28 +255,44 @@ async fn operators_list_pause_resume_and_run_schedules_through_the_api_with_the_
         .to_string();
     let job = queue(&redis, "default").await.inspect(&id).await.unwrap().unwrap();
     assert_eq!(job.kind, "noop");
-    // Each action is in the audit log with who did it; the refused ones are not.
-    let audit: Vec<(String, String, String, Option<String>)> =
-        sqlx::query_as("SELECT actor, action, target, detail->>'job_id' FROM audit_log ORDER BY id")
+    // Each request that changes or tries to change something is in the audit log: who, what,
+    // the outcome; the refused ones too.
+    let audit: Vec<(String, String, String, Option<i64>)> =
+        sqlx::query_as("SELECT actor, action, target, (detail->>'status')::bigint FROM audit_log ORDER BY id")
             .fetch_all(&db.pool().await)
             .await
             .unwrap();
-    let entry = |action: &str, job: Option<&str>| {
+    let entry = |actor: &str, verb: &str, status: i64| {
+        let target = format!("/v1/schedules/{}/{verb}", if status == 404 { "nope" } else { "canary" });
         (
-            "test-client".to_string(),
-            action.to_string(),
-            "canary".to_string(),
-            job.map(String::from),
+            actor.to_string(),
+            format!("POST /v1/schedules/{{name}}/{verb}"),
+            target,
+            Some(status),
         )
     };
     assert_eq!(
         audit,
         vec![
-            entry("schedule.pause", None),
-            entry("schedule.resume", None),
-            entry("schedule.run", Some(&id)),
+            entry("test-client", "pause", 403),
+            entry("test-client", "pause", 404),
+            entry("test-client", "pause", 200),
+            entry("test-client", "resume", 200),
+            entry("test-client", "run", 202),
         ]
     );
+    // Append-only: the table ignores changes.
+    let pool = db.pool().await;
+    sqlx::query("DELETE FROM audit_log").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'someone-else'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let kept: Vec<String> = sqlx::query_scalar("SELECT DISTINCT actor FROM audit_log")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, vec!["test-client"]);
     app.stop().await;
 }
 

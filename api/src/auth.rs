@@ -81,6 +81,9 @@ impl FromRequestParts<AppState> for Caller {
         }
         match verify(parts, state) {
             Ok(claims) => {
+                if let Some(actor) = parts.extensions.get::<crate::audit::Actor>() {
+                    actor.set(&claims.sub);
+                }
                 within(state, &state.limits.per_client, &claims.sub).await?;
                 Ok(Caller(claims))
             }

@@ -18,6 +18,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
+mod audit;
 mod auth;
 mod error;
 mod routes;
@@ -129,6 +130,11 @@ pub fn router(state: AppState) -> Router {
         .route("/health/live", get(routes::health::live))
         .route("/health/ready", get(routes::health::ready))
         .route("/metrics", get(routes::health::metrics))
+        // After routing, so the audit row names the route template.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            audit::record_changes,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

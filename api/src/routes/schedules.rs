@@ -5,7 +5,7 @@ use axum::{
     http::StatusCode,
 };
 use chrono::Utc;
-use nightshift_common::{audit, auth::Scope};
+use nightshift_common::auth::Scope;
 use nightshift_scheduler::{Schedule, ledger};
 use serde_json::{Value, json};
 
@@ -42,8 +42,6 @@ async fn set_paused(state: &AppState, caller: &Caller, name: &str, paused: bool)
     caller.require(Scope::Admin)?;
     let s = find(state, name)?;
     ledger::set_paused(&state.db, &s.name, paused, caller.subject()).await?;
-    let action = if paused { "schedule.pause" } else { "schedule.resume" };
-    audit::record(&state.db, caller.subject(), action, &s.name, json!({ "via": "api" })).await?;
     tracing::info!(schedule = %s.name, paused, by = %caller.subject(), "schedule state changed");
     Ok(Json(json!({ "name": s.name, "paused": paused })))
 }
@@ -77,14 +75,6 @@ pub async fn run_now(
             nightshift_scheduler::SchedulerError::Redis(q) => ApiError::from(q),
             other => ApiError::Internal(Box::new(other)),
         })?;
-    audit::record(
-        &state.db,
-        caller.subject(),
-        "schedule.run",
-        &s.name,
-        json!({ "via": "api", "job_id": id }),
-    )
-    .await?;
     tracing::info!(schedule = %s.name, job.id = %id, by = %caller.subject(), "schedule run now");
     Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
 }

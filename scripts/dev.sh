@@ -24,6 +24,18 @@ if [[ -z ${NIGHTSHIFT_JWT_SECRET:-} ]]; then
     _ns_say "using the development JWT secret in .nightshift/dev-jwt-secret"
 fi
 
+if [[ -z ${NIGHTSHIFT_MASTER_KEY:-} ]]; then
+    # Tokens come from the rotating keyring, sealed with a per-checkout development master key.
+    master_file="$NS_STATE_DIR/dev-master-key"
+    if [[ ! -s $master_file ]]; then
+        mkdir -p "$NS_STATE_DIR"
+        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$master_file")
+    fi
+    NIGHTSHIFT_MASTER_KEY="$(<"$master_file")"
+    export NIGHTSHIFT_MASTER_KEY
+    _ns_say "token keys: the keyring, sealed with the development master key in .nightshift/dev-master-key"
+fi
+
 if [[ -z ${NIGHTSHIFT_SMTP_URL:-} ]]; then
     # E-mails go to a local sink that keeps each message as JSON: nothing leaves the machine.
     ensure_smtp_sink

@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use nightshift_common::{
     Config,
     auth::{self, TokenKeys},
-    db, telemetry,
+    db, keyring, telemetry,
 };
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// The token signing keyring (with NIGHTSHIFT_MASTER_KEY): list keys, rotate now.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Measure the queue: push rates, processing rates, latency, memory.
     Bench(nightshift_workers::bench::BenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
@@ -51,6 +56,14 @@ enum Command {
     /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
     #[command(flatten)]
     Operator(operator::OperatorCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Every key's id, status, creation time and grace end (never the secret).
+    List,
+    /// Rotate now: a new signing key; the old one verifies for NIGHTSHIFT_KEY_GRACE_DAYS.
+    Rotate,
 }
 
 #[derive(Subcommand)]
@@ -99,11 +112,18 @@ async fn serve_ops(config: &Config, stop: &CancellationToken) -> anyhow::Result<
     Ok(())
 }
 
-fn token_keys(config: &Config) -> anyhow::Result<TokenKeys> {
+/// The keys tokens are signed with: the keyring when NIGHTSHIFT_MASTER_KEY is set (making its
+/// first key if needed), else NIGHTSHIFT_JWT_SECRET.
+async fn token_keys(config: &Config) -> anyhow::Result<TokenKeys> {
+    if let Some(hex) = &config.master_key {
+        let master = keyring::MasterKey::from_hex(hex)?;
+        let db = db::connect(&config.database_url, 1).await?;
+        return Ok(keyring::token_keys(&db, &master).await?);
+    }
     match &config.jwt_secret {
         Some(secret) => Ok(TokenKeys::from_secret(secret)),
         None => bail!(
-            "NIGHTSHIFT_JWT_SECRET is not set (at least {} bytes)",
+            "neither NIGHTSHIFT_MASTER_KEY (keyring) nor NIGHTSHIFT_JWT_SECRET (at least {} bytes) is set",
             auth::MIN_SECRET_BYTES
         ),
     }
@@ -116,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     match cli.command {
         Command::Api => {
-            let keys = token_keys(&config)?;
+            let keys = token_keys(&config).await?;
             let stop = shutdown_on_signals();
             nightshift_api::run(&config, keys, stop.cancelled_owned()).await?;
         }
@@ -138,9 +158,50 @@ async fn main() -> anyhow::Result<()> {
         Command::Token {
             command: TokenCommand::Issue { sub, scope, ttl },
         } => {
-            let keys = token_keys(&config)?;
+            let keys = token_keys(&config).await?;
             let scopes = auth::parse_scopes(&scope)?;
+            if ttl > config.token_max_ttl {
+                bail!(
+                    "--ttl is longer than NIGHTSHIFT_TOKEN_MAX_TTL_DAYS ({} days)",
+                    config.token_max_ttl.as_secs() / 86_400
+                );
+            }
             println!("{}", keys.issue(&sub, &scopes, ttl)?);
+        }
+        Command::Keys { command } => {
+            let Some(hex) = &config.master_key else {
+                bail!("NIGHTSHIFT_MASTER_KEY is not set: tokens are signed with NIGHTSHIFT_JWT_SECRET, not a keyring");
+            };
+            let master = keyring::MasterKey::from_hex(hex)?;
+            let db = db::connect(&config.database_url, 1).await?;
+            keyring::ensure_active(&db, &master).await?;
+            match command {
+                KeysCommand::List => {
+                    for (kid, status, created, retire_after) in keyring::list(&db).await? {
+                        let until = retire_after
+                            .map(|t| format!(" (verifies until {t})"))
+                            .unwrap_or_default();
+                        println!("{kid}  {status:<8}  created {created}{until}");
+                    }
+                }
+                KeysCommand::Rotate => {
+                    let kid = keyring::rotate(&db, &master, config.key_grace).await?;
+                    let mut conn = nightshift_queue::connect_manager(&config.redis_url).await?;
+                    keyring::announce(&mut conn, &config.queue.prefix).await?;
+                    nightshift_common::audit::record(
+                        &db,
+                        &format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into())),
+                        "keys.rotate",
+                        &kid,
+                        serde_json::json!({ "via": "cli" }),
+                    )
+                    .await?;
+                    println!(
+                        "rotated: new signing key {kid}; the previous one verifies for {} more days",
+                        config.key_grace.as_secs() / 86_400
+                    );
+                }
+            }
         }
         Command::Bench(args) => nightshift_workers::bench::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_workers::bench_cashflow::run(&config, args).await?,
@@ -156,7 +217,7 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
         let secret: SecretString = auth::generate_secret();
         config.jwt_secret = Some(secret);
     }
-    let keys = token_keys(&config)?;
+    let keys = token_keys(&config).await?;
     db::migrate(&config.database_url).await.context("applying migrations")?;
     let stop = shutdown_on_signals();
     let api_state = nightshift_api::state(&config, keys.clone()).await?;

@@ -5,7 +5,8 @@ use axum::{
     http::request::Parts,
 };
 use nightshift_common::{
-    auth::{Claims, Scope},
+    auth::{AuthError, Claims, Scope},
+    keyring,
     rate::RateLimit,
 };
 
@@ -79,7 +80,7 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(ip) = &ip {
             within(state, &state.limits.per_ip, ip).await?;
         }
-        match verify(parts, state) {
+        match verify(parts, state).await {
             Ok(claims) => {
                 if let Some(actor) = parts.extensions.get::<crate::audit::Actor>() {
                     actor.set(&claims.sub);
@@ -97,7 +98,7 @@ impl FromRequestParts<AppState> for Caller {
     }
 }
 
-fn verify(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
+async fn verify(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
     let header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -109,8 +110,30 @@ fn verify(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::Unauthorized("Authorization must be `Bearer <token>`"))?;
-    state.keys.verify(token).map_err(|e| {
+    let mut verified = state.keys.verify(token);
+    // A key this instance has not loaded yet: another instance may have just rotated. Reload
+    // (at most once a second, so unknown kids cannot hammer the database) and look again.
+    if let (Err(AuthError::UnknownKey(_)), Some(master)) = (&verified, &state.keyring)
+        && reload_allowed(state)
+    {
+        if let Err(e) = keyring::reload(&state.db, master, &state.keys).await {
+            tracing::warn!(error = %e, "keyring reload failed");
+        }
+        verified = state.keys.verify(token);
+    }
+    verified.map_err(|e| {
         tracing::info!(reason = %e, "token rejected");
         ApiError::Unauthorized("invalid or expired token")
     })
+}
+
+fn reload_allowed(state: &AppState) -> bool {
+    let mut last = state.last_kid_reload.lock().unwrap_or_else(|e| e.into_inner());
+    match *last {
+        Some(t) if t.elapsed() < std::time::Duration::from_secs(1) => false,
+        _ => {
+            *last = Some(std::time::Instant::now());
+            true
+        }
+    }
 }

@@ -7,7 +7,7 @@ use axum::{
     routing::{delete, get, post},
 };
 use metrics_exporter_prometheus::PrometheusHandle;
-use nightshift_common::{Config, auth::TokenKeys, db, telemetry};
+use nightshift_common::{Config, auth::TokenKeys, db, keyring, telemetry};
 use nightshift_queue::connect_manager;
 use nightshift_workers::Queues;
 use sqlx::PgPool;
@@ -38,6 +38,8 @@ pub enum StartError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Schedules(#[from] nightshift_scheduler::SchedulerError),
+    #[error(transparent)]
+    Keyring(#[from] keyring::KeyringError),
 }
 
 #[derive(Clone)]
@@ -52,6 +54,13 @@ pub struct AppState {
     pub mail_domain: std::sync::Arc<str>,
     pub limits: auth::Limits,
     pub cors_origins: std::sync::Arc<[String]>,
+    /// The keyring's master key, when tokens come from the keyring.
+    pub keyring: Option<std::sync::Arc<nightshift_common::keyring::MasterKey>>,
+    pub key_grace: Duration,
+    /// The deployment's Redis key prefix (keyring announcements go under it).
+    pub key_prefix: std::sync::Arc<str>,
+    /// When the keyring was last reloaded because a token named an unknown key.
+    pub last_kid_reload: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 /// Headers on every response: a JSON API is never framed, sniffed, cached or referred from.
@@ -123,6 +132,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/emails", post(routes::emails::send))
         .route("/v1/emails/{key}", get(routes::emails::status))
+        .route("/v1/admin/keys", get(routes::keys::list))
+        .route("/v1/admin/keys/rotate", post(routes::keys::rotate))
         .route("/v1/schedules", get(routes::schedules::list))
         .route("/v1/schedules/{name}/pause", post(routes::schedules::pause))
         .route("/v1/schedules/{name}/resume", post(routes::schedules::resume))
@@ -174,6 +185,20 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
     let db = db::connect(&config.database_url, 20).await?;
     let queues = Queues::new(redis.clone(), &config.queue);
     queues.register_all().await?;
+    let keyring = match &config.master_key {
+        None => None,
+        Some(hex) => {
+            let master = std::sync::Arc::new(keyring::MasterKey::from_hex(hex)?);
+            tokio::spawn(keyring::follow(
+                db.clone(),
+                master.clone(),
+                keys.clone(),
+                config.redis_url.clone(),
+                config.queue.prefix.clone(),
+            ));
+            Some(master)
+        }
+    };
     Ok(AppState {
         queues,
         db,
@@ -184,6 +209,10 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         mail_domain: nightshift_workers::jobs::email::message_id_domain(&config.mail.from).into(),
         limits: auth::Limits::new(&config.queue.prefix, &config.api_limits),
         cors_origins: config.cors_origins.clone().into(),
+        keyring,
+        key_grace: config.key_grace,
+        key_prefix: config.queue.prefix.as_str().into(),
+        last_kid_reload: Default::default(),
     })
 }
 

@@ -72,6 +72,12 @@ pub enum AuthError {
     UnknownScope(String),
     #[error("token lifetime must be between 1 second and 366 days")]
     Lifetime,
+    #[error("the token's key `{0}` is not in the keyring")]
+    UnknownKey(String),
+    #[error("the token's key `{0}` was rotated out and its grace period is over")]
+    RetiredKey(String),
+    #[error("the keyring has no active key")]
+    NoActiveKey,
 }
 
 pub fn check_secret_strength(secret: &SecretString) -> Result<(), String> {
@@ -88,10 +94,25 @@ pub fn generate_secret() -> SecretString {
     SecretString::from(Alphanumeric.sample_string(&mut rand::rng(), 48))
 }
 
+/// One key tokens may be verified with; `kid` is `None` for the single secret from the
+/// environment (tokens then carry no kid).
+struct VerifyingKey {
+    kid: Option<String>,
+    key: DecodingKey,
+    /// Unix seconds after which the key verifies nothing (a rotated-out key's grace end).
+    until: Option<i64>,
+}
+
+struct KeySet {
+    signing: (Option<String>, EncodingKey),
+    verifying: Vec<VerifyingKey>,
+}
+
+/// The keys that sign and verify API tokens: one secret from the environment, or the keyring
+/// (see `keyring`), which a running process swaps in place when keys rotate.
 #[derive(Clone)]
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    set: std::sync::Arc<std::sync::RwLock<KeySet>>,
     validation: Validation,
 }
 
@@ -101,20 +122,76 @@ impl std::fmt::Debug for TokenKeys {
     }
 }
 
+/// A key of the keyring, unsealed: what `TokenKeys::from_keyring` needs.
+pub struct RingKey {
+    pub kid: String,
+    pub secret: secrecy::SecretSlice<u8>,
+    pub active: bool,
+    pub retire_after: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 impl TokenKeys {
-    pub fn from_secret(secret: &SecretString) -> Self {
-        let bytes = secret.expose_secret().as_bytes();
+    fn validation() -> Validation {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.validate_nbf = true;
         validation.leeway = 5;
+        validation
+    }
+
+    pub fn from_secret(secret: &SecretString) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        let set = KeySet {
+            signing: (None, EncodingKey::from_secret(bytes)),
+            verifying: vec![VerifyingKey {
+                kid: None,
+                key: DecodingKey::from_secret(bytes),
+                until: None,
+            }],
+        };
         TokenKeys {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
-            validation,
+            set: std::sync::Arc::new(std::sync::RwLock::new(set)),
+            validation: Self::validation(),
         }
+    }
+
+    fn key_set(keys: &[RingKey]) -> Result<KeySet, AuthError> {
+        let active = keys.iter().find(|k| k.active).ok_or(AuthError::NoActiveKey)?;
+        Ok(KeySet {
+            signing: (
+                Some(active.kid.clone()),
+                EncodingKey::from_secret(active.secret.expose_secret()),
+            ),
+            verifying: keys
+                .iter()
+                .map(|k| VerifyingKey {
+                    kid: Some(k.kid.clone()),
+                    key: DecodingKey::from_secret(k.secret.expose_secret()),
+                    until: k.retire_after.map(|t| t.timestamp()),
+                })
+                .collect(),
+        })
+    }
+
+    pub fn from_keyring(keys: &[RingKey]) -> Result<Self, AuthError> {
+        Ok(TokenKeys {
+            set: std::sync::Arc::new(std::sync::RwLock::new(Self::key_set(keys)?)),
+            validation: Self::validation(),
+        })
+    }
+
+    /// Swaps in a reloaded keyring; every clone of these keys sees it at once.
+    pub fn replace(&self, keys: &[RingKey]) -> Result<(), AuthError> {
+        let set = Self::key_set(keys)?;
+        *self.set.write().unwrap_or_else(|e| e.into_inner()) = set;
+        Ok(())
+    }
+
+    /// The kid new tokens are signed with (`None` for the environment's secret).
+    pub fn signing_kid(&self) -> Option<String> {
+        self.set.read().unwrap_or_else(|e| e.into_inner()).signing.0.clone()
     }
 
     pub fn issue(&self, sub: &str, scopes: &[Scope], ttl: Duration) -> Result<String, AuthError> {
@@ -130,11 +207,25 @@ impl TokenKeys {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
         };
-        Ok(encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        let set = self.set.read().unwrap_or_else(|e| e.into_inner());
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = set.signing.0.clone();
+        Ok(encode(&header, &claims, &set.signing.1)?)
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        Ok(decode::<Claims>(token, &self.decoding, &self.validation)?.claims)
+        // The header is read only to pick the key; the algorithm is pinned by `validation`.
+        let kid = jsonwebtoken::decode_header(token)?.kid;
+        let set = self.set.read().unwrap_or_else(|e| e.into_inner());
+        let key = set
+            .verifying
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| AuthError::UnknownKey(kid.clone().unwrap_or_default()))?;
+        if key.until.is_some_and(|until| chrono::Utc::now().timestamp() > until) {
+            return Err(AuthError::RetiredKey(kid.unwrap_or_default()));
+        }
+        Ok(decode::<Claims>(token, &key.key, &self.validation)?.claims)
     }
 }
 
@@ -181,8 +272,48 @@ mod tests {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
         };
-        let t = encode(&Header::new(Algorithm::HS256), &expired, &k.encoding).unwrap();
+        let t = encode(
+            &Header::new(Algorithm::HS256),
+            &expired,
+            &k.set.read().unwrap().signing.1,
+        )
+        .unwrap();
         assert!(k.verify(&t).is_err());
+    }
+
+    fn ring_key(kid: &str, byte: u8, active: bool, retire_after: Option<i64>) -> RingKey {
+        RingKey {
+            kid: kid.into(),
+            secret: secrecy::SecretSlice::from(vec![byte; 32]),
+            active,
+            retire_after: retire_after.map(|s| chrono::Utc::now() + chrono::Duration::seconds(s)),
+        }
+    }
+
+    #[test]
+    fn a_rotated_out_key_verifies_until_its_grace_ends_and_an_unknown_kid_never() {
+        let old = TokenKeys::from_keyring(&[ring_key("k1", 1, true, None)]).unwrap();
+        let token = old.issue("x", &[Scope::Admin], Duration::from_secs(60)).unwrap();
+        let keys = old.clone();
+        keys.replace(&[ring_key("k1", 1, false, Some(60)), ring_key("k2", 2, true, None)])
+            .unwrap();
+        assert_eq!(old.signing_kid().as_deref(), Some("k2"), "every clone sees the swap");
+        assert!(keys.verify(&token).is_ok(), "within the grace");
+        let fresh = keys.issue("x", &[Scope::Admin], Duration::from_secs(60)).unwrap();
+        assert!(keys.verify(&fresh).is_ok());
+        keys.replace(&[ring_key("k1", 1, false, Some(-1)), ring_key("k2", 2, true, None)])
+            .unwrap();
+        assert!(matches!(keys.verify(&token), Err(AuthError::RetiredKey(_))));
+        keys.replace(&[ring_key("k2", 2, true, None)]).unwrap();
+        assert!(matches!(keys.verify(&token), Err(AuthError::UnknownKey(_))));
+        // A token without a kid (the environment's secret) is not accepted by a keyring.
+        let env = TokenKeys::from_secret(&SecretString::from("e".repeat(40)));
+        let t = env.issue("x", &[Scope::Admin], Duration::from_secs(60)).unwrap();
+        assert!(matches!(keys.verify(&t), Err(AuthError::UnknownKey(_))));
+        assert!(matches!(
+            TokenKeys::from_keyring(&[ring_key("k1", 1, false, Some(60))]),
+            Err(AuthError::NoActiveKey)
+        ));
     }
 
     #[test]

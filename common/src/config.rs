@@ -24,6 +24,15 @@ pub struct Config {
     pub api_limits: ApiLimits,
     /// Browser origins allowed to call the API (CORS); none by default.
     pub cors_origins: Vec<String>,
+    /// Seals the keyring; when set, tokens are signed by the keyring's rotating keys instead
+    /// of NIGHTSHIFT_JWT_SECRET.
+    pub master_key: Option<SecretString>,
+    /// The active signing key is rotated once it is this old.
+    pub key_rotation: Duration,
+    /// How long a rotated-out key still verifies: at least the longest token lifetime.
+    pub key_grace: Duration,
+    /// The longest lifetime a token is issued with.
+    pub token_max_ttl: Duration,
 }
 
 /// API rate limits, per minute with a burst, shared by every API instance through Redis.
@@ -98,6 +107,34 @@ impl Config {
                 var: "NIGHTSHIFT_JWT_SECRET",
                 problem,
             })?;
+        }
+        let days = |name: &'static str, default: u64| {
+            let d = parse(name, default)?;
+            if d == 0 || d > 3660 {
+                return Err(ConfigError {
+                    var: name,
+                    problem: format!("`{d}` must be 1 to 3660 days"),
+                });
+            }
+            Ok(Duration::from_secs(d * 86_400))
+        };
+        let master_key = var("NIGHTSHIFT_MASTER_KEY").map(SecretString::from);
+        if let Some(k) = &master_key {
+            crate::keyring::MasterKey::from_hex(k).map_err(|e| ConfigError {
+                var: "NIGHTSHIFT_MASTER_KEY",
+                problem: e.to_string(),
+            })?;
+        }
+        let (key_grace, token_max_ttl) = (
+            days("NIGHTSHIFT_KEY_GRACE_DAYS", 30)?,
+            days("NIGHTSHIFT_TOKEN_MAX_TTL_DAYS", 30)?,
+        );
+        // A rotated-out key must outlive every token it signed, or rotation logs people out.
+        if key_grace < token_max_ttl {
+            return Err(ConfigError {
+                var: "NIGHTSHIFT_KEY_GRACE_DAYS",
+                problem: "must be at least NIGHTSHIFT_TOKEN_MAX_TTL_DAYS".into(),
+            });
         }
         let defaults = QueueConfig::default();
         // Durations must be positive: zero would spin a loop, and a negative value would not
@@ -202,6 +239,10 @@ impl Config {
                     })
                     .collect::<Result<_, _>>()?,
             },
+            master_key,
+            key_rotation: days("NIGHTSHIFT_KEY_ROTATION_DAYS", 90)?,
+            key_grace,
+            token_max_ttl,
         })
     }
 }

@@ -194,6 +194,10 @@ pub fn config(redis: &PrivateRedis, db: &TestDb) -> Config {
             auth_failures: (1_000_000, 100_000),
         },
         cors_origins: vec!["https://app.example.com".into()],
+        master_key: None,
+        key_rotation: Duration::from_secs(90 * 86_400),
+        key_grace: Duration::from_secs(30 * 86_400),
+        token_max_ttl: Duration::from_secs(30 * 86_400),
     }
 }
 
@@ -220,7 +224,16 @@ pub struct App {
 impl App {
     pub async fn start(config: &Config, with_workers: bool) -> Self {
         let stop = CancellationToken::new();
-        let state = nightshift_api::state(config, keys()).await.unwrap();
+        // With a master key the API signs and verifies with the keyring, as `nightshift api` does.
+        let keys = match &config.master_key {
+            None => keys(),
+            Some(hex) => {
+                let master = nightshift_common::keyring::MasterKey::from_hex(hex).unwrap();
+                let pool = db::connect(&config.database_url, 1).await.unwrap();
+                nightshift_common::keyring::token_keys(&pool, &master).await.unwrap()
+            }
+        };
+        let state = nightshift_api::state(config, keys).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut tasks = vec![tokio::spawn({

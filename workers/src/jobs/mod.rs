@@ -15,6 +15,7 @@ pub mod diag;
 pub mod email;
 pub mod maintenance;
 pub mod reminders;
+pub mod secrets;
 pub mod webhook;
 
 /// What a job kind declares next to its handler, as Oban workers do.
@@ -44,11 +45,14 @@ pub struct JobEnv {
     /// The domain of Message-IDs, from the sender address.
     pub mail_domain: Arc<str>,
     pub http: reqwest::Client,
+    /// Signing-key rotation, when the keyring is configured.
+    pub rotation: Option<Arc<secrets::Rotation>>,
 }
 
 impl JobEnv {
-    pub fn new(config: &Config, db: PgPool, redis: ConnectionManager) -> Result<Self, email::MailerError> {
+    pub fn new(config: &Config, db: PgPool, redis: ConnectionManager) -> anyhow::Result<Self> {
         Ok(JobEnv {
+            rotation: secrets::Rotation::from_config(config)?,
             queues: Queues::new(redis.clone(), &config.queue),
             mailer: Arc::new(email::Mailer::new(&config.mail, &config.queue.prefix)?),
             mail_domain: email::message_id_domain(&config.mail.from).into(),
@@ -133,6 +137,7 @@ pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
             spec::<reminders::Notify>(),
             spec::<webhook::SendWebhook>(),
             spec::<maintenance::Cleanup>(),
+            spec::<secrets::Rotate>(),
         ]
         .into_iter()
         .map(|s| (s.name, s))

@@ -12,19 +12,7 @@ ensure_redis
 ensure_postgres
 
 export NIGHTSHIFT_API_ADDR="${NIGHTSHIFT_API_ADDR:-127.0.0.1:8080}"
-if [[ -z ${NIGHTSHIFT_JWT_SECRET:-} ]]; then
-    # A per-checkout development secret, kept so that issued tokens survive restarts.
-    secret_file="$NS_STATE_DIR/dev-jwt-secret"
-    if [[ ! -s $secret_file ]]; then
-        mkdir -p "$NS_STATE_DIR"
-        (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$secret_file")
-    fi
-    NIGHTSHIFT_JWT_SECRET="$(<"$secret_file")"
-    export NIGHTSHIFT_JWT_SECRET
-    _ns_say "using the development JWT secret in .nightshift/dev-jwt-secret"
-fi
-
-if [[ -z ${NIGHTSHIFT_MASTER_KEY:-} ]]; then
+if [[ -z ${NIGHTSHIFT_MASTER_KEY:-} && -z ${NIGHTSHIFT_JWT_SECRET:-} ]]; then
     # Tokens come from the rotating keyring, sealed with a per-checkout development master key.
     master_file="$NS_STATE_DIR/dev-master-key"
     if [[ ! -s $master_file ]]; then

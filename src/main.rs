@@ -217,8 +217,9 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
         let secret: SecretString = auth::generate_secret();
         config.jwt_secret = Some(secret);
     }
-    let keys = token_keys(&config).await?;
+    // Migrations first: the keyring lives in the database.
     db::migrate(&config.database_url).await.context("applying migrations")?;
+    let keys = token_keys(&config).await?;
     let stop = shutdown_on_signals();
     let api_state = nightshift_api::state(&config, keys.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.api_addr)

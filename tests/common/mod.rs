@@ -45,6 +45,15 @@ where
     }
 }
 
+/// Waits until something accepts connections on the port (a server the test just spawned).
+fn wait_for_port(port: u16, within: Duration, what: &str) {
+    let deadline = Instant::now() + within;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start on port {port}");
+        std::thread::yield_now();
+    }
+}
+
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
@@ -84,11 +93,7 @@ impl PrivateRedis {
             .spawn()
             .expect("redis-server must be on PATH (scripts/test.sh installs it)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start on {}", self.port);
-            std::thread::yield_now();
-        }
+        wait_for_port(self.port, Duration::from_secs(10), "redis-server");
     }
 
     pub fn url(&self) -> String {
@@ -448,15 +453,7 @@ impl SmtpSink {
             .spawn()
             .expect("python with aiosmtpd (scripts/test.sh installs it)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the SMTP sink did not start on {} (is aiosmtpd installed?)",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(self.port, Duration::from_secs(20), "the SMTP sink (aiosmtpd)");
     }
 
     pub fn url(&self) -> String {

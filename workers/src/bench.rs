@@ -86,6 +86,28 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
+    /// A private Redis key prefix and a private, migrated database for one benchmark run.
+    pub(crate) async fn create(config: &Config) -> anyhow::Result<Self> {
+        let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
+        let ctx = Ctx {
+            config: config.clone(),
+            prefix: format!("nsbench-{suffix}"),
+            bench_db_url: db::with_database(&config.database_url, &format!("nightshift_bench_{suffix}"))?,
+        };
+        db::migrate(&ctx.bench_db_url)
+            .await
+            .context("creating the bench database")?;
+        Ok(ctx)
+    }
+
+    /// Removes what `create` made: the prefix's keys and the database.
+    pub(crate) async fn remove(&self) -> anyhow::Result<()> {
+        let mut conn = connect_manager(&self.config.redis_url).await?;
+        cleanup(&mut conn, &self.prefix).await?;
+        db::drop_database(&self.bench_db_url).await?;
+        Ok(())
+    }
+
     fn queue(&self, conn: &redis::aio::ConnectionManager) -> Queue {
         let mut qc = self.config.queue.clone();
         qc.prefix = self.prefix.clone();
@@ -316,18 +338,9 @@ pub(crate) async fn cleanup(conn: &mut redis::aio::ConnectionManager, prefix: &s
 }
 
 pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
-    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-    let prefix = format!("nsbench-{suffix}");
-    let bench_db_url = db::with_database(&config.database_url, &format!("nightshift_bench_{suffix}"))?;
-    db::migrate(&bench_db_url)
-        .await
-        .context("creating the bench database")?;
+    let ctx = Ctx::create(config).await?;
+    let prefix = ctx.prefix.clone();
     let mut conn = connect_manager(&config.redis_url).await?;
-    let ctx = Ctx {
-        config: config.clone(),
-        prefix: prefix.clone(),
-        bench_db_url: bench_db_url.clone(),
-    };
     let queue = ctx.queue(&conn);
     println!(
         "nightshift bench: redis {}, {} cores, key prefix {prefix}",
@@ -369,7 +382,6 @@ pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
         anyhow::Ok(())
     }
     .await;
-    cleanup(&mut conn, &prefix).await?;
-    db::drop_database(&bench_db_url).await?;
+    ctx.remove().await?;
     result
 }

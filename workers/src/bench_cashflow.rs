@@ -2,13 +2,13 @@
 //! and print users/s with the split between PostgreSQL time and compute time.
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use chrono::{Timelike, Utc};
 use nightshift_common::{Config, db};
 use nightshift_queue::{Queue, connect_manager};
 
 use crate::{
-    bench::{Ctx, cleanup, mib, rss_kib, stop_child},
+    bench::{Ctx, mib, rss_kib, stop_child},
     jobs::{self, JobKind, cashflow},
 };
 
@@ -38,19 +38,9 @@ FROM users u CROSS JOIN LATERAL generate_series(1, 3 + (u.id % 10)::int) i;
 ";
 
 pub async fn run(config: &Config, args: CashflowBenchArgs) -> anyhow::Result<()> {
-    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-    let ctx = Ctx {
-        config: config.clone(),
-        prefix: format!("nsbench-{suffix}"),
-        bench_db_url: db::with_database(&config.database_url, &format!("nightshift_bench_{suffix}"))?,
-    };
-    db::migrate(&ctx.bench_db_url)
-        .await
-        .context("creating the bench database")?;
-    let mut conn = connect_manager(&config.redis_url).await?;
+    let ctx = Ctx::create(config).await?;
     let result = bench(&ctx, &args).await;
-    cleanup(&mut conn, &ctx.prefix).await?;
-    db::drop_database(&ctx.bench_db_url).await?;
+    ctx.remove().await?;
     result
 }
 

@@ -3,13 +3,13 @@
 //! and queue-to-sent latency percentiles.
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use nightshift_common::{Config, db};
 use nightshift_queue::connect_manager;
 use serde_json::json;
 
 use crate::{
-    bench::{Ctx, cleanup, mib, rss_kib, stop_child},
+    bench::{Ctx, mib, rss_kib, stop_child},
     jobs::{
         JobKind,
         email::{self, NewEmail, SendEmail},
@@ -30,19 +30,9 @@ pub struct EmailBenchArgs {
 }
 
 pub async fn run(config: &Config, args: EmailBenchArgs) -> anyhow::Result<()> {
-    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_string();
-    let ctx = Ctx {
-        config: config.clone(),
-        prefix: format!("nsbench-{suffix}"),
-        bench_db_url: db::with_database(&config.database_url, &format!("nightshift_bench_{suffix}"))?,
-    };
-    db::migrate(&ctx.bench_db_url)
-        .await
-        .context("creating the bench database")?;
-    let mut conn = connect_manager(&config.redis_url).await?;
+    let ctx = Ctx::create(config).await?;
     let result = bench(&ctx, &args).await;
-    cleanup(&mut conn, &ctx.prefix).await?;
-    db::drop_database(&ctx.bench_db_url).await?;
+    ctx.remove().await?;
     result
 }
 

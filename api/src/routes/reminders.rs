@@ -166,27 +166,33 @@ pub async fn create(
     let body: ReminderBody = super::body::json(body, false)?;
     ensure_user(&state, user).await?;
     let Valid { body: b, notify_time } = validate(&state, user, body).await?;
-    let shown: Value = sqlx::query_scalar(&format!(
-        "INSERT INTO reminders (user_id, title, amount, due_date, cadence, interval_weeks, days_of_month, end_date,
-                                lead_days, notify_time, channel, webhook_id, active)
+    let sql = format!(
+        "INSERT INTO reminders (user_id, title, amount, due_date, cadence, interval_weeks, days_of_month,
+                                end_date, lead_days, notify_time, channel, webhook_id, active)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {SHOW}"
-    ))
-    .bind(user)
-    .bind(b.title.trim())
-    .bind(b.amount)
-    .bind(b.due_date)
-    .bind(&b.cadence)
-    .bind(b.interval_weeks)
-    .bind(&b.days_of_month)
-    .bind(b.end_date)
-    .bind(b.lead_days.unwrap_or(0))
-    .bind(notify_time)
-    .bind(channel_name(&b.channel))
-    .bind(b.webhook_id)
-    .bind(b.active.unwrap_or(true))
-    .fetch_one(&state.db)
-    .await?;
+    );
+    let shown: Value = bind_fields(sqlx::query_scalar(&sql).bind(user), &b, notify_time)
+        .fetch_one(&state.db)
+        .await?;
     Ok((StatusCode::CREATED, Json(shown)))
+}
+
+type ScalarQuery<'q> = sqlx::query::QueryScalar<'q, sqlx::Postgres, Value, sqlx::postgres::PgArguments>;
+
+/// Binds a reminder's fields as $2..$13, after the user ($1).
+fn bind_fields<'q>(q: ScalarQuery<'q>, b: &'q ReminderBody, notify_time: NaiveTime) -> ScalarQuery<'q> {
+    q.bind(b.title.trim())
+        .bind(b.amount)
+        .bind(b.due_date)
+        .bind(&b.cadence)
+        .bind(b.interval_weeks)
+        .bind(&b.days_of_month)
+        .bind(b.end_date)
+        .bind(b.lead_days.unwrap_or(0))
+        .bind(notify_time)
+        .bind(channel_name(&b.channel))
+        .bind(b.webhook_id)
+        .bind(b.active.unwrap_or(true))
 }
 
 fn channel_name(c: &Channel) -> &'static str {
@@ -239,28 +245,16 @@ pub async fn replace(
     let (user, id) = (user_id(&raw_id)?, reminder_id(&raw_rid)?);
     let body: ReminderBody = super::body::json(body, false)?;
     let Valid { body: b, notify_time } = validate(&state, user, body).await?;
-    let shown: Option<Value> = sqlx::query_scalar(&format!(
-        "UPDATE reminders SET title = $3, amount = $4, due_date = $5, cadence = $6, interval_weeks = $7,
-                days_of_month = $8, end_date = $9, lead_days = $10, notify_time = $11, channel = $12,
-                webhook_id = $13, active = $14, updated_at = now()
-         WHERE user_id = $1 AND id = $2 RETURNING {SHOW}"
-    ))
-    .bind(user)
-    .bind(id)
-    .bind(b.title.trim())
-    .bind(b.amount)
-    .bind(b.due_date)
-    .bind(&b.cadence)
-    .bind(b.interval_weeks)
-    .bind(&b.days_of_month)
-    .bind(b.end_date)
-    .bind(b.lead_days.unwrap_or(0))
-    .bind(notify_time)
-    .bind(channel_name(&b.channel))
-    .bind(b.webhook_id)
-    .bind(b.active.unwrap_or(true))
-    .fetch_optional(&state.db)
-    .await?;
+    let sql = format!(
+        "UPDATE reminders SET title = $2, amount = $3, due_date = $4, cadence = $5, interval_weeks = $6,
+                days_of_month = $7, end_date = $8, lead_days = $9, notify_time = $10, channel = $11,
+                webhook_id = $12, active = $13, updated_at = now()
+         WHERE user_id = $1 AND id = $14 RETURNING {SHOW}"
+    );
+    let shown: Option<Value> = bind_fields(sqlx::query_scalar(&sql).bind(user), &b, notify_time)
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?;
     shown.map(Json).ok_or(ApiError::NotFound("reminder"))
 }
 

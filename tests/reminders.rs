@@ -355,6 +355,9 @@ async fn reminders_are_created_listed_replaced_and_deleted_per_user_with_field_e
         (json!({"channel": "webhook"}), "webhook_id"),
         (json!({"due_date": "2026-02-30"}), "due_date"),
         (json!({"channel": "sms"}), "channel"),
+        // Out of range even where the cadence does not use them: the table refuses them too.
+        (json!({"interval_weeks": 100}), "interval_weeks"),
+        (json!({"days_of_month": [15, 1]}), "days_of_month"),
     ] {
         let mut body = bill.clone();
         body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
@@ -366,6 +369,19 @@ async fn reminders_are_created_listed_replaced_and_deleted_per_user_with_field_e
         );
     }
     assert_eq!(post(&app, &rw, "/v1/users/99/reminders", bill).await.0, 404);
+    let (status, hook) = post(
+        &app,
+        &rw,
+        "/v1/users/1/webhooks",
+        json!({"url": "HTTPS://Hooks.Example.com"}),
+    )
+    .await;
+    assert_eq!(
+        (status, hook["url"].as_str()),
+        (201, Some("https://hooks.example.com/"))
+    );
+    let (status, err) = post(&app, &rw, "/v1/users/1/webhooks", json!({"url": "ftp://x"})).await;
+    assert_eq!((status, err["error"]["field"].as_str()), (422, Some("url")));
     let r = app.http.delete(&url).bearer_auth(&rw).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(get(&app, &rw, &format!("/v1/users/1/reminders/{id}")).await.0, 404);

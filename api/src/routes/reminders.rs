@@ -101,6 +101,20 @@ async fn validate(state: &AppState, user: i64, body: ReminderBody) -> Result<Val
         }
         Some(_) => {}
     }
+    // Checked whatever the cadence: the table refuses out-of-range values in any row.
+    if body.interval_weeks.is_some_and(|w| !(1..=52).contains(&w)) {
+        return Err(ApiError::invalid("interval_weeks", "must be 1 to 52"));
+    }
+    if body
+        .days_of_month
+        .as_deref()
+        .is_some_and(|d| !matches!(d, [a, b] if (1..=31).contains(a) && (1..=31).contains(b) && a < b))
+    {
+        return Err(ApiError::invalid(
+            "days_of_month",
+            "must be two increasing days of the month, 1 to 31",
+        ));
+    }
     if body.end_date.is_some_and(|e| e < body.due_date) {
         return Err(ApiError::invalid("end_date", "must not be before due_date"));
     }
@@ -284,9 +298,10 @@ struct WebhookBody {
     url: String,
 }
 
-fn check_url(raw: &str) -> Result<(), ApiError> {
+/// The URL, normalized (`HTTPS://X` → `https://x/`), if it is an http(s) URL.
+fn check_url(raw: &str) -> Result<String, ApiError> {
     match url::Url::parse(raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u.to_string()),
         _ => Err(ApiError::invalid("url", format!("`{raw}` is not an http(s) URL"))),
     }
 }
@@ -301,19 +316,19 @@ pub async fn create_webhook(
     caller.require(Scope::RemindersWrite)?;
     let user = user_id(&raw_id)?;
     let b: WebhookBody = super::body::json(body, false)?;
-    check_url(&b.url)?;
+    let url = check_url(&b.url)?;
     ensure_user(&state, user).await?;
     let secret = webhook::new_secret();
     let id: i64 =
         sqlx::query_scalar("INSERT INTO webhook_endpoints (user_id, url, secret) VALUES ($1, $2, $3) RETURNING id")
             .bind(user)
-            .bind(&b.url)
+            .bind(&url)
             .bind(&secret)
             .fetch_one(&state.db)
             .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": id, "url": b.url, "secret": secret })),
+        Json(json!({ "id": id, "url": url, "secret": secret })),
     ))
 }
 

@@ -152,7 +152,7 @@ async fn each_bad_input_gets_its_status_and_names_the_field() {
 }
 
 #[tokio::test]
-async fn the_same_idempotency_key_twice_makes_one_job() {
+async fn the_same_idempotency_key_twice_makes_one_job_and_reused_for_another_request_is_422() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let app = App::start(&config(&redis, &db), false).await;
     let token = token(RW);
@@ -174,14 +174,39 @@ async fn the_same_idempotency_key_twice_makes_one_job() {
         .await
         .unwrap();
     assert_ne!(a["id"], other["id"]);
+    // The same key with another request is refused, and nothing is enqueued for it.
+    for changed in [
+        json!({"kind": "diag.sleep", "payload": {"ms": 1}}),
+        json!({"kind": "noop", "max_attempts": 7}),
+    ] {
+        let (status, err) = error_of(app.enqueue(&token, changed, Some("order-42")).await).await;
+        assert_eq!(
+            (status, err["error"]["field"].as_str()),
+            (422, Some("Idempotency-Key")),
+            "{err}"
+        );
+    }
+    // Keys are per client: another client's "order-42" is its own job.
+    let theirs = keys().issue("other-client", RW, Duration::from_secs(60)).unwrap();
+    let (status, v) = error_of(
+        app.enqueue(
+            &theirs,
+            json!({"kind": "diag.sleep", "payload": {"ms": 1}}),
+            Some("order-42"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_ne!(v["id"], a["id"]);
 
     let q = queue(&redis, "default").await;
-    assert_eq!(q.counts().await.unwrap().queued, 2);
+    assert_eq!(q.counts().await.unwrap().queued, 3);
     let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM job_history")
         .fetch_one(&db.pool().await)
         .await
         .unwrap();
-    assert_eq!(rows, 2);
+    assert_eq!(rows, 3);
     app.stop().await;
 }
 

@@ -174,6 +174,20 @@ pub async fn submitted_by(pool: &PgPool, id: Uuid) -> Result<Option<String>, sql
     )
 }
 
+/// What a job was enqueued with: kind, payload, max attempts; `None` if not on record.
+pub async fn request_of(
+    pool: &PgPool,
+    id: &str,
+) -> Result<Option<(String, Option<serde_json::Value>, Option<i32>)>, sqlx::Error> {
+    let Ok(id) = Uuid::parse_str(id) else {
+        return Ok(None);
+    };
+    sqlx::query_as("SELECT kind, payload, max_attempts FROM job_history WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
 /// A job as the status endpoint shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct JobStatus {

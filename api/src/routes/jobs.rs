@@ -118,7 +118,23 @@ pub(crate) async fn push_for(
         job.delay.is_some(),
         job.idempotency_key.clone(),
     );
+    let fresh_id = job.id.clone();
     let id = queue.push(job).await?;
+    // Another id back means the idempotency key was used before: the same request gets the
+    // same answer, a different one under the same key is refused.
+    if id != fresh_id
+        && let Some((kind0, payload0, max0)) = history::request_of(&state.db, &id).await?
+    {
+        let same = kind0 == kind
+            && serde_json::from_str::<Value>(&payload).ok() == payload0
+            && max0 == Some(max_attempts as i32);
+        if !same {
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                "was already used for a different request (kind, payload or max_attempts differ)",
+            ));
+        }
+    }
     let record = JobRecord {
         id: id.clone(),
         queue: queue.name().to_string(),

@@ -450,3 +450,80 @@ async fn a_client_reads_only_the_jobs_it_enqueued_unless_it_is_an_admin() {
     assert_eq!(app.status(&admin, &system).await.status(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn forged_tokens_are_each_401_and_the_handler_never_runs() {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD as B64};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), false).await;
+    let now = chrono::Utc::now().timestamp();
+    let claims = |patch: Value| {
+        let mut c = json!({"sub": "intruder", "scope": "jobs:write jobs:read admin", "iat": now, "exp": now + 600,
+                           "iss": "nightshift", "aud": "nightshift-api"});
+        for (k, v) in patch.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        c
+    };
+    let ours = EncodingKey::from_secret(SECRET.as_bytes());
+    let sign = |c: Value| encode(&Header::new(Algorithm::HS256), &c, &ours).unwrap();
+    let valid = sign(claims(json!({})));
+    let parts: Vec<&str> = valid.split('.').collect();
+    let with_header = |h: &str| format!("{}.{}.{}", B64.encode(h), parts[1], parts[2]);
+    let mut kid = Header::new(Algorithm::HS256);
+    kid.kid = Some("not-a-key".into());
+    let forged = [
+        (
+            "another secret",
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims(json!({})),
+                &EncodingKey::from_secret(&[7u8; 48]),
+            )
+            .unwrap(),
+        ),
+        (
+            "alg none",
+            format!("{}.{}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#), parts[1]),
+        ),
+        (
+            "HS256 signature under an RS256 header",
+            with_header(r#"{"alg":"RS256","typ":"JWT"}"#),
+        ),
+        (
+            "tampered payload",
+            format!(
+                "{}.{}.{}",
+                parts[0],
+                B64.encode(claims(json!({"sub": "someone-else"})).to_string()),
+                parts[2]
+            ),
+        ),
+        ("expired", sign(claims(json!({"iat": now - 7200, "exp": now - 3600})))),
+        ("no exp", sign(claims(json!({"exp": null})))),
+        ("not yet valid", sign(claims(json!({"nbf": now + 3600})))),
+        ("wrong audience", sign(claims(json!({"aud": "another-api"})))),
+        ("wrong issuer", sign(claims(json!({"iss": "someone"})))),
+        ("unknown kid", encode(&kid, &claims(json!({})), &ours).unwrap()),
+        ("malformed", "not.a.jwt".into()),
+        ("empty segments", "..".into()),
+    ];
+    for (what, token) in forged {
+        let r = app.enqueue(&token, json!({"kind": "noop"}), None).await;
+        assert_eq!(r.status(), 401, "{what}");
+    }
+    assert_eq!(
+        queue(&redis, "default").await.counts().await.unwrap().queued,
+        0,
+        "no handler ran"
+    );
+    // The control: the same claims, properly signed, are accepted.
+    assert_eq!(app.enqueue(&valid, json!({"kind": "noop"}), None).await.status(), 202);
+    app.stop().await;
+}

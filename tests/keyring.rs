@@ -218,3 +218,77 @@ async fn tokens_naming_unknown_or_no_keys_are_refused_by_a_keyring() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn no_master_key_secret_or_token_appears_in_the_api_log() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = keyring_config(&redis, &db);
+    let addr = format!("127.0.0.1:{}", free_port());
+    let mut api = Proc::spawn(
+        &["api"],
+        &config,
+        &[
+            ("NIGHTSHIFT_MASTER_KEY", MASTER),
+            ("NIGHTSHIFT_API_ADDR", &addr),
+            ("RUST_LOG", "debug"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let url = |p: &str| format!("http://{addr}{p}");
+    wait_for("the api to answer", Duration::from_secs(30), || async {
+        let r = http.get(url("/health/live")).send().await.ok()?;
+        r.status().is_success().then_some(())
+    })
+    .await;
+    let token = keyring::token_keys(&db.pool().await, &master())
+        .await
+        .unwrap()
+        .issue("operator", &[Scope::Admin], Duration::from_secs(600))
+        .unwrap();
+    let call =
+        |method: reqwest::Method, path: &str, bearer: &str| http.request(method, url(path)).bearer_auth(bearer).send();
+    assert_eq!(
+        call(reqwest::Method::GET, "/v1/admin/keys", &token)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, "/v1/admin/keys", "garbage")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        call(reqwest::Method::POST, "/v1/admin/keys/rotate", &token)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, "/v1/admin/keys", &token)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    api.signal("TERM");
+    let (stopped, log) = api.wait_output();
+    assert!(stopped, "{log}");
+    assert!(
+        log.contains("api listening") && log.contains("token rejected"),
+        "the log was captured: {log}"
+    );
+    for (what, secret) in [
+        ("master key", MASTER),
+        ("JWT secret", SECRET),
+        ("token", token.as_str()),
+    ] {
+        assert!(!log.contains(secret), "the {what} is in the log");
+    }
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature), "a token signature is in the log");
+}

@@ -213,12 +213,13 @@ impl Config {
             },
             api_limits: ApiLimits {
                 per_client: (
-                    parse("NIGHTSHIFT_API_RATE_PER_MINUTE", 1200u32)?.max(1),
-                    parse("NIGHTSHIFT_API_RATE_BURST", 200u32)?.max(1),
+                    // Services enqueue in bursts: generous per client, strict for failed logins.
+                    parse("NIGHTSHIFT_API_RATE_PER_MINUTE", 60_000u32)?.max(1),
+                    parse("NIGHTSHIFT_API_RATE_BURST", 2_000u32)?.max(1),
                 ),
                 per_ip: (
-                    parse("NIGHTSHIFT_API_IP_RATE_PER_MINUTE", 2400u32)?.max(1),
-                    parse("NIGHTSHIFT_API_IP_RATE_BURST", 400u32)?.max(1),
+                    parse("NIGHTSHIFT_API_IP_RATE_PER_MINUTE", 120_000u32)?.max(1),
+                    parse("NIGHTSHIFT_API_IP_RATE_BURST", 4_000u32)?.max(1),
                 ),
                 auth_failures: (parse("NIGHTSHIFT_AUTH_FAILURES_PER_MINUTE", 10u32)?.max(1), 10),
             },

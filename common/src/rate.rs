@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use redis::{Script, aio::ConnectionManager};
 
+// Microseconds (Redis's TIME resolution; below 2^53, exact in Lua's doubles), so rates of
+// thousands a second keep their precision.
 const GCRA: &str = r#"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -16,7 +18,7 @@ if tat < now then tat = now end
 local new_tat = tat + interval
 local wait = new_tat - now - burst * interval
 if wait > 0 then return wait end
-redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 return 0
 "#;
 
@@ -24,8 +26,8 @@ return 0
 pub struct RateLimit {
     /// `<prefix>:rate:<name>`, to which each subject's key is appended.
     key_prefix: String,
-    /// Time between two events for one subject, in milliseconds.
-    interval_ms: u64,
+    /// Time between two events for one subject, in microseconds.
+    interval_us: u64,
     /// Events allowed at once after an idle spell.
     burst: u64,
 }
@@ -35,7 +37,7 @@ impl RateLimit {
     pub fn per_minute(prefix: &str, name: &str, per_minute: u32, burst: u32) -> Self {
         RateLimit {
             key_prefix: format!("{prefix}:rate:{name}"),
-            interval_ms: (60_000 / u64::from(per_minute.max(1))).max(1),
+            interval_us: (60_000_000 / u64::from(per_minute.max(1))).max(1),
             burst: u64::from(burst.max(1)),
         }
     }
@@ -46,10 +48,10 @@ impl RateLimit {
         let wait: u64 = SCRIPT
             .get_or_init(|| Script::new(GCRA))
             .key(format!("{}:{subject}", self.key_prefix))
-            .arg(self.interval_ms)
+            .arg(self.interval_us)
             .arg(self.burst)
             .invoke_async(conn)
             .await?;
-        Ok((wait > 0).then(|| Duration::from_millis(wait)))
+        Ok((wait > 0).then(|| Duration::from_micros(wait)))
     }
 }

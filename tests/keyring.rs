@@ -292,3 +292,65 @@ async fn no_master_key_secret_or_token_appears_in_the_api_log() {
     let signature = token.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "a token signature is in the log");
 }
+
+#[tokio::test]
+async fn a_rotation_that_fails_half_way_leaves_the_keyring_as_it_was() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = keyring_config(&redis, &db);
+    let pool = db.pool().await;
+    let app = App::start(&config, false).await;
+    let issuer = keyring::token_keys(&pool, &master()).await.unwrap();
+    let token = issuer
+        .issue("operator", &[Scope::Admin], Duration::from_secs(600))
+        .unwrap();
+    let before: Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)> =
+        sqlx::query_as("SELECT kid, status, retire_after FROM signing_keys ORDER BY kid")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    // The failure strikes after the old key was demoted, when the new one is written: as a
+    // crash there would, it aborts the transaction.
+    sqlx::query(
+        "CREATE FUNCTION fail_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'injected failure'; END $$",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("CREATE TRIGGER fail_insert BEFORE INSERT ON signing_keys FOR EACH ROW EXECUTE FUNCTION fail_insert()")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rotate = a_post(&app, "/v1/admin/keys/rotate", &token).await;
+    assert_eq!(rotate, 500, "the rotation failed");
+    assert!(
+        keyring::rotate(&pool, &master(), Duration::from_secs(60))
+            .await
+            .is_err()
+    );
+    let after: Vec<(String, String, Option<chrono::DateTime<chrono::Utc>>)> =
+        sqlx::query_as("SELECT kid, status, retire_after FROM signing_keys ORDER BY kid")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(after, before, "the old key is still the active one");
+    assert_eq!(status_with(&app, &token).await, 200);
+    // Once the fault is gone, rotation works.
+    sqlx::query("DROP TRIGGER fail_insert ON signing_keys")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(a_post(&app, "/v1/admin/keys/rotate", &token).await, 200);
+    app.stop().await;
+}
+
+async fn a_post(app: &App, path: &str, token: &str) -> u16 {
+    app.http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}

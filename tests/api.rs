@@ -527,3 +527,17 @@ async fn forged_tokens_are_each_401_and_the_handler_never_runs() {
     assert_eq!(app.enqueue(&valid, json!({"kind": "noop"}), None).await.status(), 202);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_snoozed_job_uses_no_attempt_however_often_it_snoozes() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(RW);
+    // One attempt allowed, five snoozes: a retry would have ended it dead at the first.
+    let body = json!({"kind": "diag.snooze", "payload": {"times": 5}, "max_attempts": 1});
+    let id = app.enqueue_id(&token, body).await;
+    let status = app.wait_state(&token, &id, "succeeded", Duration::from_secs(20)).await;
+    assert_eq!(status["attempts"], 1, "{status}");
+    assert_eq!(status["result"], json!({"snoozed": 5, "attempt": 1}));
+    app.stop().await;
+}

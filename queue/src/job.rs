@@ -147,6 +147,9 @@ pub enum Outcome {
     Dead(String),
     /// Stop without error (an operator cancelled it, or the work no longer applies).
     Cancelled(String),
+    /// Not now, and not a failure: run again after `after` without using an attempt, as
+    /// Oban's `{:snooze}` does (a rate limit, a resource another job holds).
+    Snooze { reason: String, after: Duration },
 }
 
 impl Outcome {

@@ -87,7 +87,7 @@ where
                 tracing::warn!(error = %error, "job failed");
             }
             let retry_delay = match &outcome {
-                Outcome::Retry { after: Some(d), .. } => *d,
+                Outcome::Retry { after: Some(d), .. } | Outcome::Snooze { after: d, .. } => *d,
                 _ => shared.options.backoff.delay(job.attempt),
             };
             let (done, confirmed) = oneshot::channel();

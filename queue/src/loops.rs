@@ -75,16 +75,23 @@ async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckReques
                 crate::Outcome::Succeeded(r) => (None, r),
                 crate::Outcome::Retry { error, .. }
                 | crate::Outcome::Dead(error)
-                | crate::Outcome::Cancelled(error) => (Some(error), None),
+                | crate::Outcome::Cancelled(error)
+                | crate::Outcome::Snooze { reason: error, .. } => (Some(error), None),
             };
             let job = req.job;
+            // A snooze gave its attempt back.
+            let attempt = if state == crate::JobState::Scheduled {
+                job.attempt.saturating_sub(1)
+            } else {
+                job.attempt
+            };
             let report = AttemptReport {
                 id: job.id,
                 queue: job.queue,
                 kind: job.kind,
                 payload: Some(job.payload),
                 state,
-                attempt: job.attempt,
+                attempt,
                 max_attempts: Some(job.max_attempts),
                 created_at_ms: Some(job.created_at_ms),
                 started_at_ms: Some(job.started_at_ms),

@@ -238,6 +238,7 @@ impl Queue {
                 Outcome::Retry { error, .. } => ("r", error.as_str()),
                 Outcome::Dead(e) => ("d", e.as_str()),
                 Outcome::Cancelled(e) => ("c", e.as_str()),
+                Outcome::Snooze { reason, .. } => ("z", reason.as_str()),
             };
             inv.arg(&a.job.id)
                 .arg(&a.job.lease)

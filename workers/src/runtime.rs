@@ -87,6 +87,7 @@ impl Service<Task<Job>> for Dispatcher {
                 Outcome::Retry { .. } => "failed",
                 Outcome::Dead(_) => "dead",
                 Outcome::Cancelled(_) => "cancelled",
+                Outcome::Snooze { .. } => "snoozed",
             };
             let (queue, kind) = (job.queue.to_string(), job.kind.clone());
             metrics::histogram!("nightshift_job_duration_seconds", "queue" => queue.clone(), "kind" => kind.clone())

@@ -1,6 +1,7 @@
 -- Record outcomes. KEYS: ready, scheduled, retry, inflight, dead, stats, done.
 -- ARGV: base, now_ms, n, then 5 fields per job: id, lease member (`id|worker#attempt`),
--- outcome (s = succeeded, r = retry, d = dead, c = cancelled), text (result or error), delay_ms.
+-- outcome (s = succeeded, r = retry, d = dead, c = cancelled, z = snooze), text (result or
+-- error), delay_ms. A snooze goes back to `scheduled` and returns the attempt it was leased with.
 -- Removing the lease member is the fence: if the lease expired and was reaped, the member is
 -- gone, and the late worker's outcome must not overwrite the newer attempt ('stale').
 -- Finished jobs go to `done` (scored by finish time); the sweeper deletes them after their TTL.
@@ -19,7 +20,7 @@ for i = 0, n - 1 do
     local jk = jp .. id
     if outcome ~= 's' then
       local f = redis.call('HMGET', jk, 'attempts', 'max_attempts', 'cancel')
-      if outcome == 'r' and f[3] then outcome = 'c' end
+      if (outcome == 'r' or outcome == 'z') and f[3] then outcome = 'c' end
       if outcome == 'r' and tonumber(f[1]) >= tonumber(f[2]) then outcome = 'd' end
     end
     if outcome == 's' then
@@ -34,6 +35,11 @@ for i = 0, n - 1 do
       redis.call('HSET', jk, 'state', state, 'error', text, 'finished_at', now)
       redis.call('ZADD', KEYS[3], now + tonumber(ARGV[o + 4]), id)
       counts.retried = counts.retried + 1
+    elseif outcome == 'z' then
+      state = 'scheduled'
+      redis.call('HSET', jk, 'state', state, 'error', text)
+      redis.call('HINCRBY', jk, 'attempts', -1)
+      redis.call('ZADD', KEYS[2], now + tonumber(ARGV[o + 4]), id)
     elseif outcome == 'd' then
       state = 'dead'
       redis.call('HSET', jk, 'state', state, 'error', text, 'finished_at', now)

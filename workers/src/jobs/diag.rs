@@ -73,3 +73,37 @@ impl JobKind for Fail {
         Outcome::retry(format!("{msg} (attempt {})", job.attempt))
     }
 }
+
+/// Snoozes `times` times, then succeeds with how often it snoozed: proves a snooze uses no
+/// attempt (the count is kept in Redis, since the attempt number does not move).
+pub struct Snooze;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnoozePayload {
+    pub times: u32,
+}
+
+impl JobKind for Snooze {
+    const NAME: &'static str = "diag.snooze";
+    const POLICY: Policy = DIAG_POLICY;
+    type Payload = SnoozePayload;
+    async fn run(env: &JobEnv, job: &Job, p: SnoozePayload) -> Outcome {
+        let key = format!("diag:snoozes:{}", job.id);
+        let mut conn = env.redis.clone();
+        let n: Result<u32, _> = redis::cmd("INCR").arg(&key).query_async(&mut conn).await;
+        match n {
+            Err(e) => Outcome::retry(format!("counting snoozes: {e}")),
+            Ok(n) if n <= p.times => Outcome::Snooze {
+                reason: format!("snooze {n} of {}", p.times),
+                after: Duration::from_millis(20),
+            },
+            Ok(n) => {
+                let _: Result<(), _> = redis::cmd("DEL").arg(&key).query_async(&mut conn).await;
+                Outcome::Succeeded(Some(
+                    serde_json::json!({ "snoozed": n - 1, "attempt": job.attempt }).to_string(),
+                ))
+            }
+        }
+    }
+}

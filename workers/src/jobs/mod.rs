@@ -130,6 +130,7 @@ pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
             spec::<diag::Noop>(),
             spec::<diag::Sleep>(),
             spec::<diag::Fail>(),
+            spec::<diag::Snooze>(),
             spec::<cashflow::Project>(),
             spec::<cashflow::Nightly>(),
             spec::<email::SendEmail>(),

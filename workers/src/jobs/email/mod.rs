@@ -189,7 +189,7 @@ pub struct SendPayload {
 /// How long a claim keeps other jobs off a message: past the job's timeout, so a claim never
 /// lapses while its sender may still be talking to the server.
 const CLAIM: Duration = Duration::from_secs(120);
-/// Rate-limit waits up to this long are slept through; longer ones reschedule the job.
+/// Rate-limit waits up to this long are slept through; longer ones snooze the job.
 const MAX_INLINE_WAIT: Duration = Duration::from_secs(5);
 
 type Claimed = (String, String, String, String, String);
@@ -231,10 +231,11 @@ impl JobKind for SendEmail {
             Err(e) => return fail(env, &p.message_key, format!("recipient `{recipient}`: {e}")).await,
         };
         if let Some(wait) = wait_for_rate(env, to.email.domain()).await {
+            // Waiting for the rate is not a failure: it must not use up the attempts.
             release(&env.db, &p.message_key, &job.id, None).await;
-            return Outcome::Retry {
-                error: format!("rate limit for {}: waiting {wait:?}", to.email.domain()),
-                after: Some(wait),
+            return Outcome::Snooze {
+                reason: format!("rate limit for {}: waiting {wait:?}", to.email.domain()),
+                after: wait,
             };
         }
         let message = Message::builder()
@@ -280,11 +281,9 @@ async fn not_claimed(db: &PgPool, key: &str) -> Outcome {
         Ok(Some((state, error, _))) if state == "failed" => {
             Outcome::Dead(format!("message already failed: {}", error.unwrap_or_default()))
         }
-        Ok(Some((_, _, left))) => Outcome::Retry {
-            error: "another job is sending this message".into(),
-            after: Some(Duration::from_secs_f64(
-                left.unwrap_or(1.0).clamp(1.0, CLAIM.as_secs_f64()),
-            )),
+        Ok(Some((_, _, left))) => Outcome::Snooze {
+            reason: "another job is sending this message".into(),
+            after: Duration::from_secs_f64(left.unwrap_or(1.0).clamp(1.0, CLAIM.as_secs_f64())),
         },
     }
 }

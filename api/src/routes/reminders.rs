@@ -155,11 +155,15 @@ async fn validate(state: &AppState, user: i64, body: ReminderBody) -> Result<Val
     Ok(Valid { body, notify_time })
 }
 
-fn reminder_id(raw: &str) -> Result<i64, ApiError> {
+fn positive_id(field: &str, raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::invalid("reminder_id", "must be a positive integer"))
+        .ok_or_else(|| ApiError::invalid(field, "must be a positive integer"))
+}
+
+fn reminder_id(raw: &str) -> Result<i64, ApiError> {
+    positive_id("reminder_id", raw)
 }
 
 /// The stored columns a reminder is shown with.
@@ -359,9 +363,7 @@ pub async fn rotate_webhook(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::RemindersWrite)?;
     let user = user_id(&raw_id)?;
-    let id: i64 = raw_wid
-        .parse()
-        .map_err(|_| ApiError::invalid("webhook_id", "must be an integer"))?;
+    let id = positive_id("webhook_id", &raw_wid)?;
     let secret = webhook::new_secret();
     let until: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
         "UPDATE webhook_endpoints SET previous_secret = secret, secret = $3, rotated_at = now(),
@@ -387,9 +389,7 @@ pub async fn delete_webhook(
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::RemindersWrite)?;
     let user = user_id(&raw_id)?;
-    let id: i64 = raw_wid
-        .parse()
-        .map_err(|_| ApiError::invalid("webhook_id", "must be an integer"))?;
+    let id = positive_id("webhook_id", &raw_wid)?;
     let res = sqlx::query("DELETE FROM webhook_endpoints WHERE user_id = $1 AND id = $2")
         .bind(user)
         .bind(id)

@@ -13,15 +13,17 @@ ensure_postgres
 
 export NIGHTSHIFT_API_ADDR="${NIGHTSHIFT_API_ADDR:-127.0.0.1:8080}"
 if [[ -z ${NIGHTSHIFT_MASTER_KEY:-} && -z ${NIGHTSHIFT_JWT_SECRET:-} ]]; then
-    # Tokens come from the rotating keyring, sealed with a per-checkout development master key.
-    master_file="$NS_STATE_DIR/dev-master-key"
+    # Tokens come from the rotating keyring, sealed with a development master key kept per
+    # user, not per checkout: every checkout shares the local database and so its keyring.
+    key_dir="${XDG_CONFIG_HOME:-$HOME/.config}/nightshift"
+    master_file="$key_dir/dev-master-key"
     if [[ ! -s $master_file ]]; then
-        mkdir -p "$NS_STATE_DIR"
+        mkdir -p "$key_dir"
         (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$master_file")
     fi
     NIGHTSHIFT_MASTER_KEY="$(<"$master_file")"
     export NIGHTSHIFT_MASTER_KEY
-    _ns_say "token keys: the keyring, sealed with the development master key in .nightshift/dev-master-key"
+    _ns_say "token keys: the keyring, sealed with the development master key in $master_file"
 fi
 
 if [[ -z ${NIGHTSHIFT_SMTP_URL:-} ]]; then

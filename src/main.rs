@@ -212,7 +212,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
-    if config.jwt_secret.is_none() {
+    if config.jwt_secret.is_none() && config.master_key.is_none() {
         tracing::warn!("NIGHTSHIFT_JWT_SECRET is not set: generated one for this run (tokens die with the process)");
         let secret: SecretString = auth::generate_secret();
         config.jwt_secret = Some(secret);

@@ -29,7 +29,10 @@ pub const RELOAD_EVERY: Duration = Duration::from_secs(30);
 pub enum KeyringError {
     #[error("NIGHTSHIFT_MASTER_KEY must be 64 hex characters (32 random bytes)")]
     MasterKey,
-    #[error("signing key `{0}` does not open with this master key")]
+    #[error(
+        "signing key `{0}` does not open with this master key: the keyring was sealed with another \
+         NIGHTSHIFT_MASTER_KEY; set that one (or, for a throwaway database, delete its signing_keys rows)"
+    )]
     Unseal(String),
     #[error("postgres: {0}")]
     Database(#[from] sqlx::Error),

@@ -26,9 +26,28 @@ if [[ -z ${NIGHTSHIFT_MASTER_KEY:-} && -z ${NIGHTSHIFT_JWT_SECRET:-} ]]; then
     _ns_say "token keys: the keyring, sealed with the development master key in $master_file"
 fi
 
+ensure_pg_tools
+export NIGHTSHIFT_BACKUP_DIR="${NIGHTSHIFT_BACKUP_DIR:-$NS_STATE_DIR/backups}"
+if [[ -z ${NIGHTSHIFT_BACKUP_KEY:-} ]]; then
+    # The nightly backup and its restore drill need an age identity; the development one is
+    # kept per user next to the master key, so backups from any checkout restore.
+    key_dir="${XDG_CONFIG_HOME:-$HOME/.config}/nightshift"
+    backup_key_file="$key_dir/dev-backup-key"
+    if [[ ! -s $backup_key_file ]]; then
+        _ns_say "building nightshift to make a development backup key"
+        cargo build -q
+        mkdir -p "$key_dir"
+        (umask 077 && "${CARGO_TARGET_DIR:-$NS_ROOT/target}/debug/nightshift" backup keygen |
+            sed -n 's/^NIGHTSHIFT_BACKUP_KEY=//p' >"$backup_key_file")
+    fi
+    NIGHTSHIFT_BACKUP_KEY="$(<"$backup_key_file")"
+    export NIGHTSHIFT_BACKUP_KEY
+    _ns_say "backups: $NIGHTSHIFT_BACKUP_DIR, encrypted to the development key in $backup_key_file"
+fi
+
 if [[ -z ${NIGHTSHIFT_SMTP_URL:-} ]]; then
     # E-mails go to a local sink that keeps each message as JSON: nothing leaves the machine.
-    ensure_smtp_sink
+    ensure_test_python
     mail_dir="$NS_STATE_DIR/mail"
     smtp_port="$(_ns_free_port 1025)"
     "$NIGHTSHIFT_TEST_PYTHON" tests/support/smtp_sink.py "$smtp_port" "$mail_dir" >/dev/null 2>&1 &

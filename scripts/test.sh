@@ -13,7 +13,7 @@ ensure_redis_binary
 ensure_redis
 ensure_postgres
 ensure_pg_tools
-ensure_smtp_sink
+ensure_test_python
 ensure_faketime
 
 # ensure_postgres exports it; keep the documented default in case DATABASE_URL was preset.

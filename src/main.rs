@@ -11,6 +11,7 @@ use nightshift_common::{
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
+mod backup;
 mod demo;
 mod operator;
 
@@ -47,10 +48,17 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Database backups: run, list, verify (restore drill), restore, keygen.
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
+    },
     /// Measure the queue: push rates, processing rates, latency, memory.
     Bench(nightshift_workers::bench::BenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
     BenchCashflow(nightshift_workers::bench_cashflow::CashflowBenchArgs),
+    /// Seed users and measure a backup and its restore drill.
+    BenchBackup(nightshift_workers::bench_backup::BackupBenchArgs),
     /// Queue e-mails and measure sending them with one worker to NIGHTSHIFT_SMTP_URL (a sink).
     BenchEmail(nightshift_workers::bench_email::EmailBenchArgs),
     /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
@@ -203,8 +211,10 @@ async fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Backup { command } => backup::run(&config, command).await?,
         Command::Bench(args) => nightshift_workers::bench::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_workers::bench_cashflow::run(&config, args).await?,
+        Command::BenchBackup(args) => nightshift_workers::bench_backup::run(&config, args).await?,
         Command::BenchEmail(args) => nightshift_workers::bench_email::run(&config, args).await?,
         Command::Operator(cmd) => operator::run(&config, cmd).await?,
     }

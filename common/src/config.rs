@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use nightshift_queue::QueueConfig;
 use secrecy::SecretString;
@@ -33,6 +33,44 @@ pub struct Config {
     pub key_grace: Duration,
     /// The longest lifetime a token is issued with.
     pub token_max_ttl: Duration,
+    pub backup: BackupConfig,
+    /// Who hears about failed backups and restore drills.
+    pub operator_emails: Vec<String>,
+}
+
+/// Database backups: where they go, how they are sealed, how many are kept.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    pub store: BackupStore,
+    /// An age identity (`AGE-SECRET-KEY-1...`): backups are encrypted to its public half and
+    /// restored with it. Backups refuse to run without one.
+    pub key: Option<SecretString>,
+    /// Grandfather-father-son retention: the newest backup of each of the last N days, ISO
+    /// weeks and months is kept.
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    /// Where pg_dump and pg_restore are; PATH when unset.
+    pub pg_bindir: Option<PathBuf>,
+    /// A server where restore drills may create and drop scratch databases; the application
+    /// database's server when unset.
+    pub scratch_url: Option<String>,
+    /// Downloads being checked before a restore.
+    pub work_dir: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub enum BackupStore {
+    Local(PathBuf),
+    S3 {
+        bucket: String,
+        /// For S3-compatible stores (MinIO, Ceph, R2...); AWS when unset.
+        endpoint: Option<String>,
+        region: String,
+        prefix: String,
+        /// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; without them the instance's role.
+        credentials: Option<(String, SecretString)>,
+    },
 }
 
 /// API rate limits, per minute with a burst, shared by every API instance through Redis.
@@ -97,6 +135,54 @@ fn flag(name: &'static str) -> Result<bool, ConfigError> {
             problem: format!("`{other}` is not a boolean (use 1 or 0)"),
         }),
     }
+}
+
+fn backup_config() -> Result<BackupConfig, ConfigError> {
+    let key = var("NIGHTSHIFT_BACKUP_KEY").map(SecretString::from);
+    if let Some(k) = &key {
+        use secrecy::ExposeSecret;
+        if !k.expose_secret().trim().starts_with("AGE-SECRET-KEY-1") {
+            return Err(ConfigError {
+                var: "NIGHTSHIFT_BACKUP_KEY",
+                problem: "must be an age identity (AGE-SECRET-KEY-1...); `nightshift backup keygen` makes one".into(),
+            });
+        }
+    }
+    let keep = |name: &'static str, default: u32| parse(name, default);
+    let store = match var("NIGHTSHIFT_BACKUP_S3_BUCKET") {
+        Some(bucket) => BackupStore::S3 {
+            bucket,
+            endpoint: var("NIGHTSHIFT_BACKUP_S3_ENDPOINT"),
+            region: var("NIGHTSHIFT_BACKUP_S3_REGION").unwrap_or_else(|| "us-east-1".into()),
+            prefix: var("NIGHTSHIFT_BACKUP_S3_PREFIX").unwrap_or_else(|| "nightshift".into()),
+            credentials: var("AWS_ACCESS_KEY_ID").zip(var("AWS_SECRET_ACCESS_KEY").map(SecretString::from)),
+        },
+        None => BackupStore::Local(
+            var("NIGHTSHIFT_BACKUP_DIR")
+                .unwrap_or_else(|| "/var/lib/nightshift/backups".into())
+                .into(),
+        ),
+    };
+    let config = BackupConfig {
+        store,
+        key,
+        keep_daily: keep("NIGHTSHIFT_BACKUP_KEEP_DAILY", 7)?,
+        keep_weekly: keep("NIGHTSHIFT_BACKUP_KEEP_WEEKLY", 4)?,
+        keep_monthly: keep("NIGHTSHIFT_BACKUP_KEEP_MONTHLY", 12)?,
+        pg_bindir: var("NIGHTSHIFT_PG_BINDIR").map(PathBuf::from),
+        scratch_url: var("NIGHTSHIFT_BACKUP_SCRATCH_URL"),
+        work_dir: var("NIGHTSHIFT_BACKUP_WORK_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir),
+    };
+    if config.keep_daily == 0 {
+        // The newest backup is the one a restore needs.
+        return Err(ConfigError {
+            var: "NIGHTSHIFT_BACKUP_KEEP_DAILY",
+            problem: "must be at least 1".into(),
+        });
+    }
+    Ok(config)
 }
 
 impl Config {
@@ -244,6 +330,16 @@ impl Config {
             key_rotation: days("NIGHTSHIFT_KEY_ROTATION_DAYS", 90)?,
             key_grace,
             token_max_ttl,
+            backup: backup_config()?,
+            operator_emails: var("NIGHTSHIFT_OPERATOR_EMAILS")
+                .map(|l| {
+                    l.split(',')
+                        .map(str::trim)
+                        .filter(|a| !a.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }

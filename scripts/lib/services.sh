@@ -8,8 +8,8 @@
 #                        cluster (.nightshift/pg); exports DATABASE_URL and NIGHTSHIFT_TEST_PG_URL
 #   ensure_pg_tools      install psql/pg_dump/pg_restore/pg_isready when missing
 #   ensure_faketime      install libfaketime (tests run scheduler replicas with skewed clocks)
-#   ensure_smtp_sink     a Python venv (.nightshift/venv) with aiosmtpd, for the tests' SMTP
-#                        server (tests/support/smtp_sink.py); exports NIGHTSHIFT_TEST_PYTHON
+#   ensure_test_python   a Python venv (.nightshift/venv) with the tests' SMTP server (aiosmtpd,
+#                        tests/support/smtp_sink.py) and S3 server (moto); exports NIGHTSHIFT_TEST_PYTHON
 #   stop_private_services  stop the private Redis/PostgreSQL started by the functions above
 #
 # Safe under `set -euo pipefail`: every function returns non-zero on failure after printing why.
@@ -259,12 +259,14 @@ ensure_faketime() {
     _ns_apt_install faketime || return 1
 }
 
-# aiosmtpd, pinned, from PyPI: the real SMTP server the e-mail tests send to.
-_NS_AIOSMTPD="aiosmtpd==1.4.6"
+# The tests' servers from PyPI, pinned: aiosmtpd is the real SMTP server the e-mail tests send
+# to; moto's server is the S3-compatible store the backup tests write to.
+_NS_TEST_PY_PACKAGES=("aiosmtpd==1.4.6" "moto[server]==5.2.5")
+_NS_TEST_PY_IMPORTS="import aiosmtpd, moto.server"
 
-ensure_smtp_sink() {
+ensure_test_python() {
     local venv="$NS_STATE_DIR/venv"
-    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "$_NS_TEST_PY_IMPORTS" 2>/dev/null; then
         export NIGHTSHIFT_TEST_PYTHON="$venv/bin/python"
         return 0
     fi
@@ -278,9 +280,9 @@ ensure_smtp_sink() {
         _ns_apt_install python3-venv || return 1
         python3 -m venv "$venv" || { _ns_err "python3 -m venv $venv failed"; return 1; }
     fi
-    _ns_say "installing $_NS_AIOSMTPD into $venv (the tests' SMTP server)"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$_NS_AIOSMTPD" >&2 ||
-        { _ns_err "pip install $_NS_AIOSMTPD failed"; return 1; }
+    _ns_say "installing ${_NS_TEST_PY_PACKAGES[*]} into $venv (the tests' SMTP and S3 servers)"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${_NS_TEST_PY_PACKAGES[@]}" >&2 ||
+        { _ns_err "pip install ${_NS_TEST_PY_PACKAGES[*]} failed"; return 1; }
     export NIGHTSHIFT_TEST_PYTHON="$venv/bin/python"
 }
 

@@ -12,7 +12,7 @@ use std::{
 use nightshift_common::{
     Config,
     auth::{Scope, TokenKeys},
-    config::{ApiLimits, MailConfig},
+    config::{ApiLimits, BackupConfig, BackupStore, MailConfig},
     db,
 };
 use nightshift_queue::{Queue, QueueConfig, connect_manager};
@@ -203,6 +203,18 @@ pub fn config(redis: &PrivateRedis, db: &TestDb) -> Config {
         key_rotation: Duration::from_secs(90 * 86_400),
         key_grace: Duration::from_secs(30 * 86_400),
         token_max_ttl: Duration::from_secs(30 * 86_400),
+        // Backup tests give each test its own directory and key.
+        backup: BackupConfig {
+            store: BackupStore::Local(std::env::temp_dir().join("nightshift-test-backups")),
+            key: None,
+            keep_daily: 7,
+            keep_weekly: 4,
+            keep_monthly: 12,
+            pg_bindir: None,
+            scratch_url: None,
+            work_dir: std::env::temp_dir(),
+        },
+        operator_emails: Vec::new(),
     }
 }
 
@@ -414,6 +426,57 @@ impl Drop for Proc {
     }
 }
 
+/// The python of the venv scripts/test.sh makes with the tests' servers (aiosmtpd, moto).
+fn test_python() -> String {
+    std::env::var("NIGHTSHIFT_TEST_PYTHON").unwrap_or_else(|_| {
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.nightshift/venv/bin/python");
+        if std::path::Path::new(venv).exists() {
+            venv.into()
+        } else {
+            "python3".into()
+        }
+    })
+}
+
+/// The S3-compatible store of the backup tests: moto's server on a free port, with one bucket.
+/// It keeps objects in memory, so each test's is gone with it.
+pub struct S3Server {
+    pub port: u16,
+    child: Child,
+}
+
+impl S3Server {
+    pub async fn start(bucket: &str) -> Self {
+        let port = free_port();
+        let child = Command::new(test_python())
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python with moto (scripts/test.sh installs it)");
+        let server = S3Server { port, child };
+        wait_for_port(port, Duration::from_secs(30), "the S3 server (moto)");
+        reqwest::Client::new()
+            .put(format!("{}/{bucket}", server.endpoint()))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .expect("creating the test bucket");
+        server
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// The SMTP server of the e-mail tests: tests/support/smtp_sink.py (aiosmtpd) on a free port,
 /// keeping each accepted message as JSON in its own directory. `reject*@` recipients get 550,
 /// `busy*@` 451.
@@ -435,16 +498,7 @@ impl SmtpSink {
     }
 
     fn spawn(&mut self) {
-        // scripts/test.sh makes a venv with aiosmtpd and exports its python.
-        let python = std::env::var("NIGHTSHIFT_TEST_PYTHON").unwrap_or_else(|_| {
-            let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.nightshift/venv/bin/python");
-            if std::path::Path::new(venv).exists() {
-                venv.into()
-            } else {
-                "python3".into()
-            }
-        });
-        let child = Command::new(python)
+        let child = Command::new(test_python())
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py"))
             .arg(self.port.to_string())
             .arg(&self.dir)

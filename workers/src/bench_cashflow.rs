@@ -37,6 +37,18 @@ SELECT u.id, 'item ' || i,
 FROM users u CROSS JOIN LATERAL generate_series(1, 3 + (u.id % 10)::int) i;
 ";
 
+/// `users` users with an account and 4 to 13 recurring items each.
+pub(crate) async fn seed(pool: &sqlx::PgPool, users: i64) -> Result<(), sqlx::Error> {
+    for statement in SEED.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let q = sqlx::query(statement);
+        if statement.contains("$1") { q.bind(users) } else { q }
+            .execute(pool)
+            .await?;
+    }
+    sqlx::query("ANALYZE").execute(pool).await?;
+    Ok(())
+}
+
 pub async fn run(config: &Config, args: CashflowBenchArgs) -> anyhow::Result<()> {
     let ctx = Ctx::create(config).await?;
     let result = bench(&ctx, &args).await;
@@ -47,17 +59,7 @@ pub async fn run(config: &Config, args: CashflowBenchArgs) -> anyhow::Result<()>
 async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
     let pool = db::connect(&ctx.bench_db_url, 4).await?;
     let t = Instant::now();
-    for statement in SEED.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let q = sqlx::query(statement);
-        if statement.contains("$1") {
-            q.bind(args.users)
-        } else {
-            q
-        }
-        .execute(&pool)
-        .await?;
-    }
-    sqlx::query("ANALYZE").execute(&pool).await?;
+    seed(&pool, args.users).await?;
     let items: i64 = sqlx::query_scalar("SELECT count(*) FROM recurring_items")
         .fetch_one(&pool)
         .await?;

@@ -10,6 +10,7 @@ use sqlx::PgPool;
 
 use crate::runtime::Queues;
 
+pub mod backup;
 pub mod cashflow;
 pub mod diag;
 pub mod email;
@@ -47,6 +48,9 @@ pub struct JobEnv {
     pub http: reqwest::Client,
     /// Signing-key rotation, when the keyring is configured.
     pub rotation: Option<Arc<secrets::Rotation>>,
+    pub backups: Arc<backup::Backups>,
+    /// Who is told when a backup or a restore drill fails.
+    pub operator_emails: Arc<[String]>,
 }
 
 impl JobEnv {
@@ -57,6 +61,8 @@ impl JobEnv {
             mailer: Arc::new(email::Mailer::new(&config.mail, &config.queue.prefix)?),
             mail_domain: email::message_id_domain(&config.mail.from).into(),
             http: webhook::http_client(),
+            backups: Arc::new(backup::Backups::from_config(config)),
+            operator_emails: config.operator_emails.clone().into(),
             db,
             redis,
         })
@@ -139,6 +145,8 @@ pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
             spec::<webhook::SendWebhook>(),
             spec::<maintenance::Cleanup>(),
             spec::<secrets::Rotate>(),
+            spec::<backup::Run>(),
+            spec::<backup::Verify>(),
         ]
         .into_iter()
         .map(|s| (s.name, s))

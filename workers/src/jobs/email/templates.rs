@@ -30,6 +30,11 @@ pub const TEMPLATES: &[Template] = &[
         required: &["name", "date", "projected_balance", "threshold"],
     },
     Template {
+        name: "backup_failed",
+        subject: "Nightshift: {{ what }} failed for backup {{ backup_id }}",
+        required: &["what", "backup_id", "database", "error"],
+    },
+    Template {
         name: "weekly_summary",
         subject: "Your week from {{ week_start }}",
         required: &["name", "week_start", "income", "spending", "closing_balance"],
@@ -38,7 +43,9 @@ pub const TEMPLATES: &[Template] = &[
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TemplateError {
-    #[error("unknown template `{0}` (known: password_reset, bill_reminder, low_balance, weekly_summary)")]
+    #[error(
+        "unknown template `{0}` (known: password_reset, bill_reminder, low_balance, backup_failed, weekly_summary)"
+    )]
     Unknown(String),
     #[error("vars must be a JSON object")]
     NotAnObject,
@@ -85,6 +92,8 @@ fn env() -> &'static Environment<'static> {
             "bill_reminder.html",
             "low_balance.txt",
             "low_balance.html",
+            "backup_failed.txt",
+            "backup_failed.html",
             "weekly_summary.txt",
             "weekly_summary.html"
         );

@@ -1,10 +1,10 @@
 //! Nightshift's HTTP API: enqueue jobs, read their outcome, health and metrics.
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
-    Router,
+    Json, Router,
     extract::{DefaultBodyLimit, Request},
-    routing::{delete, get, post},
+    routing::get,
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use nightshift_common::{Config, auth::TokenKeys, db, keyring, telemetry};
@@ -21,6 +21,7 @@ use tower_http::{
 mod audit;
 mod auth;
 mod error;
+pub mod openapi;
 mod routes;
 
 pub use error::ApiError;
@@ -100,47 +101,42 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// Every route with its OpenAPI documentation, and the document served at `/v1/openapi.json`.
+fn api_routes() -> Router<AppState> {
+    use routes::{cashflow, emails, health, jobs, keys, reminders, schedules};
+    use utoipa::OpenApi;
+    use utoipa_axum::{router::OpenApiRouter, routes};
+    let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(jobs::enqueue))
+        .routes(routes!(jobs::status))
+        .routes(routes!(cashflow::read))
+        .routes(routes!(cashflow::refresh))
+        .routes(routes!(reminders::list, reminders::create))
+        .routes(routes!(reminders::get, reminders::replace, reminders::delete))
+        .routes(routes!(reminders::list_webhooks, reminders::create_webhook))
+        .routes(routes!(reminders::delete_webhook))
+        .routes(routes!(reminders::rotate_webhook))
+        .routes(routes!(emails::send))
+        .routes(routes!(emails::status))
+        .routes(routes!(keys::list))
+        .routes(routes!(keys::rotate))
+        .routes(routes!(schedules::list))
+        .routes(routes!(schedules::pause))
+        .routes(routes!(schedules::resume))
+        .routes(routes!(schedules::run_now))
+        .routes(routes!(health::live))
+        .routes(routes!(health::ready))
+        .routes(routes!(health::metrics))
+        .split_for_parts();
+    openapi::name_catalog_values(&mut doc);
+    let doc = Arc::new(doc);
+    router.route("/v1/openapi.json", get(move || std::future::ready(Json(doc.clone()))))
+}
+
 pub fn router(state: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     let cors = cors(&state.cors_origins);
-    let router = Router::new()
-        .route("/v1/jobs", post(routes::jobs::enqueue))
-        .route("/v1/jobs/{id}", get(routes::jobs::status))
-        .route("/v1/users/{id}/cashflow", get(routes::cashflow::read))
-        .route("/v1/users/{id}/cashflow/refresh", post(routes::cashflow::refresh))
-        .route(
-            "/v1/users/{id}/reminders",
-            get(routes::reminders::list).post(routes::reminders::create),
-        )
-        .route(
-            "/v1/users/{id}/reminders/{rid}",
-            get(routes::reminders::get)
-                .put(routes::reminders::replace)
-                .delete(routes::reminders::delete),
-        )
-        .route(
-            "/v1/users/{id}/webhooks",
-            get(routes::reminders::list_webhooks).post(routes::reminders::create_webhook),
-        )
-        .route(
-            "/v1/users/{id}/webhooks/{wid}",
-            delete(routes::reminders::delete_webhook),
-        )
-        .route(
-            "/v1/users/{id}/webhooks/{wid}/rotate",
-            post(routes::reminders::rotate_webhook),
-        )
-        .route("/v1/emails", post(routes::emails::send))
-        .route("/v1/emails/{key}", get(routes::emails::status))
-        .route("/v1/admin/keys", get(routes::keys::list))
-        .route("/v1/admin/keys/rotate", post(routes::keys::rotate))
-        .route("/v1/schedules", get(routes::schedules::list))
-        .route("/v1/schedules/{name}/pause", post(routes::schedules::pause))
-        .route("/v1/schedules/{name}/resume", post(routes::schedules::resume))
-        .route("/v1/schedules/{name}/run", post(routes::schedules::run_now))
-        .route("/health/live", get(routes::health::live))
-        .route("/health/ready", get(routes::health::ready))
-        .route("/metrics", get(routes::health::metrics))
+    let router = api_routes()
         // After routing, so the audit row names the route template.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -189,7 +189,7 @@ pub async fn request_of(
 }
 
 /// A job as the status endpoint shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct JobStatus {
     pub id: String,
     pub queue: String,
@@ -201,6 +201,7 @@ pub struct JobStatus {
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// What the handler returned, as JSON.
     pub result: Option<serde_json::Value>,
     #[serde(skip)]
     pub submitted_by: Option<String>,

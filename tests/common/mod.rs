@@ -427,7 +427,7 @@ impl Drop for Proc {
 }
 
 /// The python of the venv scripts/test.sh makes with the tests' servers (aiosmtpd, moto).
-fn test_python() -> String {
+pub fn test_python() -> String {
     std::env::var("NIGHTSHIFT_TEST_PYTHON").unwrap_or_else(|_| {
         let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.nightshift/venv/bin/python");
         if std::path::Path::new(venv).exists() {

@@ -19,7 +19,7 @@ pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, empty_ok: 
         &bytes
     };
     let de = &mut serde_json::Deserializer::from_slice(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let parsed = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = match e.path().to_string() {
             p if p == "." => "body".to_string(),
             p => p,
@@ -34,5 +34,68 @@ pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, empty_ok: 
             // serde names a missing or unknown field in its message; the path names a mistyped one.
             ApiError::invalid(field, inner.to_string())
         }
-    })
+    })?;
+    // PostgreSQL stores no NUL character in text or jsonb: refuse it here, by name, rather
+    // than fail on the insert.
+    if may_hold_nul(text)
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(text)
+        && let Some(path) = nul_path(&value, String::new())
+    {
+        return Err(ApiError::invalid(path, "must not contain the NUL character (\\u0000)"));
+    }
+    Ok(parsed)
+}
+
+/// JSON can only carry NUL escaped: a cheap scan spares the second parse for every other body.
+fn may_hold_nul(text: &[u8]) -> bool {
+    text.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+}
+
+/// The path (`a.b[2]`) of the first string or key holding a NUL, if any.
+fn nul_path(v: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    let join = |k: &str| {
+        if at.is_empty() {
+            k.to_string()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
+    match v {
+        Value::String(s) if s.contains('\0') => Some(if at.is_empty() { "body".into() } else { at }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, x)| nul_path(x, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, x)| {
+            if k.contains('\0') {
+                Some(join(k))
+            } else {
+                nul_path(x, join(k))
+            }
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nul_anywhere_is_refused_by_its_path() {
+        let body = |s: &str| Ok(Bytes::from(s.to_string()));
+        let err = json::<serde_json::Value>(body(r#"{"title": "a\u0000b"}"#), false).unwrap_err();
+        assert!(
+            matches!(&err, ApiError::Invalid { field, .. } if field == "title"),
+            "{err:?}"
+        );
+        let err = json::<serde_json::Value>(body(r#"{"p": {"xs": ["ok", "\u0000"]}}"#), false).unwrap_err();
+        assert!(
+            matches!(&err, ApiError::Invalid { field, .. } if field == "p.xs[1]"),
+            "{err:?}"
+        );
+        // An escaped backslash followed by "u0000" is not a NUL.
+        assert!(json::<serde_json::Value>(body(r#"{"t": "\\u0000"}"#), false).is_ok());
+    }
 }

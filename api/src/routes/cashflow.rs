@@ -11,10 +11,16 @@ use axum::{
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use nightshift_common::auth::Scope;
 use nightshift_workers::jobs::{self, JobKind, cashflow};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
-use crate::{AppState, auth::Caller, error::ApiError};
+use crate::{
+    AppState,
+    auth::Caller,
+    error::ApiError,
+    openapi::{Accepted, Errors},
+};
 
 pub(super) fn user_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
@@ -40,21 +46,33 @@ pub(super) async fn ensure_user(state: &AppState, id: i64) -> Result<(), ApiErro
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RefreshRequest {
+pub(crate) struct RefreshRequest {
+    /// The first day (YYYY-MM-DD); today in the user's time zone when absent.
     #[serde(default)]
+    #[schema(format = Date)]
     as_of: Option<String>,
+    /// Days to project, 1 to 366 (90 when absent).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 366)]
     horizon_days: Option<u32>,
 }
 
+/// Project a user's balance now (scope `jobs:write`): queues `cashflow.project`.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/cashflow/refresh", tag = "cashflow",
+    params(("id" = i64, Path, minimum = 1, description = "The user id")),
+    request_body(content = Option<RefreshRequest>, description = "May be empty"),
+    responses((status = 202, description = "The projection job is queued", body = Accepted), Errors),
+    security(("bearer" = ["jobs:write"]))
+)]
 pub async fn refresh(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require(Scope::JobsWrite)?;
     let id = user_id(&raw_id)?;
     let req: RefreshRequest = super::body::json(body, true)?;
@@ -72,12 +90,43 @@ pub async fn refresh(
         .get(spec.policy.queue)
         .ok_or(ApiError::Unavailable("the queue"))?;
     let (job_id, _) = super::jobs::push_for(&state, &caller, queue, spec.new_job(&payload)).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": job_id }))))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { id: job_id })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
+    /// The projection made as of this date (YYYY-MM-DD); the newest when absent.
+    #[param(format = Date)]
     as_of: Option<String>,
+}
+
+/// A user's projected balance, day by day, in minor units of the user's currency.
+#[derive(Serialize, ToSchema)]
+pub struct Projection {
+    user_id: i64,
+    as_of: NaiveDate,
+    opening: i64,
+    lowest_balance: i64,
+    lowest_date: NaiveDate,
+    /// The first day below the user's threshold, if any.
+    shortfall: Option<Shortfall>,
+    computed_at: DateTime<Utc>,
+    days: Vec<Day>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Shortfall {
+    date: NaiveDate,
+    threshold: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Day {
+    date: NaiveDate,
+    inflow: Option<i64>,
+    outflow: Option<i64>,
+    closing: i64,
 }
 
 type ProjectionRow = (
@@ -93,13 +142,19 @@ type ProjectionRow = (
     DateTime<Utc>,
 );
 
-/// The newest projection (or the one for `?as_of=`), day by day.
+/// The newest projection (or the one for `?as_of=`), day by day (scope `jobs:read`).
+#[utoipa::path(
+    get, path = "/v1/users/{id}/cashflow", tag = "cashflow",
+    params(("id" = i64, Path, minimum = 1, description = "The user id"), ReadQuery),
+    responses((status = 200, description = "The projection", body = Projection), Errors),
+    security(("bearer" = ["jobs:read"]))
+)]
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
     query: Result<Query<ReadQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Projection>, ApiError> {
     caller.require(Scope::JobsRead)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let id = user_id(&raw_id)?;
@@ -119,26 +174,24 @@ pub async fn read(
     else {
         return Err(ApiError::NotFound("projection"));
     };
-    let days: Vec<Value> = closing
+    let days = closing
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            json!({
-                "date": as_of + Days::new(i as u64),
-                "inflow": inflows.get(i),
-                "outflow": outflows.get(i),
-                "closing": c,
-            })
+        .map(|(i, c)| Day {
+            date: as_of + Days::new(i as u64),
+            inflow: inflows.get(i).copied(),
+            outflow: outflows.get(i).copied(),
+            closing: *c,
         })
         .collect();
-    Ok(Json(json!({
-        "user_id": id,
-        "as_of": as_of,
-        "opening": opening,
-        "lowest_balance": lowest,
-        "lowest_date": lowest_date,
-        "shortfall": shortfall.map(|d| json!({ "date": d, "threshold": threshold })),
-        "computed_at": computed_at,
-        "days": days,
-    })))
+    Ok(Json(Projection {
+        user_id: id,
+        as_of,
+        opening,
+        lowest_balance: lowest,
+        lowest_date,
+        shortfall: shortfall.map(|date| Shortfall { date, threshold }),
+        computed_at,
+        days,
+    }))
 }

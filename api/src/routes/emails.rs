@@ -9,21 +9,55 @@ use axum::{
 use chrono::{DateTime, Utc};
 use nightshift_common::auth::Scope;
 use nightshift_workers::jobs::email::{self, EnqueueError, NewEmail};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
-use crate::{AppState, auth::Caller, error::ApiError};
+use crate::{AppState, auth::Caller, error::ApiError, openapi::Errors};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EmailRequest {
+pub(crate) struct EmailRequest {
+    /// password_reset, bill_reminder, low_balance, backup_failed or weekly_summary.
     template: String,
+    /// The recipient's address.
+    #[schema(format = Email)]
     to: String,
+    /// The template's variables; a missing one is a 422 naming it.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     vars: Option<Value>,
     /// A second request with the same key returns the first message instead of a new one.
     #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
     idempotency_key: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Queued {
+    idempotency_key: String,
+    /// The Message-ID header the e-mail carries (and keeps on a resend).
+    message_id: String,
+    /// The `email.send` job; null once the e-mail was sent or failed.
+    job_id: Option<String>,
+    /// False when the key was already used: nothing new was queued.
+    created: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailStatus {
+    idempotency_key: String,
+    template: String,
+    to: String,
+    message_id: String,
+    /// pending, sent or failed.
+    state: String,
+    attempts: i32,
+    last_error: Option<String>,
+    /// The SMTP server's reply to the message.
+    smtp_reply: Option<String>,
+    created_at: DateTime<Utc>,
+    sent_at: Option<DateTime<Utc>>,
 }
 
 fn outbox_key(caller: &Caller, key: &str) -> String {
@@ -40,11 +74,22 @@ fn check_key(key: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Queue a templated e-mail (scope `emails:send`).
+#[utoipa::path(
+    post, path = "/v1/emails", tag = "emails",
+    request_body = EmailRequest,
+    responses(
+        (status = 202, description = "Queued", body = Queued),
+        (status = 200, description = "The key was used before: the first message", body = Queued),
+        Errors
+    ),
+    security(("bearer" = ["emails:send"]))
+)]
 pub async fn send(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Queued>), ApiError> {
     caller.require(Scope::EmailsSend)?;
     let req: EmailRequest = super::body::json(body, false)?;
     let key = req.idempotency_key.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
@@ -63,12 +108,12 @@ pub async fn send(
             } else {
                 StatusCode::OK
             },
-            Json(json!({
-                "idempotency_key": key,
-                "message_id": q.message_id,
-                "job_id": q.job_id,
-                "created": q.created,
-            })),
+            Json(Queued {
+                idempotency_key: key,
+                message_id: q.message_id,
+                job_id: q.job_id,
+                created: q.created,
+            }),
         )),
         Err(EnqueueError::Template(e)) => Err(ApiError::invalid(e.field(), e.to_string())),
         Err(e @ EnqueueError::Address(_)) => Err(ApiError::invalid("to", e.to_string())),
@@ -90,11 +135,18 @@ type OutboxRow = (
     Option<DateTime<Utc>>,
 );
 
+/// An e-mail's outcome by its idempotency key (scope `emails:send`).
+#[utoipa::path(
+    get, path = "/v1/emails/{key}", tag = "emails",
+    params(("key" = String, Path, min_length = 1, max_length = 200, description = "The idempotency key")),
+    responses((status = 200, description = "The e-mail", body = EmailStatus), Errors),
+    security(("bearer" = ["emails:send"]))
+)]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,
     Path(key): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EmailStatus>, ApiError> {
     caller.require(Scope::EmailsSend)?;
     check_key(&key)?;
     let row: Option<OutboxRow> = sqlx::query_as(
@@ -106,9 +158,16 @@ pub async fn status(
     .await?;
     let (template, to, message_id, st, attempts, error, reply, created_at, sent_at) =
         row.ok_or(ApiError::NotFound("e-mail"))?;
-    Ok(Json(json!({
-        "idempotency_key": key, "template": template, "to": to, "message_id": message_id,
-        "state": st, "attempts": attempts, "last_error": error, "smtp_reply": reply,
-        "created_at": created_at, "sent_at": sent_at,
-    })))
+    Ok(Json(EmailStatus {
+        idempotency_key: key,
+        template,
+        to,
+        message_id,
+        state: st,
+        attempts,
+        last_error: error,
+        smtp_reply: reply,
+        created_at,
+        sent_at,
+    }))
 }

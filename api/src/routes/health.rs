@@ -1,17 +1,40 @@
 use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 
+#[derive(Serialize, ToSchema)]
+pub struct Live {
+    /// Always `ok`.
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok` when both dependencies answer, else `unavailable`.
+    status: &'static str,
+    redis: &'static str,
+    postgres: &'static str,
+}
+
 /// The process is up. Never checks dependencies: a Redis outage must not restart every pod.
-pub async fn live() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "Up", body = Live)))]
+pub async fn live() -> Json<Live> {
+    Json(Live { status: "ok" })
 }
 
 /// Ready to take work: Redis and PostgreSQL both answer within a second.
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+#[utoipa::path(
+    get, path = "/health/ready", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Redis or PostgreSQL does not answer", body = Readiness)
+    )
+)]
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let limit = Duration::from_secs(1);
     let mut conn = state.redis.clone();
     let redis_ok = tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut conn))
@@ -28,10 +51,19 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let word = |ok: bool| if ok { "ok" } else { "unavailable" };
     (
         status,
-        Json(json!({ "status": word(redis_ok && db_ok), "redis": word(redis_ok), "postgres": word(db_ok) })),
+        Json(Readiness {
+            status: word(redis_ok && db_ok),
+            redis: word(redis_ok),
+            postgres: word(db_ok),
+        }),
     )
 }
 
+/// Prometheus metrics, text exposition format.
+#[utoipa::path(
+    get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain"))
+)]
 pub async fn metrics(State(state): State<AppState>) -> String {
     state.metrics.render()
 }

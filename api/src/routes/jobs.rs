@@ -15,21 +15,35 @@ use nightshift_queue::{JobRecord, JobState, NewJob};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{AppState, auth::Caller, error::ApiError};
+use utoipa::ToSchema;
+
+use crate::{
+    AppState,
+    auth::Caller,
+    error::ApiError,
+    openapi::{Accepted, Errors},
+};
 
 const MAX_DELAY_SECS: u64 = 366 * 24 * 3600;
 const MAX_ATTEMPTS: u32 = 100;
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct EnqueueRequest {
+pub(crate) struct EnqueueRequest {
+    /// A kind of the job catalog, e.g. `cashflow.project`.
     kind: String,
+    /// The kind's payload; `{}` when absent.
     #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
     payload: Value,
+    /// Run no earlier than this many seconds from now (at most a year).
     #[serde(default)]
+    #[schema(maximum = 31_622_400)]
     delay_secs: Option<u64>,
+    /// Overrides the kind's attempts (1 to 100).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100)]
     max_attempts: Option<u32>,
 }
 
@@ -52,12 +66,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(key.to_string()))
 }
 
+/// Enqueue a job (scope `jobs:write`). The same `Idempotency-Key` with the same request returns
+/// the first job; with a different request it is a 422.
+#[utoipa::path(
+    post, path = "/v1/jobs", tag = "jobs",
+    request_body = EnqueueRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; keys live 24 h")),
+    responses((status = 202, description = "In the queue and on record", body = Accepted), Errors),
+    security(("bearer" = ["jobs:write"]))
+)]
 pub async fn enqueue(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require(Scope::JobsWrite)?;
     let req: EnqueueRequest = super::body::json(body, false)?;
     let key = idempotency_key(&headers)?;
@@ -100,7 +123,7 @@ pub async fn enqueue(
     let (id, record) = push_for(&state, &caller, queue, job).await?;
     metrics::counter!("nightshift_api_enqueued_total", "kind" => record.kind.clone()).increment(1);
     tracing::info!(job.id = %id, job.kind = %record.kind, "job enqueued");
-    Ok((StatusCode::ACCEPTED, Json(json!({ "id": id }))))
+    Ok((StatusCode::ACCEPTED, Json(Accepted { id })))
 }
 
 /// Pushes a job on a client's behalf and records it under the client's name before answering:
@@ -156,6 +179,13 @@ pub(crate) async fn push_for(
     Ok((id, record))
 }
 
+/// A job's state, attempts, error and result (scope `jobs:read`; a client sees its own jobs).
+#[utoipa::path(
+    get, path = "/v1/jobs/{id}", tag = "jobs",
+    params(("id" = uuid::Uuid, Path, description = "The job id")),
+    responses((status = 200, description = "The job", body = JobStatus), Errors),
+    security(("bearer" = ["jobs:read"]))
+)]
 pub async fn status(
     State(state): State<AppState>,
     caller: Caller,

@@ -9,11 +9,12 @@ use axum::{
 use chrono::{NaiveDate, NaiveTime};
 use nightshift_common::auth::Scope;
 use nightshift_workers::jobs::webhook;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::cashflow::{ensure_user, user_id};
-use crate::{AppState, auth::Caller, error::ApiError};
+use crate::{AppState, auth::Caller, error::ApiError, openapi::Errors};
 
 const CADENCES: &[&str] = &[
     "weekly",
@@ -25,38 +26,117 @@ const CADENCES: &[&str] = &[
     "yearly",
 ];
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-enum Channel {
+pub(crate) enum Channel {
     Email,
     Webhook,
 }
 
 /// A reminder as clients write it (create and replace).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ReminderBody {
+pub(crate) struct ReminderBody {
+    /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     title: String,
+    /// Minor units; shown in the notification.
     #[serde(default)]
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
     amount: Option<i64>,
+    /// The (first) due date.
     due_date: NaiveDate,
+    /// weekly, biweekly, every_n_weeks, semi_monthly, monthly, monthly_last_day or yearly;
+    /// once when absent.
     #[serde(default)]
+    #[schema(pattern = "^(weekly|biweekly|every_n_weeks|semi_monthly|monthly|monthly_last_day|yearly)$")]
     cadence: Option<String>,
+    /// every_n_weeks: the period in weeks (1 to 52).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 52)]
     interval_weeks: Option<i32>,
+    /// semi_monthly: the two days of the month.
     #[serde(default)]
     days_of_month: Option<Vec<i32>>,
     #[serde(default)]
     end_date: Option<NaiveDate>,
+    /// Days before the due date to notify (0 to 60).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 60)]
     lead_days: Option<i32>,
+    /// Local time of the notification, HH:MM in the user's time zone (09:00 when absent).
     #[serde(default)]
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     notify_time: Option<String>,
     channel: Channel,
+    /// The endpoint for the webhook channel.
     #[serde(default)]
     webhook_id: Option<i64>,
     #[serde(default)]
     active: Option<bool>,
+}
+
+/// A reminder as stored (built by the database as JSON, documented here).
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub(crate) struct Reminder {
+    id: i64,
+    user_id: i64,
+    title: String,
+    amount: Option<i64>,
+    due_date: NaiveDate,
+    cadence: Option<String>,
+    interval_weeks: Option<i32>,
+    days_of_month: Option<Vec<i32>>,
+    end_date: Option<NaiveDate>,
+    lead_days: i32,
+    /// HH:MM
+    notify_time: String,
+    /// email or webhook
+    channel: String,
+    webhook_id: Option<i64>,
+    active: bool,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub(crate) struct Reminders {
+    reminders: Vec<Reminder>,
+}
+
+/// A webhook endpoint as listed: never its secret.
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub(crate) struct Webhook {
+    id: i64,
+    url: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    rotated_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// While set, deliveries also carry a signature with the previous secret.
+    previous_secret_valid_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[allow(dead_code)]
+#[derive(ToSchema)]
+pub(crate) struct Webhooks {
+    webhooks: Vec<Webhook>,
+}
+
+/// A new endpoint with its signing secret, shown this once.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct NewWebhook {
+    id: i64,
+    url: String,
+    secret: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub(crate) struct RotatedSecret {
+    id: i64,
+    secret: String,
+    previous_secret_valid_until: chrono::DateTime<chrono::Utc>,
 }
 
 struct Valid {
@@ -173,6 +253,12 @@ const SHOW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'title', ti
     'channel', channel, 'webhook_id', webhook_id, 'active', active, 'created_at', created_at,
     'updated_at', updated_at)";
 
+#[utoipa::path(
+    post, path = "/v1/users/{id}/reminders", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id")), request_body = ReminderBody,
+    responses((status = 201, description = "Created", body = Reminder), Errors),
+    security(("bearer" = ["reminders:write"]))
+)]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -220,6 +306,12 @@ fn channel_name(c: &Channel) -> &'static str {
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/users/{id}/reminders", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id")),
+    responses((status = 200, description = "The user's reminders", body = Reminders), Errors),
+    security(("bearer" = ["reminders:read"]))
+)]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
@@ -235,6 +327,12 @@ pub async fn list(
     Ok(Json(json!({ "reminders": rows })))
 }
 
+#[utoipa::path(
+    get, path = "/v1/users/{id}/reminders/{rid}", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id"), ("rid" = i64, Path, minimum = 1, description = "The reminder id")),
+    responses((status = 200, description = "The reminder", body = Reminder), Errors),
+    security(("bearer" = ["reminders:read"]))
+)]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -253,6 +351,12 @@ pub async fn get(
 
 /// Replaces a reminder. Deliveries already made stay: a changed due rule notifies for its new
 /// dates, never twice for one it already notified.
+#[utoipa::path(
+    put, path = "/v1/users/{id}/reminders/{rid}", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id"), ("rid" = i64, Path, minimum = 1, description = "The reminder id")), request_body = ReminderBody,
+    responses((status = 200, description = "Replaced", body = Reminder), Errors),
+    security(("bearer" = ["reminders:write"]))
+)]
 pub async fn replace(
     State(state): State<AppState>,
     caller: Caller,
@@ -276,6 +380,12 @@ pub async fn replace(
     shown.map(Json).ok_or(ApiError::NotFound("reminder"))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/users/{id}/reminders/{rid}", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id"), ("rid" = i64, Path, minimum = 1, description = "The reminder id")),
+    responses((status = 204, description = "Deleted"), Errors),
+    security(("bearer" = ["reminders:write"]))
+)]
 pub async fn delete(
     State(state): State<AppState>,
     caller: Caller,
@@ -296,9 +406,11 @@ pub async fn delete(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct WebhookBody {
+pub(crate) struct WebhookBody {
+    /// An http(s) URL.
+    #[schema(format = "uri")]
     url: String,
 }
 
@@ -311,12 +423,18 @@ fn check_url(raw: &str) -> Result<String, ApiError> {
 }
 
 /// Creates an endpoint; its secret is returned here and on rotation only.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/webhooks", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id")), request_body = WebhookBody,
+    responses((status = 201, description = "Created; the secret is shown this once", body = NewWebhook), Errors),
+    security(("bearer" = ["reminders:write"]))
+)]
 pub async fn create_webhook(
     State(state): State<AppState>,
     caller: Caller,
     Path(raw_id): Path<String>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<NewWebhook>), ApiError> {
     caller.require(Scope::RemindersWrite)?;
     let user = user_id(&raw_id)?;
     let b: WebhookBody = super::body::json(body, false)?;
@@ -330,12 +448,15 @@ pub async fn create_webhook(
             .bind(&secret)
             .fetch_one(&state.db)
             .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "id": id, "url": url, "secret": secret })),
-    ))
+    Ok((StatusCode::CREATED, Json(NewWebhook { id, url, secret })))
 }
 
+#[utoipa::path(
+    get, path = "/v1/users/{id}/webhooks", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id")),
+    responses((status = 200, description = "The user's endpoints", body = Webhooks), Errors),
+    security(("bearer" = ["reminders:read"]))
+)]
 pub async fn list_webhooks(
     State(state): State<AppState>,
     caller: Caller,
@@ -356,11 +477,17 @@ pub async fn list_webhooks(
 }
 
 /// A new secret; the old one keeps signing (as a second signature) for the grace window.
+#[utoipa::path(
+    post, path = "/v1/users/{id}/webhooks/{wid}/rotate", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id"), ("wid" = i64, Path, minimum = 1, description = "The webhook endpoint id")),
+    responses((status = 200, description = "Rotated; the old secret signs too for 24 h", body = RotatedSecret), Errors),
+    security(("bearer" = ["reminders:write"]))
+)]
 pub async fn rotate_webhook(
     State(state): State<AppState>,
     caller: Caller,
     Path((raw_id, raw_wid)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RotatedSecret>, ApiError> {
     caller.require(Scope::RemindersWrite)?;
     let user = user_id(&raw_id)?;
     let id = positive_id("webhook_id", &raw_wid)?;
@@ -377,11 +504,19 @@ pub async fn rotate_webhook(
     .fetch_optional(&state.db)
     .await?;
     let until = until.ok_or(ApiError::NotFound("webhook endpoint"))?;
-    Ok(Json(
-        json!({ "id": id, "secret": secret, "previous_secret_valid_until": until }),
-    ))
+    Ok(Json(RotatedSecret {
+        id,
+        secret,
+        previous_secret_valid_until: until,
+    }))
 }
 
+#[utoipa::path(
+    delete, path = "/v1/users/{id}/webhooks/{wid}", tag = "reminders",
+    params(("id" = i64, Path, minimum = 1, description = "The user id"), ("wid" = i64, Path, minimum = 1, description = "The webhook endpoint id")),
+    responses((status = 204, description = "Deleted"), Errors),
+    security(("bearer" = ["reminders:write"]))
+)]
 pub async fn delete_webhook(
     State(state): State<AppState>,
     caller: Caller,

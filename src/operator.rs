@@ -1,7 +1,7 @@
 //! Operator commands: what the dashboard does, from a shell.
 use clap::Subcommand;
 use nightshift_common::{Config, audit};
-use nightshift_queue::{Queue, connect_manager, known_queues};
+use nightshift_queue::{Queue, connect_redis, known_queues};
 use nightshift_scheduler::ledger;
 use serde_json::json;
 
@@ -32,7 +32,7 @@ pub enum OperatorCommand {
 }
 
 pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
-    let conn = connect_manager(&config.redis_url).await?;
+    let conn = connect_redis(&config.redis_url).await?;
     let queue = |name: &str| Queue::with_connection(conn.clone(), name, config.queue.clone());
     match cmd {
         OperatorCommand::Queues => {

@@ -131,7 +131,7 @@ async fn a_rotation_reaches_every_instance_without_a_restart_and_rejects_no_vali
         .execute(&pool)
         .await
         .unwrap();
-    let mut conn = nightshift_queue::connect_manager(&redis.url()).await.unwrap();
+    let mut conn = nightshift_queue::connect_redis(&redis.url()).await.unwrap();
     keyring::announce(&mut conn, &config.queue.prefix).await.unwrap();
     for app in [&a, &b] {
         wait_for("the old token to be refused", Duration::from_secs(10), || async {

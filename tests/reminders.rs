@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::*;
 use nightshift_common::{auth::Scope, rate::RateLimit};
-use nightshift_queue::connect_manager;
+use nightshift_queue::connect_redis;
 use nightshift_workers::jobs::{
     JobEnv, reminders,
     webhook::{self, TOLERANCE, VerifyError},
@@ -144,7 +144,7 @@ async fn scans_run_concurrently_twice_and_replayed_after_a_crash_notify_each_due
     }
     let until = at("2026-12-07T00:00:00Z");
     let lookback = chrono::Duration::hours(72);
-    let env = JobEnv::new(&config, pool.clone(), connect_manager(&config.redis_url).await.unwrap()).unwrap();
+    let env = JobEnv::new(&config, pool.clone(), connect_redis(&config.redis_url).await.unwrap()).unwrap();
     // A scan that dies after fencing and before pushing: Redis goes away under it.
     redis.kill();
     assert!(reminders::scan(&env, until, lookback).await.is_err());
@@ -475,8 +475,8 @@ async fn a_rate_limit_is_shared_by_every_process_and_kept_per_subject() {
     let redis = PrivateRedis::start();
     let rate = RateLimit::per_minute("nstest", "email", 60, 2);
     let (mut w1, mut w2) = (
-        connect_manager(&redis.url()).await.unwrap(),
-        connect_manager(&redis.url()).await.unwrap(),
+        connect_redis(&redis.url()).await.unwrap(),
+        connect_redis(&redis.url()).await.unwrap(),
     );
     // A burst of two to one domain, taken by two workers, exhausts it for both...
     assert_eq!(rate.take(&mut w1, "example.com").await.unwrap(), None);

@@ -8,7 +8,7 @@ use axum::{
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 use nightshift_common::{Config, auth::TokenKeys, db, keyring, telemetry};
-use nightshift_queue::connect_manager;
+use nightshift_queue::connect_redis;
 use nightshift_workers::Queues;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -47,7 +47,7 @@ pub enum StartError {
 pub struct AppState {
     pub queues: Queues,
     pub db: PgPool,
-    pub redis: redis::aio::ConnectionManager,
+    pub redis: nightshift_queue::RedisConn,
     pub keys: TokenKeys,
     pub metrics: PrometheusHandle,
     pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
@@ -177,7 +177,7 @@ pub async fn serve_ops(
 
 /// Connects to Redis and PostgreSQL and builds the state the routes share.
 pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartError> {
-    let redis = connect_manager(&config.redis_url).await?;
+    let redis = connect_redis(&config.redis_url).await?;
     let db = db::connect(&config.database_url, 20).await?;
     let queues = Queues::new(redis.clone(), &config.queue);
     queues.register_all().await?;

@@ -196,7 +196,7 @@ pub async fn reload(db: &PgPool, master: &MasterKey, keys: &TokenKeys) -> Result
 }
 
 /// Tells every process to reload (after a rotation).
-pub async fn announce(conn: &mut redis::aio::ConnectionManager, prefix: &str) -> redis::RedisResult<()> {
+pub async fn announce(conn: &mut nightshift_queue::RedisConn, prefix: &str) -> redis::RedisResult<()> {
     redis::cmd("PUBLISH")
         .arg(channel(prefix))
         .arg(Utc::now().timestamp_millis())
@@ -221,14 +221,14 @@ pub async fn follow(db: PgPool, master: std::sync::Arc<MasterKey>, keys: TokenKe
     let announcements = async {
         loop {
             let session = async {
-                let client = redis::Client::open(redis_url.as_str())?;
-                let mut pubsub = client.get_async_pubsub().await?;
-                pubsub.subscribe(&channel).await?;
+                let client = nightshift_queue::pubsub_client(&redis_url).map_err(|e| e.to_string())?;
+                let mut pubsub = client.get_async_pubsub().await.map_err(|e| e.to_string())?;
+                pubsub.subscribe(&channel).await.map_err(|e| e.to_string())?;
                 let mut messages = pubsub.on_message();
                 while messages.next().await.is_some() {
                     reload_now("announced").await;
                 }
-                Ok::<_, redis::RedisError>(())
+                Ok::<_, String>(())
             };
             if let Err(e) = session.await {
                 tracing::debug!(error = %e, "keyring subscription failed; resubscribing");

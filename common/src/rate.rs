@@ -4,7 +4,8 @@
 //! once its subject has been idle for a burst's worth of time.
 use std::time::Duration;
 
-use redis::{Script, aio::ConnectionManager};
+use nightshift_queue::RedisConn;
+use redis::Script;
 
 // Microseconds (Redis's TIME resolution; below 2^53, exact in Lua's doubles), so rates of
 // thousands a second keep their precision.
@@ -43,7 +44,7 @@ impl RateLimit {
     }
 
     /// Takes one event for `subject`: `None` if it may happen now, else how long to wait.
-    pub async fn take(&self, conn: &mut ConnectionManager, subject: &str) -> redis::RedisResult<Option<Duration>> {
+    pub async fn take(&self, conn: &mut RedisConn, subject: &str) -> redis::RedisResult<Option<Duration>> {
         static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
         let wait: u64 = SCRIPT
             .get_or_init(|| Script::new(GCRA))

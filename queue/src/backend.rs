@@ -114,7 +114,7 @@ impl RedisBackend {
             reports,
             stop: CancellationToken::new(),
         });
-        let client = redis::Client::open(redis_url)?;
+        let client = crate::conn::pubsub_client(redis_url)?;
         loops::spawn_all(shared.clone(), ack_rx, wake_tx, client);
         Ok(RedisBackend {
             shared,

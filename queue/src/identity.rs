@@ -1,7 +1,9 @@
 use std::sync::Arc;
 
 use rand::distr::{Alphanumeric, SampleString};
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
+
+use crate::conn::RedisConn;
 
 use crate::{QueueError, keys, queue::now_ms};
 
@@ -43,7 +45,7 @@ pub struct WorkerInfo {
 }
 
 pub(crate) async fn heartbeat(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     prefix: &str,
     me: &WorkerIdentity,
     queue: &str,
@@ -73,11 +75,7 @@ pub(crate) async fn heartbeat(
     Ok(())
 }
 
-pub(crate) async fn deregister(
-    conn: &mut ConnectionManager,
-    prefix: &str,
-    me: &WorkerIdentity,
-) -> Result<(), QueueError> {
+pub(crate) async fn deregister(conn: &mut RedisConn, prefix: &str, me: &WorkerIdentity) -> Result<(), QueueError> {
     let _: () = redis::pipe()
         .del(keys::worker_key(prefix, &me.id))
         .zrem(keys::workers_key(prefix), me.id.as_ref())
@@ -87,11 +85,7 @@ pub(crate) async fn deregister(
 }
 
 /// Workers whose heartbeat is fresher than `max_age_ms`; stale entries are pruned.
-pub async fn list_workers(
-    conn: &mut ConnectionManager,
-    prefix: &str,
-    max_age_ms: i64,
-) -> Result<Vec<WorkerInfo>, QueueError> {
+pub async fn list_workers(conn: &mut RedisConn, prefix: &str, max_age_ms: i64) -> Result<Vec<WorkerInfo>, QueueError> {
     let registry = keys::workers_key(prefix);
     let cutoff = now_ms() - max_age_ms;
     let _: () = conn.zrembyscore(&registry, "-inf", cutoff).await?;

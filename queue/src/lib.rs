@@ -9,6 +9,7 @@
 //! This crate knows nothing about the jobs it carries: payloads are JSON text.
 mod backend;
 mod config;
+mod conn;
 mod error;
 mod identity;
 mod job;
@@ -20,8 +21,9 @@ mod scripts;
 
 pub use backend::{RedisBackend, WorkerOptions};
 pub use config::QueueConfig;
+pub use conn::{RedisConn, connect_redis, pubsub_client};
 pub use error::QueueError;
 pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
 pub use job::{AttemptReport, Backoff, Job, JobRecord, JobState, NewJob, Outcome, UnknownState, new_job_id};
 pub use lease::{LeaseLayer, LeaseService};
-pub use queue::{Counts, Queue, check_eviction_policy, connect_manager, known_queues};
+pub use queue::{Counts, Queue, check_eviction_policy, known_queues};

@@ -6,7 +6,9 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use redis::{AsyncCommands, aio::ConnectionManager};
+use redis::AsyncCommands;
+
+use crate::conn::{RedisConn, connect_redis};
 
 use crate::{
     QueueConfig, QueueError,
@@ -27,7 +29,7 @@ pub(crate) fn now_ms() -> i64 {
 
 #[derive(Clone)]
 pub struct Queue {
-    conn: ConnectionManager,
+    conn: RedisConn,
     name: Arc<str>,
     keys: Arc<Keys>,
     config: Arc<QueueConfig>,
@@ -83,11 +85,11 @@ impl Queue {
     /// Connects with reconnection and timeouts: a Redis that stops answering must surface as
     /// an error within seconds, not hang a request or a worker.
     pub async fn connect(redis_url: &str, name: &str, config: QueueConfig) -> Result<Self, QueueError> {
-        let conn = connect_manager(redis_url).await?;
+        let conn = connect_redis(redis_url).await?;
         Ok(Self::with_connection(conn, name, config))
     }
 
-    pub fn with_connection(conn: ConnectionManager, name: &str, config: QueueConfig) -> Self {
+    pub fn with_connection(conn: RedisConn, name: &str, config: QueueConfig) -> Self {
         Queue {
             keys: Arc::new(Keys::new(&config.prefix, name)),
             name: name.into(),
@@ -112,7 +114,7 @@ impl Queue {
         &self.keys
     }
 
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisConn {
         self.conn.clone()
     }
 
@@ -458,38 +460,38 @@ impl Queue {
     }
 }
 
-pub async fn connect_manager(redis_url: &str) -> Result<ConnectionManager, QueueError> {
-    let client = redis::Client::open(redis_url)?;
-    let cfg = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(5)))
-        .set_number_of_retries(2)
-        .set_max_delay(Duration::from_secs(1));
-    Ok(client.get_connection_manager_with_config(cfg).await?)
-}
-
 /// Names of the queues that have been registered.
-pub async fn known_queues(conn: &mut ConnectionManager, prefix: &str) -> Result<Vec<String>, QueueError> {
+pub async fn known_queues(conn: &mut RedisConn, prefix: &str) -> Result<Vec<String>, QueueError> {
     let mut names: Vec<String> = conn.smembers(keys::queues_key(prefix)).await?;
     names.sort();
     Ok(names)
 }
 
-/// Refuses a Redis that may evict keys: an evicted job hash or list is a silently lost job.
-pub async fn check_eviction_policy(conn: &mut ConnectionManager, allow_eviction: bool) -> Result<(), QueueError> {
-    let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
-    let policy = info
-        .lines()
-        .find_map(|l| l.strip_prefix("maxmemory_policy:"))
-        .map(|s| s.trim().to_string())
-        .unwrap_or_else(|| "unknown".into());
-    if policy == "noeviction" || allow_eviction {
-        if policy != "noeviction" {
+/// Refuses a Redis that may evict keys: an evicted job hash or list is a silently lost job. On
+/// a cluster every master is asked (the reply is one INFO per node).
+pub async fn check_eviction_policy(conn: &mut RedisConn, allow_eviction: bool) -> Result<(), QueueError> {
+    let reply: redis::Value = redis::cmd("INFO").arg("memory").query_async(conn).await?;
+    let infos: Vec<String> = match reply {
+        redis::Value::Map(nodes) => nodes
+            .into_iter()
+            .map(|(_, info)| redis::from_redis_value(info))
+            .collect::<Result<_, _>>()
+            .map_err(redis::RedisError::from)?,
+        one => vec![redis::from_redis_value(one).map_err(redis::RedisError::from)?],
+    };
+    let policy = |info: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix("maxmemory_policy:"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    };
+    match infos.iter().map(|i| policy(i)).find(|p| p != "noeviction") {
+        None => Ok(()),
+        Some(policy) if allow_eviction => {
             tracing::warn!(%policy, "redis may evict keys; allowed by NIGHTSHIFT_ALLOW_EVICTION");
+            Ok(())
         }
-        Ok(())
-    } else {
-        Err(QueueError::EvictionPolicy(policy))
+        Some(policy) => Err(QueueError::EvictionPolicy(policy)),
     }
 }
 

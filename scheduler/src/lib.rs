@@ -9,7 +9,7 @@ use std::{path::Path, str::FromStr, time::Duration};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use nightshift_common::{Config, db};
-use nightshift_queue::{QueueError, connect_manager};
+use nightshift_queue::{QueueError, connect_redis};
 use nightshift_workers::{Queues, jobs};
 use serde::Deserialize;
 use serde_json::Value;
@@ -254,7 +254,7 @@ pub async fn run(
     schedules: Vec<Schedule>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), SchedulerError> {
-    let conn = connect_manager(&config.redis_url).await?;
+    let conn = connect_redis(&config.redis_url).await?;
     let queues = Queues::new(conn, &config.queue);
     let pool = db::connect(&config.database_url, 2).await?;
     let started = Utc::now();

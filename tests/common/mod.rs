@@ -15,7 +15,7 @@ use nightshift_common::{
     config::{ApiLimits, BackupConfig, BackupStore, MailConfig},
     db,
 };
-use nightshift_queue::{Queue, QueueConfig, connect_manager};
+use nightshift_queue::{Queue, QueueConfig, connect_redis};
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
 
@@ -119,6 +119,116 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// A local three-master Redis Cluster made of `redis-server` processes on free ports.
+pub struct RedisCluster {
+    pub ports: Vec<u16>,
+    dir: std::path::PathBuf,
+    children: Vec<Child>,
+}
+
+impl RedisCluster {
+    pub fn start() -> Self {
+        let dir = std::env::temp_dir().join(format!("nightshift-cluster-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let children = ports
+            .iter()
+            .map(|p| {
+                Command::new("redis-server")
+                    .args([
+                        "--port",
+                        &p.to_string(),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .args([
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-config-file",
+                        &format!("nodes-{p}.conf"),
+                    ])
+                    .arg("--dir")
+                    .arg(&dir)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .expect("redis-server must be on PATH (scripts/test.sh installs it)")
+            })
+            .collect();
+        for p in &ports {
+            wait_for_port(*p, Duration::from_secs(10), "a cluster node");
+        }
+        let nodes: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+        let out = Command::new("redis-cli")
+            .arg("--cluster")
+            .arg("create")
+            .args(&nodes)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli (scripts/test.sh installs redis-tools)");
+        assert!(
+            out.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let cluster = RedisCluster { ports, dir, children };
+        // Every node must agree the cluster is up before clients use it.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for p in &cluster.ports {
+            loop {
+                let info = Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "cluster", "info"])
+                    .output()
+                    .unwrap();
+                if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "the cluster did not come up");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        cluster
+    }
+
+    /// REDIS_URL for the cluster: every node, comma-separated.
+    pub fn url(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The port of the node serving `key`'s slot: the one that does not answer MOVED.
+    pub fn node_of(&self, key: &str) -> u16 {
+        *self
+            .ports
+            .iter()
+            .find(|p| {
+                let out = Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "exists", key])
+                    .output()
+                    .unwrap();
+                !String::from_utf8_lossy(&out.stdout).contains("MOVED")
+            })
+            .expect("some node serves every slot")
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 pub struct TestDb {
     pub url: String,
 }
@@ -171,8 +281,13 @@ pub fn queue_config() -> QueueConfig {
 }
 
 pub fn config(redis: &PrivateRedis, db: &TestDb) -> Config {
+    config_at(redis.url(), db)
+}
+
+/// The test configuration for any REDIS_URL (a cluster's, say).
+pub fn config_at(redis_url: String, db: &TestDb) -> Config {
     Config {
-        redis_url: redis.url(),
+        redis_url,
         database_url: db.url.clone(),
         api_addr: "127.0.0.1:0".parse().unwrap(),
         ops_addr: None,
@@ -227,7 +342,7 @@ pub fn token(scopes: &[Scope]) -> String {
 }
 
 pub async fn queue(redis: &PrivateRedis, name: &str) -> Queue {
-    Queue::with_connection(connect_manager(&redis.url()).await.unwrap(), name, queue_config())
+    Queue::with_connection(connect_redis(&redis.url()).await.unwrap(), name, queue_config())
 }
 
 /// API and workers in this process, stopped when dropped.

@@ -19,7 +19,7 @@ use apalis_core::{task::Task, worker::builder::WorkerBuilder};
 use futures::future::BoxFuture;
 use nightshift_common::{Config, db};
 use nightshift_queue::{
-    Backoff, Job, NewJob, Outcome, Queue, RedisBackend, WorkerIdentity, WorkerOptions, connect_manager,
+    Backoff, Job, NewJob, Outcome, Queue, RedisBackend, WorkerIdentity, WorkerOptions, connect_redis,
 };
 use redis::AsyncCommands;
 use tower_service::Service;
@@ -70,7 +70,7 @@ pub(crate) fn rss_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-async fn used_memory(conn: &mut redis::aio::ConnectionManager) -> anyhow::Result<i64> {
+async fn used_memory(conn: &mut nightshift_queue::RedisConn) -> anyhow::Result<i64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
     Ok(info
         .lines()
@@ -102,13 +102,13 @@ impl Ctx {
 
     /// Removes what `create` made: the prefix's keys and the database.
     pub(crate) async fn remove(&self) -> anyhow::Result<()> {
-        let mut conn = connect_manager(&self.config.redis_url).await?;
+        let mut conn = connect_redis(&self.config.redis_url).await?;
         cleanup(&mut conn, &self.prefix).await?;
         db::drop_database(&self.bench_db_url).await?;
         Ok(())
     }
 
-    fn queue(&self, conn: &redis::aio::ConnectionManager) -> Queue {
+    fn queue(&self, conn: &nightshift_queue::RedisConn) -> Queue {
         let mut qc = self.config.queue.clone();
         qc.prefix = self.prefix.clone();
         qc.finished_ttl = Duration::from_secs(600);
@@ -314,7 +314,7 @@ async fn latency(ctx: &Ctx, queue: &Queue, args: &BenchArgs) -> anyhow::Result<(
     Ok(())
 }
 
-pub(crate) async fn cleanup(conn: &mut redis::aio::ConnectionManager, prefix: &str) -> anyhow::Result<()> {
+pub(crate) async fn cleanup(conn: &mut nightshift_queue::RedisConn, prefix: &str) -> anyhow::Result<()> {
     // Only our own prefix: SCAN + UNLINK in batches, never FLUSHALL.
     let pattern = format!("{prefix}:*");
     let mut cursor: u64 = 0;
@@ -340,7 +340,7 @@ pub(crate) async fn cleanup(conn: &mut redis::aio::ConnectionManager, prefix: &s
 pub async fn run(config: &Config, args: BenchArgs) -> anyhow::Result<()> {
     let ctx = Ctx::create(config).await?;
     let prefix = ctx.prefix.clone();
-    let mut conn = connect_manager(&config.redis_url).await?;
+    let mut conn = connect_redis(&config.redis_url).await?;
     let queue = ctx.queue(&conn);
     println!(
         "nightshift bench: redis {}, {} cores, key prefix {prefix}",

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 use chrono::{Timelike, Utc};
 use nightshift_common::{Config, db};
-use nightshift_queue::{Queue, connect_manager};
+use nightshift_queue::{Queue, connect_redis};
 
 use crate::{
     bench::{Ctx, mib, rss_kib, stop_child},
@@ -69,7 +69,7 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64()
     );
 
-    let conn = connect_manager(&ctx.config.redis_url).await?;
+    let conn = connect_redis(&ctx.config.redis_url).await?;
     let mut qc = ctx.config.queue.clone();
     qc.prefix = ctx.prefix.clone();
     let default = Queue::with_connection(conn.clone(), cashflow::Nightly::POLICY.queue, qc.clone());

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use nightshift_common::{Config, db};
-use nightshift_queue::connect_manager;
+use nightshift_queue::connect_redis;
 use serde_json::json;
 
 use crate::{
@@ -38,7 +38,7 @@ pub async fn run(config: &Config, args: EmailBenchArgs) -> anyhow::Result<()> {
 
 async fn bench(ctx: &Ctx, args: &EmailBenchArgs) -> anyhow::Result<()> {
     let pool = db::connect(&ctx.bench_db_url, 4).await?;
-    let conn = connect_manager(&ctx.config.redis_url).await?;
+    let conn = connect_redis(&ctx.config.redis_url).await?;
     let mut qc = ctx.config.queue.clone();
     qc.prefix = ctx.prefix.clone();
     let queues = Queues::new(conn, &qc);

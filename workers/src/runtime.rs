@@ -13,11 +13,11 @@ use anyhow::Context as _;
 use apalis_core::{monitor::Monitor, task::Task, worker::builder::WorkerBuilder};
 use futures::future::BoxFuture;
 use nightshift_common::{Config, db, history};
+use nightshift_queue::RedisConn;
 use nightshift_queue::{
     Backoff, Job, Outcome, Queue, QueueConfig, RedisBackend, WorkerIdentity, WorkerOptions, check_eviction_policy,
-    connect_manager,
+    connect_redis,
 };
-use redis::aio::ConnectionManager;
 use tower_service::Service;
 
 use crate::jobs::{self, JobEnv};
@@ -29,7 +29,7 @@ pub struct Queues {
 }
 
 impl Queues {
-    pub fn new(conn: ConnectionManager, config: &QueueConfig) -> Self {
+    pub fn new(conn: RedisConn, config: &QueueConfig) -> Self {
         let by_name = jobs::queue_names()
             .into_iter()
             .map(|name| (name, Queue::with_connection(conn.clone(), name, config.clone())))
@@ -124,9 +124,7 @@ async fn export_queue_depth(queues: Queues) {
 /// Runs workers for every queue until `shutdown` resolves, then drains: running jobs finish
 /// (up to the shutdown timeout), leased-but-unstarted jobs go back to their queue.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let mut conn = connect_manager(&config.redis_url)
-        .await
-        .context("connecting to Redis")?;
+    let mut conn = connect_redis(&config.redis_url).await.context("connecting to Redis")?;
     check_eviction_policy(&mut conn, config.allow_eviction).await?;
     // Ten connections, whatever the concurrency: on two cores more active PostgreSQL
     // backends were measured slower (1,300 vs 1,600 projections/s), not faster.

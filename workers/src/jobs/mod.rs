@@ -3,8 +3,8 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use nightshift_common::Config;
+use nightshift_queue::RedisConn;
 use nightshift_queue::{Backoff, Job, NewJob, Outcome};
-use redis::aio::ConnectionManager;
 use serde::{Serialize, de::DeserializeOwned};
 use sqlx::PgPool;
 
@@ -41,7 +41,7 @@ pub trait JobKind {
 pub struct JobEnv {
     pub db: PgPool,
     pub queues: Queues,
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     pub mailer: Arc<email::Mailer>,
     /// The domain of Message-IDs, from the sender address.
     pub mail_domain: Arc<str>,
@@ -54,7 +54,7 @@ pub struct JobEnv {
 }
 
 impl JobEnv {
-    pub fn new(config: &Config, db: PgPool, redis: ConnectionManager) -> anyhow::Result<Self> {
+    pub fn new(config: &Config, db: PgPool, redis: RedisConn) -> anyhow::Result<Self> {
         Ok(JobEnv {
             rotation: secrets::Rotation::from_config(config)?,
             queues: Queues::new(redis.clone(), &config.queue),

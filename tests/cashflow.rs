@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use common::*;
 use nightshift_common::auth::Scope;
-use nightshift_queue::connect_manager;
+use nightshift_queue::connect_redis;
 use nightshift_workers::jobs::{JobEnv, cashflow::nightly::fan_out};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -179,7 +179,7 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     )
     .await;
     let config = config(&redis, &db);
-    let env = JobEnv::new(&config, pool.clone(), connect_manager(&config.redis_url).await.unwrap()).unwrap();
+    let env = JobEnv::new(&config, pool.clone(), connect_redis(&config.redis_url).await.unwrap()).unwrap();
     // The first run dies after two pages...
     assert_eq!(fan_out(&env, at, 250, Some(2)).await.unwrap(), 500);
     // ...and the queue runs it again with workers going.

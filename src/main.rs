@@ -59,6 +59,9 @@ enum Command {
     BenchCashflow(nightshift_workers::bench_cashflow::CashflowBenchArgs),
     /// Seed users and measure a backup and its restore drill.
     BenchBackup(nightshift_workers::bench_backup::BackupBenchArgs),
+    /// Two APIs, two schedulers and 1, 2, 3 workers on one machine: throughput per worker count,
+    /// lost and duplicated effects.
+    BenchScale(nightshift_workers::bench_scale::ScaleBenchArgs),
     /// Queue e-mails and measure sending them with one worker to NIGHTSHIFT_SMTP_URL (a sink).
     BenchEmail(nightshift_workers::bench_email::EmailBenchArgs),
     /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
@@ -215,6 +218,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(args) => nightshift_workers::bench::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_workers::bench_cashflow::run(&config, args).await?,
         Command::BenchBackup(args) => nightshift_workers::bench_backup::run(&config, args).await?,
+        Command::BenchScale(args) => nightshift_workers::bench_scale::run(&config, args).await?,
         Command::BenchEmail(args) => nightshift_workers::bench_email::run(&config, args).await?,
         Command::Operator(cmd) => operator::run(&config, cmd).await?,
     }

@@ -115,27 +115,34 @@ impl Ctx {
         Queue::with_connection(conn.clone(), "default", qc)
     }
 
-    /// Starts `nightshift worker` on the bench prefix.
-    pub(crate) fn spawn_worker(&self, concurrency: usize, history: bool) -> anyhow::Result<tokio::process::Child> {
+    /// Starts `nightshift ROLE` on the bench prefix and database, with `env` on top.
+    pub(crate) fn spawn(&self, role: &str, env: &[(&str, &str)]) -> anyhow::Result<tokio::process::Child> {
         let exe = std::env::current_exe()?;
         let mut cmd = tokio::process::Command::new(exe);
-        cmd.arg("worker")
+        cmd.arg(role)
             .env("REDIS_URL", &self.config.redis_url)
             .env("DATABASE_URL", &self.bench_db_url)
             .env("NIGHTSHIFT_QUEUE_PREFIX", &self.prefix)
-            .env("NIGHTSHIFT_CONCURRENCY", concurrency.to_string())
             .env("NIGHTSHIFT_FINISHED_TTL_SECS", "600")
             .env(
                 "NIGHTSHIFT_ALLOW_EVICTION",
                 if self.config.allow_eviction { "1" } else { "0" },
             )
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .kill_on_drop(true);
-        if !history {
-            cmd.env("NIGHTSHIFT_HISTORY_OFF", "1");
-        }
         Ok(cmd.spawn()?)
+    }
+
+    /// Starts `nightshift worker` on the bench prefix.
+    pub(crate) fn spawn_worker(&self, concurrency: usize, history: bool) -> anyhow::Result<tokio::process::Child> {
+        let concurrency = concurrency.to_string();
+        let mut env = vec![("NIGHTSHIFT_CONCURRENCY", concurrency.as_str())];
+        if !history {
+            env.push(("NIGHTSHIFT_HISTORY_OFF", "1"));
+        }
+        self.spawn("worker", &env)
     }
 }
 

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_backup;
 pub mod bench_cashflow;
 pub mod bench_email;
+pub mod bench_scale;
 pub mod jobs;
 mod runtime;
 

@@ -1,5 +1,6 @@
-//! Diagnostic kinds: a no-op for benchmarks and smoke tests, and two that let tests and the
-//! chaos runner exercise crashes and failures through the real worker.
+//! Diagnostic kinds: a no-op for benchmarks and smoke tests, kinds that let tests and the
+//! chaos runner exercise crashes and failures through the real worker, and one that records an
+//! unfenced effect to count lost and duplicated work.
 use std::time::Duration;
 
 use nightshift_queue::{Backoff, Job, Outcome};
@@ -104,6 +105,34 @@ impl JobKind for Snooze {
                     serde_json::json!({ "snoozed": n - 1, "attempt": job.attempt }).to_string(),
                 ))
             }
+        }
+    }
+}
+
+/// Records one row in `diag_effects` per successful run, unfenced: counting rows per job id
+/// shows lost jobs (none) and duplicated effects (more than one).
+pub struct Effect;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EffectPayload {}
+
+impl JobKind for Effect {
+    const NAME: &'static str = "diag.effect";
+    const POLICY: Policy = DIAG_POLICY;
+    type Payload = EffectPayload;
+    async fn run(env: &JobEnv, job: &Job, _: EffectPayload) -> Outcome {
+        let Ok(id) = uuid::Uuid::parse_str(&job.id) else {
+            return Outcome::Dead(format!("job id `{}` is not a UUID", job.id));
+        };
+        match sqlx::query("INSERT INTO diag_effects (job_id, attempt) VALUES ($1, $2)")
+            .bind(id)
+            .bind(job.attempt as i32)
+            .execute(&env.db)
+            .await
+        {
+            Ok(_) => Outcome::Succeeded(None),
+            Err(e) => Outcome::retry(format!("recording the effect: {e}")),
         }
     }
 }

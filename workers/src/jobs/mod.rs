@@ -137,6 +137,7 @@ pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
             spec::<diag::Sleep>(),
             spec::<diag::Fail>(),
             spec::<diag::Snooze>(),
+            spec::<diag::Effect>(),
             spec::<cashflow::Project>(),
             spec::<cashflow::Nightly>(),
             spec::<email::SendEmail>(),

@@ -147,7 +147,7 @@ async fn measure(
             .map(|_| {
                 ctx.spawn(
                     "worker",
-                    &[&env[..], &[("NIGHTSHIFT_CONCURRENCY", &args.concurrency.to_string())]].concat(),
+                    &[env, &[("NIGHTSHIFT_CONCURRENCY", &args.concurrency.to_string())]].concat(),
                 )
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

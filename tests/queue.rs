@@ -246,3 +246,45 @@ async fn a_job_whose_payload_is_not_json_does_not_wedge_the_history() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn at_maxmemory_enqueues_get_503_and_nothing_accepted_is_evicted() {
+    let redis = PrivateRedis::start_with(&["--maxmemory", "3mb", "--maxmemory-policy", "noeviction"]);
+    let db = TestDb::create().await;
+    let app = App::start(&config(&redis, &db), false).await;
+    let token = token(&[
+        nightshift_common::auth::Scope::JobsWrite,
+        nightshift_common::auth::Scope::JobsRead,
+    ]);
+    // Delayed jobs with 40 KB payloads fill 3 MB within a hundred or so.
+    let big = serde_json::json!({
+        "kind": "diag.fail", "payload": {"message": "x".repeat(40_000)}, "delay_secs": 3600
+    });
+    let mut accepted = Vec::new();
+    let refusal = loop {
+        assert!(accepted.len() < 2_000, "Redis never reached its maxmemory");
+        let resp = app.enqueue(&token, big.clone(), None).await;
+        if resp.status() != 202 {
+            break resp;
+        }
+        accepted.push(resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string());
+    };
+    assert!(!accepted.is_empty());
+    assert_eq!(
+        refusal.status(),
+        503,
+        "a full Redis is a 503, never a 2xx for work not stored"
+    );
+    let body: Value = refusal.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    // Every accepted job is still there: nothing was evicted to make room.
+    let q = queue(&redis, "default").await;
+    assert_eq!(q.counts().await.unwrap().scheduled as usize, accepted.len());
+    for id in &accepted {
+        assert!(
+            state_of(&q, id).await.is_some(),
+            "{id} was accepted and must still be in Redis"
+        );
+    }
+    app.stop().await;
+}

@@ -26,4 +26,4 @@ pub use error::QueueError;
 pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
 pub use job::{AttemptReport, Backoff, Job, JobRecord, JobState, NewJob, Outcome, UnknownState, new_job_id};
 pub use lease::{LeaseLayer, LeaseService};
-pub use queue::{Counts, Queue, check_eviction_policy, known_queues};
+pub use queue::{Counts, Queue, check_redis_settings, known_queues};

@@ -15,7 +15,7 @@ use futures::future::BoxFuture;
 use nightshift_common::{Config, db, history};
 use nightshift_queue::RedisConn;
 use nightshift_queue::{
-    Backoff, Job, Outcome, Queue, QueueConfig, RedisBackend, WorkerIdentity, WorkerOptions, check_eviction_policy,
+    Backoff, Job, Outcome, Queue, QueueConfig, RedisBackend, WorkerIdentity, WorkerOptions, check_redis_settings,
     connect_redis,
 };
 use tower_service::Service;
@@ -125,7 +125,7 @@ async fn export_queue_depth(queues: Queues) {
 /// (up to the shutdown timeout), leased-but-unstarted jobs go back to their queue.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     let mut conn = connect_redis(&config.redis_url).await.context("connecting to Redis")?;
-    check_eviction_policy(&mut conn, config.allow_eviction).await?;
+    check_redis_settings(&mut conn, config.allow_eviction).await?;
     // Ten connections, whatever the concurrency: on two cores more active PostgreSQL
     // backends were measured slower (1,300 vs 1,600 projections/s), not faster.
     let db = db::connect(&config.database_url, 10)

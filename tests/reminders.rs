@@ -525,3 +525,42 @@ async fn a_shortfall_sends_one_low_balance_email_however_often_it_is_projected()
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_webhook_to_a_private_address_is_refused_and_nothing_is_sent() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    user(&pool, 1, "a@example.com", "Europe/Paris").await;
+    let receiver = WebhookReceiver::start(&[200]).await;
+    let mut config = config(&redis, &db);
+    config.webhook_allow_private = false;
+    let app = App::start(&config, true).await;
+    let token = token(ALL);
+    // The receiver listens on 127.0.0.1: by name ("localhost") and by address.
+    for url in [receiver.url.clone(), receiver.url.replace("127.0.0.1", "localhost")] {
+        let (status, endpoint) = post(&app, &token, "/v1/users/1/webhooks", json!({"url": url})).await;
+        assert_eq!(status, 201, "{endpoint}");
+        let body = json!({"title": "Rent", "due_date": "2026-12-10", "notify_time": "10:00", "channel": "webhook",
+                          "webhook_id": endpoint["id"]});
+        assert_eq!(post(&app, &token, "/v1/users/1/reminders", body).await.0, 201);
+    }
+    app.enqueue_id(
+        &token,
+        json!({"kind": "reminder.scan", "payload": {"as_of": "2026-12-10T09:30:00Z"}}),
+    )
+    .await;
+    drained(&redis, "reminders").await;
+    drained(&redis, "webhooks").await;
+    assert!(receiver.received().is_empty(), "no request may reach a private address");
+    let outcomes: Vec<(String, String)> =
+        sqlx::query_as("SELECT state, last_error FROM webhook_outbox ORDER BY delivery_key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(outcomes.len(), 2);
+    for (state, error) in outcomes {
+        assert_eq!(state, "failed", "refused at once, not retried: {error}");
+        assert!(error.starts_with("refused: "), "{error}");
+    }
+    app.stop().await;
+}

@@ -36,6 +36,8 @@ pub struct Config {
     pub backup: BackupConfig,
     /// Who hears about failed backups and restore drills.
     pub operator_emails: Vec<String>,
+    /// Lets webhooks reach private, loopback and link-local addresses (local development).
+    pub webhook_allow_private: bool,
 }
 
 /// Database backups: where they go, how they are sealed, how many are kept.
@@ -340,6 +342,7 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            webhook_allow_private: flag("NIGHTSHIFT_WEBHOOK_ALLOW_PRIVATE")?,
         })
     }
 }

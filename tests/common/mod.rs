@@ -342,6 +342,8 @@ pub fn config_at(redis_url: String, db: &TestDb) -> Config {
             work_dir: std::env::temp_dir(),
         },
         operator_emails: Vec::new(),
+        // The tests' webhook receivers listen on 127.0.0.1; one test turns this off.
+        webhook_allow_private: true,
     }
 }
 

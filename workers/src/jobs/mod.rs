@@ -45,7 +45,9 @@ pub struct JobEnv {
     pub mailer: Arc<email::Mailer>,
     /// The domain of Message-IDs, from the sender address.
     pub mail_domain: Arc<str>,
+    /// The webhook client: public addresses only unless NIGHTSHIFT_WEBHOOK_ALLOW_PRIVATE.
     pub http: reqwest::Client,
+    pub webhook_allow_private: bool,
     /// Signing-key rotation, when the keyring is configured.
     pub rotation: Option<Arc<secrets::Rotation>>,
     pub backups: Arc<backup::Backups>,
@@ -60,7 +62,8 @@ impl JobEnv {
             queues: Queues::new(redis.clone(), &config.queue),
             mailer: Arc::new(email::Mailer::new(&config.mail, &config.queue.prefix)?),
             mail_domain: email::message_id_domain(&config.mail.from).into(),
-            http: webhook::http_client(),
+            http: webhook::http_client(config.webhook_allow_private),
+            webhook_allow_private: config.webhook_allow_private,
             backups: Arc::new(backup::Backups::from_config(config)),
             operator_emails: config.operator_emails.clone().into(),
             db,

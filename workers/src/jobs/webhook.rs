@@ -9,7 +9,16 @@
 //!
 //! 2xx is delivered; 5xx, 408, 429, timeouts and connection errors retry with backoff; any
 //! other 4xx means the receiver refuses this delivery, and retrying cannot help: dead.
-use std::time::Duration;
+//!
+//! Endpoints are user-supplied URLs, so requests only go to public addresses (unless
+//! NIGHTSHIFT_WEBHOOK_ALLOW_PRIVATE=1): a webhook must not reach the metadata service, the
+//! database or anything else inside the network. Names are checked after resolution, by the
+//! client's resolver, so a name that re-resolves to a private address later is refused too.
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
@@ -31,14 +40,81 @@ pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client webhook jobs share: no redirects (a receiver must not bounce a signed request
-/// elsewhere), a bounded time per request.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
+/// elsewhere), a bounded time per request, and public addresses only unless `allow_private`.
+pub fn http_client(allow_private: bool) -> reqwest::Client {
+    let builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("nightshift-webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("a TLS backend is compiled in")
+        .user_agent(concat!("nightshift-webhooks/", env!("CARGO_PKG_VERSION")));
+    if allow_private {
+        builder
+    } else {
+        builder.dns_resolver(Arc::new(PublicOnly))
+    }
+    .build()
+    .expect("a TLS backend is compiled in")
+}
+
+const NOT_PUBLIC: &str = "is not a public address (NIGHTSHIFT_WEBHOOK_ALLOW_PRIVATE=1 allows it)";
+
+/// Whether an address is on the public internet: not loopback, private, link-local (the cloud
+/// metadata service), shared, documentation, multicast or unspecified.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local())
+            }
+        },
+    }
+}
+
+/// Refuses an endpoint whose host is a literal non-public address (names go through
+/// [`PublicOnly`] when the request is made).
+pub fn refused_literal(url: &str) -> Option<String> {
+    let host = url::Url::parse(url).ok()?.host()?.to_owned();
+    let ip = match host {
+        url::Host::Ipv4(v4) => IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => IpAddr::V6(v6),
+        url::Host::Domain(_) => return None,
+    };
+    (!is_public(ip)).then(|| format!("{ip} {NOT_PUBLIC}"))
+}
+
+/// A resolver that drops every non-public address, and fails when none is left.
+struct PublicOnly;
+
+impl reqwest::dns::Resolve for PublicOnly {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| is_public(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} {NOT_PUBLIC}").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// A new endpoint secret: 32 random bytes, hex.
@@ -179,6 +255,18 @@ impl JobKind for SendWebhook {
             "failed" => return Outcome::Dead("delivery already failed".into()),
             _ => {}
         }
+        if !env.webhook_allow_private
+            && let Some(refused) = refused_literal(&url)
+        {
+            return record(
+                &env.db,
+                &p.delivery_key,
+                "failed",
+                None,
+                Some(format!("refused: {refused}")),
+            )
+            .await;
+        }
         let mut secrets = vec![secret.as_str()];
         secrets.extend(previous.as_deref());
         let t = Utc::now().timestamp();
@@ -199,6 +287,11 @@ impl JobKind for SendWebhook {
                 }
                 let snippet: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
                 (Some(status), format!("receiver answered {status}: {snippet}"))
+            }
+            // A name that resolved only to private addresses will not become public by retrying.
+            Err(e) if format!("{e:?}").contains(NOT_PUBLIC) => {
+                let refused = format!("refused: {url} resolves only to addresses that are not public");
+                return record(&env.db, &p.delivery_key, "failed", None, Some(refused)).await;
             }
             Err(e) => (None, format!("request failed: {e}")),
         };
@@ -238,6 +331,31 @@ async fn record(db: &PgPool, key: &str, state: &str, status: Option<u16>, error:
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn only_public_addresses_are_webhook_targets() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!super::is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111"] {
+            assert!(super::is_public(public.parse().unwrap()), "{public}");
+        }
+        assert!(super::refused_literal("http://169.254.169.254/latest/meta-data").is_some());
+        assert!(super::refused_literal("http://[::1]:8080/hook").is_some());
+        assert_eq!(super::refused_literal("https://hooks.example.com/x"), None);
+    }
+
     use super::*;
 
     #[test]

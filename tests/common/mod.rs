@@ -66,6 +66,26 @@ fn wait_for_port(port: u16, within: Duration, what: &str) {
     }
 }
 
+/// A `redis-server` on `port`, without persistence, with `extra` arguments on top.
+fn redis_server(port: u16, extra: &[&str]) -> Child {
+    Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server must be on PATH (scripts/test.sh installs it)")
+}
+
 pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
@@ -88,22 +108,8 @@ impl PrivateRedis {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(&self.extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be on PATH (scripts/test.sh installs it)");
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let child = redis_server(self.port, &extra);
         self.child = Some(child);
         wait_for_port(self.port, Duration::from_secs(10), "redis-server");
     }
@@ -146,29 +152,19 @@ impl RedisCluster {
         let children = ports
             .iter()
             .map(|p| {
-                Command::new("redis-server")
-                    .args([
-                        "--port",
-                        &p.to_string(),
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ])
-                    .args([
+                let config_file = format!("nodes-{p}.conf");
+                let dir = dir.to_string_lossy();
+                redis_server(
+                    *p,
+                    &[
                         "--cluster-enabled",
                         "yes",
                         "--cluster-config-file",
-                        &format!("nodes-{p}.conf"),
-                    ])
-                    .arg("--dir")
-                    .arg(&dir)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("redis-server must be on PATH (scripts/test.sh installs it)")
+                        &config_file,
+                        "--dir",
+                        &dir,
+                    ],
+                )
             })
             .collect();
         for p in &ports {
@@ -199,8 +195,8 @@ impl RedisCluster {
                 if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
                     break;
                 }
+                // Each check is a redis-cli process: that paces the loop.
                 assert!(Instant::now() < deadline, "the cluster did not come up");
-                std::thread::sleep(Duration::from_millis(50));
             }
         }
         cluster

@@ -503,3 +503,26 @@ async fn the_cli_runs_lists_verifies_and_refuses_to_restore_over_data() {
     assert!(!ok);
     assert!(log.contains("is not empty; pass --force"), "{log}");
 }
+
+#[tokio::test]
+async fn a_backup_whose_process_died_is_marked_failed_by_the_next_one() {
+    let (redis, db, dir) = (PrivateRedis::start(), TestDb::create().await, Dir::new());
+    let (key, _) = backup::keygen();
+    let config = with_backups(config(&redis, &db), BackupStore::Local(dir.0.clone()), &key);
+    let pool = db.pool().await;
+    // What a worker killed mid-dump leaves: a row still `running`, and no lock held.
+    let dead = uuid::Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO backups (id, status, store, location, database) VALUES ($1, 'running', 'file:///gone', 'x', 'db')",
+    )
+    .bind(dead)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let m = Backups::from_config(&config).take(&pool).await.unwrap();
+    assert_eq!(m.status, "succeeded");
+    let dead = backup::get(&pool, dead).await.unwrap();
+    assert_eq!(dead.status, "failed");
+    assert!(dead.error.unwrap().starts_with("interrupted"));
+    assert!(dead.finished_at.is_some());
+}

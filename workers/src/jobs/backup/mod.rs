@@ -188,6 +188,19 @@ impl Backups {
         if !locked {
             return Err(BackupError::Busy);
         }
+        // Holding the lock, any row still `running` belongs to a backup whose process died
+        // (its session, and so its lock, went with it): say so rather than leave it running.
+        let interrupted = sqlx::query(
+            "UPDATE backups SET status = 'failed', finished_at = now(),
+                    error = 'interrupted: the process taking it stopped before it finished'
+             WHERE status = 'running'",
+        )
+        .execute(db)
+        .await?
+        .rows_affected();
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "marked interrupted backups as failed");
+        }
         let (id, started_at) = (Uuid::now_v7(), Utc::now());
         let location = store.location_for(id, started_at);
         sqlx::query(
@@ -655,12 +668,19 @@ impl JobKind for Run {
                 reason: "another backup is running".into(),
                 after: Duration::from_secs(60),
             },
-            Err(e) if e.is_permanent() || job.attempt >= job.max_attempts => {
-                alert_operators(env, "backup", &job.id, &e.to_string()).await;
-                Outcome::Dead(e.to_string())
-            }
-            Err(e) => Outcome::retry(e.to_string()),
+            Err(e) => failed(env, job, "backup", &job.id, e).await,
         }
+    }
+}
+
+/// A failure a retry cannot fix, or the last attempt's, is dead and pages the operators; any
+/// other is retried.
+async fn failed(env: &JobEnv, job: &Job, what: &str, backup: &str, e: BackupError) -> Outcome {
+    if e.is_permanent() || job.attempt >= job.max_attempts {
+        alert_operators(env, what, backup, &e.to_string()).await;
+        Outcome::Dead(e.to_string())
+    } else {
+        Outcome::retry(e.to_string())
     }
 }
 
@@ -680,22 +700,18 @@ impl JobKind for Verify {
     type Payload = VerifyPayload;
 
     async fn run(env: &JobEnv, job: &Job, p: VerifyPayload) -> Outcome {
-        match env.backups.verify(&env.db, p.backup_id).await {
-            Ok((id, Ok(r))) => {
-                tracing::info!(backup.id = %id, seconds = r.seconds, "restore drill passed");
+        // Either the drill ran and gave its verdict, or it could not run at all.
+        let (backup, verdict) = match env.backups.verify(&env.db, p.backup_id).await {
+            Ok((id, verdict)) => (id.to_string(), verdict),
+            Err(e) => (job.id.clone(), Err(e)),
+        };
+        match verdict {
+            Ok(r) => {
+                tracing::info!(backup.id = %backup, seconds = r.seconds, "restore drill passed");
                 Outcome::Succeeded(serde_json::to_string(&r).ok())
             }
-            // The drill ran and the backup failed it: that is the answer, not a retry.
-            Ok((id, Err(e))) if e.is_permanent() || job.attempt >= job.max_attempts => {
-                alert_operators(env, "restore drill", &id.to_string(), &e.to_string()).await;
-                Outcome::Dead(e.to_string())
-            }
-            Ok((_, Err(e))) => Outcome::retry(e.to_string()),
-            Err(e) if e.is_permanent() || job.attempt >= job.max_attempts => {
-                alert_operators(env, "restore drill", &job.id, &e.to_string()).await;
-                Outcome::Dead(e.to_string())
-            }
-            Err(e) => Outcome::retry(e.to_string()),
+            // A backup that fails the drill is the answer, not something to retry.
+            Err(e) => failed(env, job, "restore drill", &backup, e).await,
         }
     }
 }

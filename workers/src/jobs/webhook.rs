@@ -57,6 +57,23 @@ pub fn http_client(allow_private: bool) -> reqwest::Client {
 
 const NOT_PUBLIC: &str = "is not a public address (NIGHTSHIFT_WEBHOOK_ALLOW_PRIVATE=1 allows it)";
 
+/// A target refused for its address: the resolver's error, found again in the request's
+/// error chain so the delivery fails at once instead of retrying.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} {NOT_PUBLIC}")]
+struct NotPublic(String);
+
+fn refused_by_resolver(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if err.is::<NotPublic>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// Whether an address is on the public internet: not loopback, private, link-local (the cloud
 /// metadata service), shared, documentation, multicast or unspecified.
 pub fn is_public(ip: IpAddr) -> bool {
@@ -110,7 +127,7 @@ impl reqwest::dns::Resolve for PublicOnly {
                 .filter(|a| is_public(a.ip()))
                 .collect();
             if addrs.is_empty() {
-                return Err(format!("{host} {NOT_PUBLIC}").into());
+                return Err(Box::new(NotPublic(host)) as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
@@ -289,7 +306,7 @@ impl JobKind for SendWebhook {
                 (Some(status), format!("receiver answered {status}: {snippet}"))
             }
             // A name that resolved only to private addresses will not become public by retrying.
-            Err(e) if format!("{e:?}").contains(NOT_PUBLIC) => {
+            Err(e) if refused_by_resolver(&e) => {
                 let refused = format!("refused: {url} resolves only to addresses that are not public");
                 return record(&env.db, &p.delivery_key, "failed", None, Some(refused)).await;
             }

@@ -55,6 +55,19 @@ async fn get(app: &App, token: &str, path: &str) -> (u16, Value) {
 }
 
 /// Waits until the queue has nothing queued, running or retrying.
+/// Creates a webhook endpoint for user 1 at `url` and a reminder delivered to it at 10:00 for
+/// each (title, due date); returns the endpoint as created (with its secret).
+async fn webhook_reminders(app: &App, token: &str, url: &str, reminders: &[(&str, &str)]) -> Value {
+    let (status, endpoint) = post(app, token, "/v1/users/1/webhooks", json!({"url": url})).await;
+    assert_eq!(status, 201, "{endpoint}");
+    for (title, due) in reminders {
+        let body = json!({"title": title, "due_date": due, "notify_time": "10:00", "channel": "webhook",
+                          "webhook_id": endpoint["id"]});
+        assert_eq!(post(app, token, "/v1/users/1/reminders", body).await.0, 201);
+    }
+    endpoint
+}
+
 async fn drained(redis: &PrivateRedis, name: &str) -> nightshift_queue::Counts {
     let q = queue(redis, name).await;
     wait_for(&format!("queue {name} to drain"), Duration::from_secs(60), || async {
@@ -396,14 +409,14 @@ async fn webhooks_are_signed_with_the_endpoint_secret_a_500_is_retried_and_a_400
     let receiver = WebhookReceiver::start(&[500, 500, 200]).await;
     let app = App::start(&config(&redis, &db), true).await;
     let token = token(ALL);
-    let (status, endpoint) = post(&app, &token, "/v1/users/1/webhooks", json!({"url": receiver.url})).await;
-    assert_eq!(status, 201, "{endpoint}");
+    let endpoint = webhook_reminders(
+        &app,
+        &token,
+        &receiver.url,
+        &[("Water", "2026-12-10"), ("Power", "2026-12-11")],
+    )
+    .await;
     let secret = endpoint["secret"].as_str().unwrap().to_string();
-    for (title, due) in [("Water", "2026-12-10"), ("Power", "2026-12-11")] {
-        let body = json!({"title": title, "due_date": due, "notify_time": "10:00", "channel": "webhook",
-                          "webhook_id": endpoint["id"]});
-        assert_eq!(post(&app, &token, "/v1/users/1/reminders", body).await.0, 201);
-    }
     // The first reminder: two 500s, then delivered on the third attempt.
     app.enqueue_id(
         &token,
@@ -538,11 +551,7 @@ async fn a_webhook_to_a_private_address_is_refused_and_nothing_is_sent() {
     let token = token(ALL);
     // The receiver listens on 127.0.0.1: by name ("localhost") and by address.
     for url in [receiver.url.clone(), receiver.url.replace("127.0.0.1", "localhost")] {
-        let (status, endpoint) = post(&app, &token, "/v1/users/1/webhooks", json!({"url": url})).await;
-        assert_eq!(status, 201, "{endpoint}");
-        let body = json!({"title": "Rent", "due_date": "2026-12-10", "notify_time": "10:00", "channel": "webhook",
-                          "webhook_id": endpoint["id"]});
-        assert_eq!(post(&app, &token, "/v1/users/1/reminders", body).await.0, 201);
+        webhook_reminders(&app, &token, &url, &[("Rent", "2026-12-10")]).await;
     }
     app.enqueue_id(
         &token,

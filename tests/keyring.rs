@@ -245,36 +245,22 @@ async fn no_master_key_secret_or_token_appears_in_the_api_log() {
         .unwrap()
         .issue("operator", &[Scope::Admin], Duration::from_secs(600))
         .unwrap();
-    let call =
-        |method: reqwest::Method, path: &str, bearer: &str| http.request(method, url(path)).bearer_auth(bearer).send();
-    assert_eq!(
-        call(reqwest::Method::GET, "/v1/admin/keys", &token)
+    use reqwest::Method;
+    for (method, path, bearer, expected) in [
+        (Method::GET, "/v1/admin/keys", token.as_str(), 200),
+        (Method::GET, "/v1/admin/keys", "garbage", 401),
+        (Method::POST, "/v1/admin/keys/rotate", token.as_str(), 200),
+        (Method::GET, "/v1/admin/keys", token.as_str(), 200),
+    ] {
+        let status = http
+            .request(method, url(path))
+            .bearer_auth(bearer)
+            .send()
             .await
             .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        call(reqwest::Method::GET, "/v1/admin/keys", "garbage")
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
-    assert_eq!(
-        call(reqwest::Method::POST, "/v1/admin/keys/rotate", &token)
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        call(reqwest::Method::GET, "/v1/admin/keys", &token)
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+            .status();
+        assert_eq!(status, expected, "{path}");
+    }
     api.signal("TERM");
     let (stopped, log) = api.wait_output();
     assert!(stopped, "{log}");

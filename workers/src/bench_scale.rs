@@ -41,6 +41,9 @@ misfire = "skip"
 "#;
 
 pub async fn run(config: &nightshift_common::Config, args: ScaleBenchArgs) -> anyhow::Result<()> {
+    if args.jobs == 0 || args.workers.is_empty() || args.workers.contains(&0) {
+        bail!("--jobs and every --workers count must be at least 1");
+    }
     let ctx = Ctx::create(config).await?;
     let result = bench(&ctx, &args).await;
     ctx.remove().await?;

@@ -359,7 +359,12 @@ impl Backups {
             return Err(BackupError::NotEmpty(database_name(into)));
         }
         tokio::fs::create_dir_all(&self.config.work_dir).await?;
-        let file = TempFile(self.config.work_dir.join(format!("nightshift-restore-{id}.age")));
+        // Unique per call: a drill and an operator's restore of the same backup may overlap.
+        let file = TempFile(
+            self.config
+                .work_dir
+                .join(format!("nightshift-restore-{id}-{}.age", Uuid::new_v4().simple())),
+        );
         let stored = store.download(&manifest.location, &file.0).await?;
         let recorded = manifest.sha256.clone().unwrap_or_default();
         if stored.sha256 != recorded {

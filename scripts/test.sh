@@ -15,6 +15,7 @@ ensure_postgres
 ensure_pg_tools
 ensure_test_python
 ensure_faketime
+ensure_chromium
 
 # ensure_postgres exports it; keep the documented default in case DATABASE_URL was preset.
 export NIGHTSHIFT_TEST_PG_URL="${NIGHTSHIFT_TEST_PG_URL:-$(_ns_pg_url_with_db "$DATABASE_URL" postgres)}"

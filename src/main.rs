@@ -245,6 +245,7 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
     }
     let token = keys.issue("local-operator", &auth::Scope::ALL, Duration::from_secs(12 * 3600))?;
     println!("\nNightshift is running.\n");
+    println!("  dashboard    http://{addr}/dashboard  (sign in with the token below)");
     println!("  API          http://{addr}/v1/jobs");
     println!("  readiness    http://{addr}/health/ready");
     println!("  metrics      http://{addr}/metrics");

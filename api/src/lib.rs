@@ -20,6 +20,7 @@ use tower_http::{
 
 mod audit;
 mod auth;
+mod dashboard;
 mod error;
 pub mod openapi;
 mod routes;
@@ -142,6 +143,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             audit::record_changes,
         ))
+        // The dashboard audits its own actions, under the operator's session.
+        .merge(dashboard::routes(state.clone()))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -181,6 +184,8 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
     let db = db::connect(&config.database_url, 20).await?;
     let queues = Queues::new(redis.clone(), &config.queue);
     queues.register_all().await?;
+    // The API's /metrics carries queue depths too: a scraper of the API alone sees the backlog.
+    tokio::spawn(nightshift_workers::export_queue_depth(queues.clone()));
     let keyring = match &config.master_key {
         None => None,
         Some(hex) => {

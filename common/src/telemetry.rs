@@ -26,7 +26,15 @@ pub fn metrics() -> metrics_exporter_prometheus::PrometheusHandle {
     static HANDLE: OnceLock<metrics_exporter_prometheus::PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            metrics_exporter_prometheus::PrometheusBuilder::new()
+            use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
+            // Durations as histograms (buckets from 1 ms to 10 min), not summaries: histograms
+            // aggregate across processes, so p99 over all workers is one PromQL query.
+            const SECONDS: [f64; 14] = [
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 30.0, 120.0, 600.0,
+            ];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &SECONDS)
+                .expect("buckets are not empty")
                 .install_recorder()
                 .expect("a metrics recorder was installed twice")
         })

@@ -378,6 +378,10 @@ impl Queue {
             JobState::Dead => conn.zrevrange(&k.dead, start, stop).await?,
             JobState::Succeeded | JobState::Cancelled => conn.zrevrange(&k.done, start, stop).await?,
         };
+        // An empty pipeline answers nil, not an empty list.
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in &ids {
             pipe.hgetall(k.job(id));

@@ -8,6 +8,8 @@
 #                        cluster (.nightshift/pg); exports DATABASE_URL and NIGHTSHIFT_TEST_PG_URL
 #   ensure_pg_tools      install psql/pg_dump/pg_restore/pg_isready when missing
 #   ensure_faketime      install libfaketime (tests run scheduler replicas with skewed clocks)
+#   ensure_chromium      install Debian's chromium and chromium-driver (the dashboard's browser
+#                        tests drive them over WebDriver); exports NIGHTSHIFT_CHROMEDRIVER
 #   ensure_test_python   a Python venv (.nightshift/venv) with the tests' SMTP server (aiosmtpd,
 #                        tests/support/smtp_sink.py), S3 server (moto), API fuzzer
 #                        (schemathesis) and manifest checks (kubectl, kubernetes-validate);
@@ -259,6 +261,14 @@ ensure_faketime() {
     if _ns_have faketime; then return 0; fi
     _ns_say "faketime not found; installing it from Debian (skewed-clock scheduler tests)"
     _ns_apt_install faketime || return 1
+}
+
+ensure_chromium() {
+    if ! { _ns_have chromium && _ns_have chromedriver; }; then
+        _ns_say "chromium/chromedriver not found; installing them from Debian (dashboard browser tests)"
+        _ns_apt_install chromium chromium-driver || return 1
+    fi
+    export NIGHTSHIFT_CHROMEDRIVER="${NIGHTSHIFT_CHROMEDRIVER:-$(command -v chromedriver)}"
 }
 
 # The tests' tools from PyPI, pinned: aiosmtpd is the real SMTP server the e-mail tests send

@@ -8,4 +8,4 @@ pub mod bench_scale;
 pub mod jobs;
 mod runtime;
 
-pub use runtime::{Queues, run};
+pub use runtime::{Queues, export_queue_depth, run};

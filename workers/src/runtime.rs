@@ -101,7 +101,7 @@ impl Service<Task<Job>> for Dispatcher {
 
 /// Publishes jobs per state of every queue as gauges, for dashboards and autoscalers. Every
 /// worker exports the same figures; a scraper may take any one.
-async fn export_queue_depth(queues: Queues) {
+pub async fn export_queue_depth(queues: Queues) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     loop {
         tick.tick().await;

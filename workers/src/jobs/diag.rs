@@ -55,7 +55,9 @@ impl JobKind for Sleep {
     }
 }
 
-/// Always fails with the given message: it must end dead after exactly its max attempts.
+/// Fails with the given message: it must end dead after exactly its max attempts. With
+/// `succeed_from_attempt` it succeeds from that attempt on, as a job whose cause was fixed
+/// does when an operator retries it.
 pub struct Fail;
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,13 +65,22 @@ pub struct Fail;
 pub struct FailPayload {
     #[serde(default)]
     pub message: Option<String>,
+    #[serde(default)]
+    pub succeed_from_attempt: Option<u32>,
+    /// Never used: a field the kind declares sensitive, so masking is tested on a real kind.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 impl JobKind for Fail {
     const NAME: &'static str = "diag.fail";
     const POLICY: Policy = DIAG_POLICY;
+    const SENSITIVE: &'static [&'static str] = &["token"];
     type Payload = FailPayload;
     async fn run(_: &JobEnv, job: &Job, p: FailPayload) -> Outcome {
+        if p.succeed_from_attempt.is_some_and(|n| job.attempt >= n) {
+            return Outcome::Succeeded(Some(format!("{{\"succeeded_on_attempt\":{}}}", job.attempt)));
+        }
         let msg = p.message.unwrap_or_else(|| "diag.fail always fails".into());
         Outcome::retry(format!("{msg} (attempt {})", job.attempt))
     }

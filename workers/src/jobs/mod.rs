@@ -33,6 +33,8 @@ pub trait JobKind {
     const NAME: &'static str;
     const POLICY: Policy;
     type Payload: DeserializeOwned + Serialize + Send;
+    /// Payload fields the dashboard masks (at any depth), beyond those named like secrets.
+    const SENSITIVE: &'static [&'static str] = &[];
     fn run(env: &JobEnv, job: &Job, payload: Self::Payload) -> impl Future<Output = Outcome> + Send;
 }
 
@@ -77,6 +79,7 @@ impl JobEnv {
 pub struct KindSpec {
     pub name: &'static str,
     pub policy: Policy,
+    pub sensitive: &'static [&'static str],
     validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
     run: for<'a> fn(&'a JobEnv, &'a Job) -> futures::future::BoxFuture<'a, Outcome>,
 }
@@ -99,6 +102,7 @@ fn spec<K: JobKind>() -> KindSpec {
     KindSpec {
         name: K::NAME,
         policy: K::POLICY,
+        sensitive: K::SENSITIVE,
         validate: |v| {
             serde_path_to_error::deserialize::<_, K::Payload>(v)
                 .map(|_| ())

@@ -1,0 +1,376 @@
+//! What the dashboard shows, read from where it lives: live states from Redis, history, charts
+//! and latencies from PostgreSQL. Time ranges over history become ranges of the UUIDv7 primary
+//! key, so a million-row history is read through its primary key, not scanned.
+use chrono::{DateTime, Duration, Utc};
+use nightshift_queue::Counts;
+use nightshift_workers::jobs::maintenance::first_uuid_v7_at;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::{PgPool, Postgres, QueryBuilder};
+use uuid::Uuid;
+
+use crate::AppState;
+
+pub const PAGE: i64 = 50;
+
+#[derive(Debug, Serialize)]
+pub struct QueueRow {
+    pub name: String,
+    pub counts: Option<Counts>,
+}
+
+/// One point per minute of the last hour.
+#[derive(Debug, Serialize, Default)]
+pub struct Series {
+    /// Minute starts, milliseconds since the epoch.
+    pub minutes: Vec<i64>,
+    pub succeeded: Vec<i64>,
+    pub dead: Vec<i64>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Latency {
+    pub queue: String,
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub jobs: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Overview {
+    pub queues: Vec<QueueRow>,
+    pub series: Series,
+    pub latency: Vec<Latency>,
+    pub at: DateTime<Utc>,
+}
+
+/// Counts per queue from Redis; a queue Redis cannot answer for shows no counts.
+pub async fn queue_rows(state: &AppState) -> Vec<QueueRow> {
+    let mut rows = Vec::new();
+    for q in state.queues.iter() {
+        let counts = match q.counts().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!(queue = q.name(), error = %e, "queue counts unavailable");
+                None
+            }
+        };
+        rows.push(QueueRow {
+            name: q.name().to_string(),
+            counts,
+        });
+    }
+    rows
+}
+
+pub async fn overview(state: &AppState) -> Result<Overview, sqlx::Error> {
+    let now = Utc::now();
+    let since = now - Duration::hours(1);
+    let floor = first_uuid_v7_at(since - Duration::minutes(5));
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        r#"
+        SELECT (extract(epoch FROM date_trunc('minute', finished_at)) * 1000)::bigint,
+               count(*) FILTER (WHERE state = 'succeeded'),
+               count(*) FILTER (WHERE state = 'dead')
+        FROM job_history
+        WHERE id >= $1 AND finished_at >= $2
+        GROUP BY 1 ORDER BY 1
+        "#,
+    )
+    .bind(floor)
+    .bind(since)
+    .fetch_all(&state.db)
+    .await?;
+    // Every minute of the hour, zeros included, so the chart's x axis is time.
+    let first = since.timestamp() / 60 * 60_000;
+    let mut series = Series::default();
+    for i in 0..=60 {
+        let minute = first + i * 60_000;
+        let (ok, dead) = rows.iter().find(|r| r.0 == minute).map_or((0, 0), |r| (r.1, r.2));
+        series.minutes.push(minute);
+        series.succeeded.push(ok);
+        series.dead.push(dead);
+    }
+    // First attempts only: a retry's start is its backoff, not the queue's latency.
+    let latency = sqlx::query_as::<_, Latency>(
+        r#"
+        SELECT queue,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at) * 1000) AS p50_ms,
+               percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - created_at) * 1000) AS p99_ms,
+               count(*) AS jobs
+        FROM job_history
+        WHERE id >= $1 AND created_at >= $2 AND started_at IS NOT NULL AND attempts = 1
+        GROUP BY queue ORDER BY queue
+        "#,
+    )
+    .bind(floor)
+    .bind(since)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(Overview {
+        queues: queue_rows(state).await,
+        series,
+        latency,
+        at: now,
+    })
+}
+
+/// The job list's filters, as the form sends them: empty fields are no filter.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+pub struct JobFilter {
+    #[serde(default)]
+    pub queue: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub state: String,
+    /// `YYYY-MM-DDTHH:MM`, UTC (an HTML datetime-local input).
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    /// A job id, or `field=value` matched against the payload (`a.b=value` for nested fields).
+    #[serde(default)]
+    pub q: String,
+    /// Keyset cursor: list jobs older than this id.
+    #[serde(default)]
+    pub before: String,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct JobRow {
+    pub id: Uuid,
+    pub queue: String,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+}
+
+/// A filter that cannot be run, named by its field.
+#[derive(Debug)]
+pub struct BadFilter {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn parse_time(field: &'static str, s: &str) -> Result<Option<DateTime<Utc>>, BadFilter> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+        .map(|t| Some(t.and_utc()))
+        .map_err(|_| BadFilter {
+            field,
+            message: "must be a date and time, YYYY-MM-DDTHH:MM (UTC)".into(),
+        })
+}
+
+/// The newest jobs matching the filter, a page at a time (keyset on the id, newest first).
+pub async fn search_jobs(db: &PgPool, f: &JobFilter) -> Result<Result<Vec<JobRow>, BadFilter>, sqlx::Error> {
+    let from = match parse_time("from", &f.from) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e)),
+    };
+    let to = match parse_time("to", &f.to) {
+        Ok(t) => t,
+        Err(e) => return Ok(Err(e)),
+    };
+    let before = match f.before.as_str() {
+        "" => None,
+        s => match Uuid::parse_str(s) {
+            Ok(u) => Some(u),
+            Err(_) => {
+                return Ok(Err(BadFilter {
+                    field: "before",
+                    message: "is not a job id".into(),
+                }));
+            }
+        },
+    };
+    let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new(
+        "SELECT id, queue, kind, state, attempts, created_at, finished_at, error FROM job_history WHERE true",
+    );
+    for (column, value) in [("queue", &f.queue), ("kind", &f.kind), ("state", &f.state)] {
+        if !value.is_empty() {
+            qb.push(format_args!(" AND {column} = ")).push_bind(value.clone());
+        }
+    }
+    if let Some(t) = from {
+        qb.push(" AND id >= ").push_bind(first_uuid_v7_at(t));
+    }
+    if let Some(t) = to {
+        qb.push(" AND id < ").push_bind(first_uuid_v7_at(t));
+    }
+    if let Some(b) = before {
+        qb.push(" AND id < ").push_bind(b);
+    }
+    let q = f.q.trim();
+    if !q.is_empty() {
+        if let Ok(id) = Uuid::parse_str(q) {
+            qb.push(" AND id = ").push_bind(id);
+        } else if let Some((field, value)) = q.split_once('=') {
+            let path: Vec<String> = field.trim().split('.').map(str::to_string).collect();
+            if path.iter().any(String::is_empty) {
+                return Ok(Err(BadFilter {
+                    field: "q",
+                    message: "a payload search is field=value, e.g. user_id=42 or to.address=a@b.c".into(),
+                }));
+            }
+            qb.push(" AND payload #>> ")
+                .push_bind(path)
+                .push(" = ")
+                .push_bind(value.trim().to_string());
+        } else {
+            return Ok(Err(BadFilter {
+                field: "q",
+                message: "is neither a job id nor a payload search (field=value)".into(),
+            }));
+        }
+    }
+    qb.push(" ORDER BY id DESC LIMIT ").push_bind(PAGE);
+    Ok(Ok(qb.build_query_as::<JobRow>().fetch_all(db).await?))
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct JobDetail {
+    pub id: Uuid,
+    pub queue: String,
+    pub kind: String,
+    pub payload: Option<Value>,
+    pub state: String,
+    pub attempts: i32,
+    pub max_attempts: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    pub result: Option<Value>,
+    pub worker: Option<String>,
+    pub submitted_by: Option<String>,
+    pub events: Value,
+}
+
+pub async fn job(db: &PgPool, id: Uuid) -> Result<Option<JobDetail>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, queue, kind, payload, state, attempts, max_attempts, created_at, started_at, finished_at,
+                error, result, worker, submitted_by, events
+         FROM job_history WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Field names whose values are never shown, whatever the kind: the usual names of secrets.
+const SECRET_NAMES: [&str; 8] = [
+    "password",
+    "secret",
+    "token",
+    "api_key",
+    "authorization",
+    "iban",
+    "card_number",
+    "cvv",
+];
+
+/// Replaces the values of sensitive fields, at any depth: those the kind declares and those
+/// named like secrets.
+pub fn mask(value: &mut Value, declared: &[&str]) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let lower = k.to_ascii_lowercase();
+                if declared.contains(&k.as_str()) || SECRET_NAMES.iter().any(|s| lower.contains(s)) {
+                    *v = Value::String("••••••".into());
+                } else {
+                    mask(v, declared);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| mask(v, declared)),
+        _ => {}
+    }
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct BackupRow {
+    pub id: Uuid,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub store: String,
+    pub location: String,
+    pub size_bytes: Option<i64>,
+    pub error: Option<String>,
+    pub verify_status: Option<String>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub verify_error: Option<String>,
+}
+
+pub async fn backups(db: &PgPool) -> Result<Vec<BackupRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, started_at, finished_at, store, location, size_bytes, error, verify_status,
+                verified_at, verify_error
+         FROM backups WHERE deleted_at IS NULL ORDER BY started_at DESC LIMIT 100",
+    )
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Misfire {
+    pub tick: DateTime<Utc>,
+    pub outcome: String,
+    pub lag_ms: i64,
+}
+
+/// The schedule's recent ticks that did not fire on time.
+pub async fn misfires(db: &PgPool, schedule: &str) -> Result<Vec<Misfire>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT tick, outcome, lag_ms FROM schedule_ticks
+         WHERE schedule = $1 AND outcome <> 'fired' ORDER BY tick DESC LIMIT 3",
+    )
+    .bind(schedule)
+    .fetch_all(db)
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn declared_and_secret_looking_fields_are_masked_at_any_depth() {
+        let mut v = json!({
+            "user_id": 7,
+            "account": {"iban": "DE89370400440532013000", "label": "rent"},
+            "items": [{"api_key": "k"}, {"note": "n"}],
+            "pin": "1234",
+            "Password": "p",
+        });
+        mask(&mut v, &["pin"]);
+        assert_eq!(
+            v,
+            json!({
+                "user_id": 7,
+                "account": {"iban": "••••••", "label": "rent"},
+                "items": [{"api_key": "••••••"}, {"note": "n"}],
+                "pin": "••••••",
+                "Password": "••••••",
+            })
+        );
+    }
+
+    #[test]
+    fn bad_times_name_their_field() {
+        assert_eq!(parse_time("from", "yesterday").unwrap_err().field, "from");
+        assert!(parse_time("to", "2026-11-30T10:15").unwrap().is_some());
+        assert!(parse_time("to", "").unwrap().is_none());
+    }
+}

@@ -1,0 +1,320 @@
+//! The dashboard's pages: reads only, nothing here changes state.
+use axum::{
+    Json,
+    extract::{Path, Query, State},
+    response::Html,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use nightshift_queue::{JobState, list_workers};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{DashError, Operator, data, render};
+use crate::AppState;
+
+/// Workers whose last heartbeat is older than this are gone.
+const WORKER_MAX_AGE_MS: i64 = 60_000;
+
+/// The context every page shares: who is signed in, the form token, the active tab, and the
+/// outcome of the action that led here.
+fn page(op: &Operator, nav: &str, done: Option<&str>, mut ctx: Value) -> Value {
+    ctx["operator"] = json!(op.subject);
+    ctx["csrf"] = json!(op.csrf);
+    ctx["nav"] = json!(nav);
+    ctx["done"] = json!(done.and_then(done_message));
+    ctx
+}
+
+/// Messages after an action come from this fixed list, never from the URL, so a crafted link
+/// cannot put words on the page.
+fn done_message(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "retry" => "Retried: the job is queued again.",
+        "cancel" => "Cancelled.",
+        "discard" => "Discarded: the job is gone from the queue (its history stays).",
+        "pause" => "Paused: no new job starts; running jobs finish.",
+        "resume" => "Resumed.",
+        "run" => "Queued: the schedule's job will run now.",
+        "bulk" => "Done: see the counts below.",
+        _ => return None,
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Done {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+pub fn login_page(message: Option<&str>) -> Html<String> {
+    render("login.html", json!({ "message": message })).unwrap_or_else(|_| Html("login".into()))
+}
+
+pub async fn login() -> Html<String> {
+    login_page(None)
+}
+
+pub async fn overview(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
+    let overview = data::overview(&state).await?;
+    render(
+        "overview.html",
+        page(&op, "overview", None, json!({ "overview": overview })),
+    )
+}
+
+/// What the overview's script polls: counts, the hour's series and latencies.
+pub async fn overview_json(State(state): State<AppState>, _op: Operator) -> Result<Json<data::Overview>, DashError> {
+    Ok(Json(data::overview(&state).await?))
+}
+
+pub async fn jobs(
+    State(state): State<AppState>,
+    op: Operator,
+    Query(filter): Query<data::JobFilter>,
+) -> Result<Html<String>, DashError> {
+    let rows = data::search_jobs(&state.db, &filter)
+        .await?
+        .map_err(|e| DashError::Invalid {
+            field: e.field,
+            message: e.message,
+        })?;
+    // A full page may have more behind it: the next page starts after its last row.
+    let next = (rows.len() as i64 == data::PAGE)
+        .then(|| rows.last().map(|r| r.id.to_string()))
+        .flatten();
+    let kinds: Vec<&str> = nightshift_workers::jobs::catalog().keys().copied().collect();
+    let queues = nightshift_workers::jobs::queue_names();
+    let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
+    render(
+        "jobs.html",
+        page(
+            &op,
+            "jobs",
+            None,
+            json!({ "jobs": rows, "filter": filter, "next": next, "kinds": kinds, "queues": queues, "states": states }),
+        ),
+    )
+}
+
+pub async fn job(
+    State(state): State<AppState>,
+    op: Operator,
+    Path(id): Path<String>,
+    Query(done): Query<Done>,
+) -> Result<Html<String>, DashError> {
+    let uuid = uuid::Uuid::parse_str(&id).map_err(|_| DashError::NotFound("job"))?;
+    let id = uuid.to_string();
+    let mut detail = data::job(&state.db, uuid).await?;
+    // The live record, when Redis still has it: fresher than the history.
+    let mut live = None;
+    for q in state.queues.iter() {
+        if let Some(rec) = q.inspect(&id).await? {
+            live = Some(rec);
+            break;
+        }
+    }
+    if detail.is_none() && live.is_none() {
+        return Err(DashError::NotFound("job"));
+    }
+    let kind = detail
+        .as_ref()
+        .map(|d| d.kind.clone())
+        .or_else(|| live.as_ref().map(|l| l.kind.clone()))
+        .unwrap_or_default();
+    let declared = nightshift_workers::jobs::find(&kind).map_or(&[][..], |s| s.sensitive);
+    let mut payload = match (&detail, &live) {
+        (Some(d), _) if d.payload.is_some() => d.payload.clone(),
+        (_, Some(l)) => serde_json::from_str::<Value>(&l.payload).ok(),
+        _ => None,
+    };
+    if let Some(p) = payload.as_mut() {
+        data::mask(p, declared);
+    }
+    if let Some(d) = detail.as_mut() {
+        d.payload = None;
+    }
+    let payload = payload.map(|p| serde_json::to_string_pretty(&p).unwrap_or_default());
+    let result = match (&live, &detail) {
+        (Some(l), _) if l.result.is_some() => l.result.clone(),
+        (_, Some(d)) => d
+            .result
+            .as_ref()
+            .map(|r| serde_json::to_string_pretty(r).unwrap_or_default()),
+        _ => None,
+    };
+    let queue = live
+        .as_ref()
+        .map(|l| l.queue.clone())
+        .or_else(|| detail.as_ref().map(|d| d.queue.clone()));
+    render(
+        "job.html",
+        page(
+            &op,
+            "jobs",
+            done.done.as_deref(),
+            json!({ "id": id, "job": detail, "live": live, "payload": payload, "result": result, "queue": queue }),
+        ),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QueueQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    offset: Option<usize>,
+    #[serde(default)]
+    done: Option<String>,
+}
+
+pub async fn queue(
+    State(state): State<AppState>,
+    op: Operator,
+    Path(name): Path<String>,
+    Query(q): Query<QueueQuery>,
+) -> Result<Html<String>, DashError> {
+    let queue = state.queues.get(&name).ok_or(DashError::NotFound("queue"))?;
+    let listed = match q.state.as_deref().unwrap_or("dead") {
+        s @ ("scheduled" | "queued" | "running" | "retrying" | "dead") => s.parse::<JobState>().ok(),
+        _ => None,
+    }
+    .ok_or(DashError::Invalid {
+        field: "state",
+        message: "must be scheduled, queued, running, retrying or dead".into(),
+    })?;
+    let offset = q.offset.unwrap_or(0);
+    let counts = queue.counts().await?;
+    let jobs = queue.list(listed, offset, data::PAGE as usize).await?;
+    let more = jobs.len() == data::PAGE as usize;
+    render(
+        "queue.html",
+        page(
+            &op,
+            "overview",
+            q.done.as_deref(),
+            json!({
+                "name": name, "counts": counts, "listed": listed.as_str(), "jobs": jobs, "offset": offset,
+                "next_offset": more.then_some(offset + data::PAGE as usize),
+                "prev_offset": (offset > 0).then(|| offset.saturating_sub(data::PAGE as usize)),
+            }),
+        ),
+    )
+}
+
+/// The confirmation before a bulk action on a queue's dead set: how many jobs it will touch.
+pub async fn confirm_dead(
+    State(state): State<AppState>,
+    op: Operator,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Html<String>, DashError> {
+    let queue = state.queues.get(&name).ok_or(DashError::NotFound("queue"))?;
+    if !matches!(action.as_str(), "retry" | "discard") {
+        return Err(DashError::NotFound("action"));
+    }
+    let dead = queue.counts().await?.dead;
+    render(
+        "confirm.html",
+        page(
+            &op,
+            "overview",
+            None,
+            json!({ "name": name, "action": action, "dead": dead }),
+        ),
+    )
+}
+
+pub async fn workers(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
+    let mut conn = state.redis.clone();
+    let workers = list_workers(&mut conn, &state.key_prefix, WORKER_MAX_AGE_MS).await?;
+    render(
+        "workers.html",
+        page(&op, "workers", None, json!({ "workers": workers })),
+    )
+}
+
+pub async fn schedules(
+    State(state): State<AppState>,
+    op: Operator,
+    Query(done): Query<Done>,
+) -> Result<Html<String>, DashError> {
+    use nightshift_scheduler::ledger;
+    let mut rows = Vec::with_capacity(state.schedules.len());
+    for s in state.schedules.iter() {
+        let last = ledger::latest(&state.db, &s.name).await?;
+        rows.push(json!({
+            "name": s.name,
+            "cron": s.cron.to_string(),
+            "time_zone": s.tz.name(),
+            "kind": s.kind,
+            "misfire": format!("{:?}", s.misfire).to_lowercase(),
+            "paused": ledger::is_paused(&state.db, &s.name).await?,
+            "next_fire": s.next_tick(Utc::now()),
+            "last": last.map(|(tick, outcome, job_id)| json!({ "tick": tick, "outcome": outcome, "job_id": job_id })),
+            "misfires": data::misfires(&state.db, &s.name).await?,
+        }));
+    }
+    render(
+        "schedules.html",
+        page(&op, "schedules", done.done.as_deref(), json!({ "schedules": rows })),
+    )
+}
+
+pub async fn backups(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
+    let rows = data::backups(&state.db).await?;
+    render("backups.html", page(&op, "backups", None, json!({ "backups": rows })))
+}
+
+/// Key ids, states and dates only: the sealed secrets are never read here.
+pub async fn keys(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
+    let keys = match state.keyring {
+        None => None,
+        Some(_) => Some(
+            nightshift_common::keyring::list(&state.db)
+                .await
+                .map_err(|e| DashError::Internal(e.to_string()))?
+                .into_iter()
+                .map(|(kid, status, created_at, retire_after)| {
+                    json!({ "kid": kid, "status": status, "created_at": created_at, "retire_after": retire_after })
+                })
+                .collect::<Vec<_>>(),
+        ),
+    };
+    render(
+        "keys.html",
+        page(
+            &op,
+            "keys",
+            None,
+            json!({ "keys": keys, "signing_kid": state.keys.signing_kid() }),
+        ),
+    )
+}
+
+/// `2026-11-30T10:15:02.123Z` as `2026-11-30 10:15:02 UTC`; anything else unchanged.
+pub fn format_time(value: String) -> String {
+    match DateTime::parse_from_rfc3339(&value) {
+        Ok(t) => t.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        Err(_) => value,
+    }
+}
+
+pub fn format_epoch_ms(ms: i64) -> String {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+}
+
+pub fn format_bytes(n: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}

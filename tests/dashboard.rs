@@ -1,0 +1,619 @@
+//! The operators' dashboard in a real browser: Debian's headless chromium, driven over
+//! WebDriver (chromedriver), against the API and workers on a private Redis and database.
+//! Screenshots of the main pages land in `target/dashboard-screenshots/`.
+mod common;
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use base64::Engine;
+use common::*;
+use nightshift_common::auth::Scope;
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(20);
+/// The W3C WebDriver key under which an element reference is returned.
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// chromedriver on a free port and one headless chromium session, both ended on drop. The
+/// WebDriver protocol is a dozen JSON calls here, made with reqwest: a WebDriver crate would
+/// add a second TLS stack (aws-lc) and ICU to the build for them.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    chromedriver: std::process::Child,
+}
+
+impl Browser {
+    async fn start() -> Self {
+        let binary = std::env::var("NIGHTSHIFT_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let port = free_port();
+        let chromedriver = std::process::Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {binary} (scripts/test.sh installs chromium-driver): {e}"));
+        wait_for_port(port).await;
+        let http = reqwest::Client::new();
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                                             "--disable-dev-shm-usage", "--window-size=1400,1000"] },
+            // Every console message of every page, read back through chromedriver's log endpoint.
+            "goog:loggingPrefs": { "browser": "ALL" },
+        } } });
+        let resp: Value = http
+            .post(format!("http://127.0.0.1:{port}/session"))
+            .json(&caps)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = resp["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("chromium session: {resp}"))
+            .to_string();
+        Browser {
+            http,
+            session: format!("http://127.0.0.1:{port}/session/{session}"),
+            chromedriver,
+        }
+    }
+
+    /// One WebDriver command; a WebDriver error (no such element, no alert) is `Err`.
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
+        let mut req = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp: Value = req
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        match resp["value"].get("error") {
+            Some(e) => Err(format!("{e}: {}", resp["value"]["message"])),
+            None => Ok(resp["value"].clone()),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
+        self.cmd(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    async fn get(&self, path: &str) -> Result<Value, String> {
+        self.cmd(reqwest::Method::GET, path, None).await
+    }
+
+    async fn goto(&self, url: &str) {
+        self.post("/url", json!({ "url": url })).await.unwrap();
+    }
+
+    async fn url(&self) -> String {
+        self.get("/url").await.unwrap().as_str().unwrap().to_string()
+    }
+
+    async fn find(&self, css: &str) -> Result<String, String> {
+        let v = self
+            .post("/element", json!({ "using": "css selector", "value": css }))
+            .await?;
+        Ok(v[ELEMENT].as_str().ok_or("no element id")?.to_string())
+    }
+
+    /// Waits for an element to be on the page.
+    async fn element(&self, css: &str) -> String {
+        let found = poll_until(WAIT, || async { self.find(css).await.ok() }).await;
+        found.unwrap_or_else(|| panic!("no element {css} within {WAIT:?}"))
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let e = self.element(css).await;
+        self.get(&format!("/element/{e}/text"))
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn attr(&self, css: &str, name: &str) -> Option<String> {
+        let e = self.element(css).await;
+        self.get(&format!("/element/{e}/attribute/{name}"))
+            .await
+            .unwrap()
+            .as_str()
+            .map(String::from)
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.element(css).await;
+        self.post(&format!("/element/{e}/click"), json!({})).await.unwrap();
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css).await;
+        self.post(&format!("/element/{e}/value"), json!({ "text": text }))
+            .await
+            .unwrap();
+    }
+
+    async fn execute(&self, script: &str) -> Value {
+        self.post("/execute/sync", json!({ "script": script, "args": [] }))
+            .await
+            .unwrap()
+    }
+
+    async fn source(&self) -> String {
+        self.get("/source").await.unwrap().as_str().unwrap().to_string()
+    }
+
+    /// The text of an open alert, if a page opened one.
+    async fn alert(&self) -> Option<String> {
+        self.get("/alert/text")
+            .await
+            .ok()
+            .map(|v| v.as_str().unwrap_or("").to_string())
+    }
+
+    /// The console messages logged since the last call, as (level, message).
+    async fn console(&self) -> Vec<(String, String)> {
+        let v = self.post("/se/log", json!({ "type": "browser" })).await.unwrap();
+        v.as_array()
+            .unwrap_or_else(|| panic!("chromedriver log answer: {v}"))
+            .iter()
+            .map(|e| {
+                (
+                    e["level"].as_str().unwrap_or("").to_string(),
+                    e["message"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/dashboard-screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let b64 = self.get("/screenshot").await.unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64.as_str().unwrap())
+            .unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    /// Signs in through the login form with a token of the given scopes.
+    async fn sign_in(&self, base: &str, scopes: &[Scope]) {
+        self.goto(&format!("{base}/dashboard/login")).await;
+        self.type_into("#token", &token(scopes)).await;
+        self.click("#login button[type=submit]").await;
+    }
+
+    async fn session_cookie(&self) -> String {
+        let c = self.get("/cookie/nightshift_session").await.expect("signed in");
+        c["value"].as_str().unwrap().to_string()
+    }
+
+    /// Reloads the current page until `css`'s text satisfies `ok`.
+    async fn reload_until(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let found = poll_until(WAIT, || async {
+            self.post("/refresh", json!({})).await.ok()?;
+            let e = self.find(css).await.ok()?;
+            let t = self
+                .get(&format!("/element/{e}/text"))
+                .await
+                .ok()?
+                .as_str()?
+                .to_string();
+            ok(&t).then_some(t)
+        })
+        .await;
+        match found {
+            Some(t) => t,
+            None => panic!("{css} stayed {:?}", self.text(css).await),
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ending the session closes chromium; killing chromedriver then leaves nothing behind.
+        let url = self.session.clone();
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async { reqwest::Client::new().delete(url).send().await.map(drop) })
+        })
+        .join();
+        let _ = self.chromedriver.kill();
+        let _ = self.chromedriver.wait();
+    }
+}
+
+async fn wait_for_port(port: u16) {
+    wait_for("chromedriver to listen", WAIT, || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.ok().map(drop)
+    })
+    .await;
+}
+
+/// Private Redis and database, the API and workers in this process, and a signed-in browser.
+struct Setup {
+    app: App,
+    browser: Browser,
+    db: sqlx::PgPool,
+    _test_db: TestDb,
+    _redis: PrivateRedis,
+}
+
+async fn setup() -> Setup {
+    let redis = PrivateRedis::start();
+    let test_db = TestDb::create().await;
+    let config = config(&redis, &test_db);
+    let app = App::start(&config, true).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&app.base, &[Scope::Admin]).await;
+    let h1 = browser.text("main h1").await;
+    assert_eq!(
+        h1,
+        "Queues",
+        "signed in lands on the overview: {}",
+        browser.source().await
+    );
+    Setup {
+        db: test_db.pool().await,
+        app,
+        browser,
+        _test_db: test_db,
+        _redis: redis,
+    }
+}
+
+async fn audit_actions(db: &sqlx::PgPool, target: &str) -> Vec<(String, String, Value)> {
+    sqlx::query_as("SELECT actor, action, detail FROM audit_log WHERE target = $1 ORDER BY id")
+        .bind(target)
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_loads_without_console_errors_and_a_non_admin_token_is_refused() {
+    let s = setup().await;
+    let base = &s.app.base;
+    let admin = token(&Scope::ALL);
+    let failed = s
+        .app
+        .enqueue_id(&admin, json!({ "kind": "diag.fail", "payload": {}, "max_attempts": 1 }))
+        .await;
+    s.app.wait_state(&admin, &failed, "dead", WAIT).await;
+    let pages = [
+        ("overview", "/dashboard".to_string()),
+        ("jobs", "/dashboard/jobs".to_string()),
+        ("job", format!("/dashboard/jobs/{failed}")),
+        ("queue-dead", "/dashboard/queues/default?state=dead".to_string()),
+        ("confirm-retry-all", "/dashboard/queues/default/dead/retry".to_string()),
+        ("workers", "/dashboard/workers".to_string()),
+        ("schedules", "/dashboard/schedules".to_string()),
+        ("backups", "/dashboard/backups".to_string()),
+        ("keys", "/dashboard/keys".to_string()),
+    ];
+    for (name, path) in &pages {
+        s.browser.goto(&format!("{base}{path}")).await;
+        // The page rendered (not an error page) and, on the overview, its script ran once.
+        assert!(!s.browser.text("main h1").await.is_empty(), "{path}");
+        assert!(
+            s.browser.find("#error-message").await.is_err(),
+            "{path} is an error page"
+        );
+        match *name {
+            // The script drew the charts, and this process's workers sent heartbeats.
+            "overview" => drop(s.browser.element("#chart-throughput rect").await),
+            "workers" => assert!(
+                s.browser
+                    .text("#workers tbody")
+                    .await
+                    .contains(&std::process::id().to_string())
+            ),
+            _ => {}
+        }
+        s.browser.screenshot(name).await;
+        let errors: Vec<_> = s
+            .browser
+            .console()
+            .await
+            .into_iter()
+            .filter(|(level, _)| level == "SEVERE" || level == "WARNING")
+            .collect();
+        assert!(errors.is_empty(), "{path} logged {errors:?}");
+    }
+
+    // Signed out, the dashboard sends the browser to the login page; a token without `admin`
+    // does not get in.
+    s.browser.click(".signout button").await;
+    assert_eq!(s.browser.text("main h1").await, "Nightshift");
+    s.browser.goto(&format!("{base}/dashboard/jobs")).await;
+    assert!(s.browser.url().await.ends_with("/dashboard/login"));
+    s.browser.sign_in(base, &[Scope::JobsRead, Scope::JobsWrite]).await;
+    assert!(s.browser.text("#login-error").await.contains("admin scope"));
+    s.browser.screenshot("login-refused").await;
+    let logins = audit_actions(&s.db, "dashboard").await;
+    let outcomes: Vec<(&str, &str, &str)> = logins
+        .iter()
+        .map(|(actor, action, d)| (actor.as_str(), action.as_str(), d["outcome"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("dashboard:test-client", "dashboard.login", "ok"),
+            ("dashboard:test-client", "dashboard.logout", "ok"),
+            ("anonymous", "dashboard.login", "refused"),
+        ]
+    );
+    s.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_counts_change_as_jobs_run_without_reloading_the_page() {
+    let s = setup().await;
+    let admin = token(&Scope::ALL);
+    let before: u64 = s
+        .browser
+        .text("[data-count='default/succeeded_total']")
+        .await
+        .parse()
+        .unwrap();
+    // A mark on this page's window: a reload would lose it.
+    s.browser.execute("window.stillHere = true;").await;
+    let ids: Vec<String> = futures::future::join_all((0..3).map(|_| {
+        s.app
+            .enqueue_id(&admin, json!({ "kind": "diag.sleep", "payload": { "ms": 4000 } }))
+    }))
+    .await;
+    // Running jobs show up, then their successes, in the cells the page's script updates.
+    wait_for("running jobs on the overview", WAIT, || async {
+        let n: u64 = s.browser.text("[data-count='default/running']").await.parse().ok()?;
+        (n >= 1).then_some(())
+    })
+    .await;
+    s.browser.screenshot("overview-running").await;
+    wait_for("three more successes on the overview", WAIT, || async {
+        let n: u64 = s
+            .browser
+            .text("[data-count='default/succeeded_total']")
+            .await
+            .parse()
+            .ok()?;
+        (n >= before + 3).then_some(())
+    })
+    .await;
+    for id in &ids {
+        s.app.wait_state(&admin, id, "succeeded", WAIT).await;
+    }
+    let same_page = s.browser.execute("return window.stillHere === true;").await;
+    assert_eq!(same_page, json!(true), "the counts changed without a reload");
+    s.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_opens_a_dead_job_retries_it_and_sees_it_succeed() {
+    let s = setup().await;
+    let base = &s.app.base;
+    let admin = token(&Scope::ALL);
+    let id = s
+        .app
+        .enqueue_id(
+            &admin,
+            json!({ "kind": "diag.fail", "max_attempts": 1,
+                    "payload": { "message": "upstream said no", "succeed_from_attempt": 2, "token": "tok-5ecret-value" } }),
+        )
+        .await;
+    s.app.wait_state(&admin, &id, "dead", WAIT).await;
+    s.browser
+        .goto(&format!("{base}/dashboard/queues/default?state=dead"))
+        .await;
+    s.browser
+        .click(&format!("#queue-jobs a[href='/dashboard/jobs/{id}']"))
+        .await;
+    assert_eq!(s.browser.text("#job-state").await, "dead");
+    assert!(
+        s.browser
+            .text("#job-error")
+            .await
+            .contains("upstream said no (attempt 1)")
+    );
+    // The kind marks `token` sensitive: the page never carries its value.
+    let payload = s.browser.text("#job-payload").await;
+    assert!(
+        payload.contains("upstream said no") && payload.contains("••••••"),
+        "{payload}"
+    );
+    assert!(!s.browser.source().await.contains("tok-5ecret-value"));
+    s.browser.screenshot("job-dead").await;
+
+    s.browser.click("#action-retry").await;
+    assert!(s.browser.text(".flash").await.starts_with("Retried"));
+    let state = s.browser.reload_until("#job-state", |t| t == "succeeded").await;
+    assert_eq!(state, "succeeded");
+    s.browser.screenshot("job-retried").await;
+    let status = s.app.wait_state(&admin, &id, "succeeded", WAIT).await;
+    assert_eq!(status["attempts"], 2);
+    let audit = audit_actions(&s.db, &id).await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].0.as_str(), audit[0].1.as_str()),
+        ("dashboard:test-client", "job.retry")
+    );
+    assert_eq!(audit[0].2["outcome"], "ok");
+    s.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queue_paused_from_the_dashboard_starts_no_job_until_resumed() {
+    let s = setup().await;
+    let base = &s.app.base;
+    let admin = token(&Scope::ALL);
+    s.browser.goto(&format!("{base}/dashboard/queues/cashflow")).await;
+    s.browser.click("#queue-toggle").await;
+    assert_eq!(s.browser.text("#queue-state").await, "paused");
+    let held = s
+        .app
+        .enqueue_id(
+            &admin,
+            json!({ "kind": "cashflow.project", "payload": { "user_id": 424242 } }),
+        )
+        .await;
+    // A job on another queue runs to the end: the workers are polling, and still the paused
+    // queue's job has not started.
+    let control = s.app.enqueue_id(&admin, json!({ "kind": "noop", "payload": {} })).await;
+    s.app.wait_state(&admin, &control, "succeeded", WAIT).await;
+    let status: Value = s.app.status(&admin, &held).await.json().await.unwrap();
+    assert_eq!(status["state"], "queued", "{status}");
+    assert_eq!(status["attempts"], 0);
+    s.browser.screenshot("queue-paused").await;
+
+    s.browser.click("#queue-toggle").await;
+    assert_eq!(s.browser.text("#queue-state").await, "active");
+    // Resumed, the job runs (and ends dead: that user does not exist).
+    let done = s.app.wait_state(&admin, &held, "dead", WAIT).await;
+    assert!(
+        done["error"].as_str().unwrap().contains("user 424242 not found"),
+        "{done}"
+    );
+    let audit: Vec<String> = audit_actions(&s.db, "cashflow")
+        .await
+        .into_iter()
+        .map(|a| a.1)
+        .collect();
+    assert_eq!(audit, ["queue.pause", "queue.resume"]);
+    s.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_job_arguments_and_errors_is_shown_as_text_and_never_runs() {
+    let s = setup().await;
+    let base = &s.app.base;
+    let admin = token(&Scope::ALL);
+    let attack = r#"<script>window.__ran=true;alert(1)</script><img src=x onerror="window.__ran=true;alert(2)">"#;
+    let id = s
+        .app
+        .enqueue_id(
+            &admin,
+            json!({ "kind": "diag.fail", "max_attempts": 1, "payload": { "message": attack } }),
+        )
+        .await;
+    s.app.wait_state(&admin, &id, "dead", WAIT).await;
+    for path in [
+        format!("/dashboard/jobs/{id}"),
+        "/dashboard/jobs?state=dead".to_string(),
+        "/dashboard/queues/default?state=dead".to_string(),
+    ] {
+        s.browser.goto(&format!("{base}{path}")).await;
+        s.browser.text("main h1").await;
+        assert_eq!(s.browser.alert().await, None, "{path} opened an alert");
+        let injected = s
+            .browser
+            .execute("return [document.querySelectorAll('main script, main img').length, window.__ran === true];")
+            .await;
+        assert_eq!(injected, json!([0, false]), "{path} has injected elements");
+        assert!(
+            s.browser
+                .text("main")
+                .await
+                .contains("<script>window.__ran=true;alert(1)</script>"),
+            "{path} shows the text"
+        );
+    }
+    s.browser.goto(&format!("{base}/dashboard/jobs/{id}")).await;
+    // The payload is shown as JSON: the same markup, its quotes escaped.
+    assert!(
+        s.browser
+            .text("#job-payload")
+            .await
+            .contains(&serde_json::to_string(attack).unwrap())
+    );
+    assert!(s.browser.text("#job-error").await.contains(attack));
+    s.browser.screenshot("job-xss-as-text").await;
+    s.app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cross_origin_form_post_and_a_post_without_the_csrf_token_are_refused() {
+    let s = setup().await;
+    let base = s.app.base.clone();
+    // The attacker's page: another origin (localhost, not 127.0.0.1) whose form posts to the
+    // dashboard as soon as it loads.
+    let attacker = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let attacker_url = format!("http://localhost:{}/", attacker.local_addr().unwrap().port());
+    let page = format!(
+        r#"<!doctype html><html><body><form id="f" method="post" action="{base}/dashboard/queues/default/pause">
+        <input type="hidden" name="csrf" value="guessed"></form><script>document.getElementById("f").submit();</script></body></html>"#
+    );
+    let server = tokio::spawn(async move {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move { axum::response::Html(page) }),
+        );
+        axum::serve(attacker, app).await.unwrap();
+    });
+    s.browser.goto(&attacker_url).await;
+    wait_for("the forged post to reach the dashboard", WAIT, || async {
+        let url = s.browser.get("/url").await.ok()?;
+        url.as_str()?.starts_with(&base).then_some(())
+    })
+    .await;
+    s.browser.screenshot("cross-origin-refused").await;
+    let queue = nightshift_queue::Queue::with_connection(
+        nightshift_queue::connect_redis(&s._redis.url()).await.unwrap(),
+        "default",
+        queue_config(),
+    );
+    assert!(
+        !queue.counts().await.unwrap().paused,
+        "a cross-origin post paused the queue"
+    );
+    let refused = audit_actions(&s.db, "/dashboard/queues/default/pause").await;
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].1, "dashboard.refused");
+    assert_eq!(refused[0].2["reason"], "cross-origin");
+
+    // With the operator's own session cookie but no CSRF token (a client that sends no Origin):
+    // refused too, and audited under the operator.
+    let cookie = s.browser.session_cookie().await;
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/dashboard/queues/default/pause"))
+        .header("cookie", format!("nightshift_session={cookie}"))
+        .form(&[("csrf", "not-the-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(!queue.counts().await.unwrap().paused);
+    let audit = audit_actions(&s.db, "default").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].1.as_str(), audit[0].2["outcome"].as_str()),
+        ("queue.pause", Some("refused"))
+    );
+    // The same request with the session's token goes through: the refusal was the token's.
+    s.browser.goto(&format!("{base}/dashboard/queues/default")).await;
+    let csrf = s.browser.attr("input[name=csrf]", "value").await.unwrap();
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{base}/dashboard/queues/default/pause"))
+        .header("cookie", format!("nightshift_session={cookie}"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert!(queue.counts().await.unwrap().paused);
+    server.abort();
+    s.app.stop().await;
+}

@@ -617,3 +617,29 @@ async fn a_cross_origin_form_post_and_a_post_without_the_csrf_token_are_refused(
     server.abort();
     s.app.stop().await;
 }
+
+#[tokio::test]
+async fn failed_sign_ins_share_the_per_address_budget_of_failed_api_tokens() {
+    let redis = PrivateRedis::start();
+    let test_db = TestDb::create().await;
+    let mut config = config(&redis, &test_db);
+    config.api_limits.auth_failures = (60, 3);
+    let app = App::start(&config, false).await;
+    let login = || async {
+        app.http
+            .post(format!("{}/dashboard/login", app.base))
+            .form(&[("token", "not-a-token")])
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    for _ in 0..3 {
+        assert_eq!(login().await, 401);
+    }
+    assert_eq!(login().await, 429);
+    // The API's failed tokens and the dashboard's failed sign-ins are one budget.
+    let api = app.status("not-a-token", &uuid::Uuid::now_v7().to_string()).await;
+    assert_eq!(api.status(), 429);
+    app.stop().await;
+}

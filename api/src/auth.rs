@@ -39,7 +39,8 @@ impl Caller {
 pub struct Limits {
     per_client: RateLimit,
     per_ip: RateLimit,
-    auth_failures: RateLimit,
+    /// Failed authentications per IP, the API's and the dashboard's sign-ins alike.
+    pub(crate) auth_failures: RateLimit,
 }
 
 impl Limits {
@@ -54,7 +55,7 @@ impl Limits {
 
 /// Takes one request from a limit. Without Redis the limit is not enforced: enqueuing fails
 /// on its own then, and reads should not.
-async fn within(state: &AppState, limit: &RateLimit, subject: &str) -> Result<(), ApiError> {
+pub(crate) async fn within(state: &AppState, limit: &RateLimit, subject: &str) -> Result<(), ApiError> {
     match limit.take(&mut state.redis.clone(), subject).await {
         Ok(None) => Ok(()),
         Ok(Some(wait)) => {

@@ -1,8 +1,10 @@
 //! Everything the dashboard changes. Each action checks the session and its CSRF token, does
 //! the same thing the CLI and the admin API do, and writes an audit row, refused ones included.
+use std::net::SocketAddr;
+
 use axum::{
-    Form,
-    extract::{Path, State},
+    Extension, Form,
+    extract::{ConnectInfo, Path, State},
     http::{HeaderMap, header},
     response::{IntoResponse, Redirect, Response},
 };
@@ -49,7 +51,12 @@ pub struct LoginForm {
     token: String,
 }
 
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form): Form<LoginForm>) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
     let claims = match session::admit(&state, &form.token) {
         Ok(c) => c,
         Err(e) => {
@@ -61,6 +68,13 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, Form(form)
                 json!({ "outcome": "refused" }),
             )
             .await;
+            // Failed sign-ins count against the same per-IP budget as failed API tokens.
+            if let Some(Extension(ConnectInfo(addr))) = peer
+                && let Err(limited) =
+                    crate::auth::within(&state, &state.limits.auth_failures, &addr.ip().to_string()).await
+            {
+                return limited.into_response();
+            }
             return e.into_response();
         }
     };

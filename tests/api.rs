@@ -541,3 +541,47 @@ async fn a_snoozed_job_uses_no_attempt_however_often_it_snoozes() {
     assert_eq!(status["result"], json!({"snoozed": 5, "attempt": 1}));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn jobs_lost_when_redis_restarts_empty_are_rederived_from_the_history_and_run_once() {
+    let (mut redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let api = App::start(&config, false).await;
+    let token = token(RW);
+    let ready = || async {
+        let r = api.http.get(format!("{}/health/ready", api.base)).send().await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(ready().await.0, 200, "a first start records the epoch and is ready");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(api.enqueue_id(&token, json!({"kind": "noop"})).await);
+    }
+    // No persistence: the restarted Redis is empty, and no worker runs yet to recover it.
+    redis.restart();
+    // Once the connection is back, readiness says the data is missing, not merely "down".
+    let status = wait_for("readiness to see the lost data", Duration::from_secs(10), || async {
+        let (status, body) = ready().await;
+        (body["redis"] != "unavailable").then_some(status)
+    })
+    .await;
+    assert_eq!(status, 503);
+    assert_eq!(ready().await.1["redis"], "recovering");
+    // Work accepted meanwhile is stored in both, as always.
+    ids.push(api.enqueue_id(&token, json!({"kind": "noop"})).await);
+
+    let workers = App::start(&config, true).await;
+    for id in &ids {
+        let status = api.wait_state(&token, id, "succeeded", Duration::from_secs(20)).await;
+        assert_eq!(status["attempts"], 1, "{status}");
+    }
+    wait_for("readiness after the recovery", Duration::from_secs(10), || async {
+        (ready().await.0 == 200).then_some(())
+    })
+    .await;
+    // Each ran once in the new Redis: the job accepted during the outage was not pushed again.
+    let counts = queue(&redis, "default").await.counts().await.unwrap();
+    assert_eq!(counts.succeeded_total, 4, "{counts:?}");
+    workers.stop().await;
+    api.stop().await;
+}

@@ -7,6 +7,7 @@ pub mod db;
 pub mod history;
 pub mod keyring;
 pub mod rate;
+pub mod recovery;
 pub mod telemetry;
 
 pub use config::{Config, ConfigError};

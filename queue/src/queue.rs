@@ -110,6 +110,11 @@ impl Queue {
         &self.config
     }
 
+    /// The Redis key of a job's record.
+    pub fn job_key(&self, id: &str) -> String {
+        self.keys.job(id)
+    }
+
     pub(crate) fn keys(&self) -> &Keys {
         &self.keys
     }

@@ -131,6 +131,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     let db = db::connect(&config.database_url, 10)
         .await
         .context("connecting to PostgreSQL")?;
+    let recovery = tokio::spawn(nightshift_common::recovery::watch(
+        db.clone(),
+        conn.clone(),
+        config.queue.clone(),
+    ));
     let env = Arc::new(JobEnv::new(&config, db.clone(), conn)?);
     let queues = env.queues.clone();
     let (history_tx, history_task) = if config.history {
@@ -177,6 +182,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .await
         .context("worker monitor")?;
     gauges.abort();
+    recovery.abort();
     if let Some(task) = history_task {
         // The writer ends once the backends' loops dropped their senders, after a last flush.
         if tokio::time::timeout(Duration::from_secs(15), task).await.is_err() {

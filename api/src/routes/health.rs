@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use axum::{Json, extract::State, http::StatusCode};
+use nightshift_common::recovery;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -16,6 +17,7 @@ pub struct Live {
 pub struct Readiness {
     /// `ok` when both dependencies answer, else `unavailable`.
     status: &'static str,
+    /// `ok`, `unavailable`, or `recovering` while jobs Redis lost are re-derived from PostgreSQL.
     redis: &'static str,
     postgres: &'static str,
 }
@@ -43,7 +45,15 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
     let db_ok = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&state.db))
         .await
         .is_ok_and(|r| r.is_ok());
-    let status = if redis_ok && db_ok {
+    // A Redis that answers but lost its data is not ready: queued work is missing until a
+    // worker re-derives it.
+    let lost = redis_ok
+        && db_ok
+        && tokio::time::timeout(limit, recovery::check(&state.db, &mut conn, &state.key_prefix))
+            .await
+            .is_ok_and(|r| matches!(r, Ok(recovery::Epoch::Lost)));
+    let ready = redis_ok && db_ok && !lost;
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -52,8 +62,8 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
     (
         status,
         Json(Readiness {
-            status: word(redis_ok && db_ok),
-            redis: word(redis_ok),
+            status: word(ready),
+            redis: if lost { "recovering" } else { word(redis_ok) },
             postgres: word(db_ok),
         }),
     )

@@ -1,0 +1,170 @@
+//! Redis restarted empty. Every job the API accepted is on record in `job_history` before the
+//! 202, and workers record each state change; so when Redis loses its data (no AOF, a failover
+//! to a replica that lagged, an operator's FLUSHALL) the jobs it held are re-derived from
+//! PostgreSQL: every job whose last recorded state is not final and that Redis no longer knows
+//! is pushed again under its own id. Handlers are idempotent, so a job that had in fact
+//! finished after its last history write runs twice at worst, with one effect.
+//!
+//! Detection is an epoch: a random value written to Redis and PostgreSQL on first start. A
+//! Redis without it (or with another) is a Redis that lost data; readiness reports it until a
+//! worker has re-derived the work and written the epoch back.
+use std::time::Duration;
+
+use nightshift_queue::{NewJob, Queue, QueueConfig, QueueError, RedisConn};
+use redis::AsyncCommands;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RecoveryError {
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("postgres: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What Redis holds compared with what PostgreSQL remembers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Epoch {
+    /// The dataset PostgreSQL knows (or a first start, now recorded in both).
+    Current,
+    /// Redis lost its data: jobs must be re-derived before the platform is whole again.
+    Lost,
+}
+
+fn redis_key(prefix: &str) -> String {
+    format!("{prefix}:epoch")
+}
+
+async fn recorded(db: &PgPool, prefix: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT epoch FROM redis_epoch WHERE prefix = $1")
+        .bind(prefix)
+        .fetch_optional(db)
+        .await
+}
+
+/// Compares the two epochs; on a first start (neither has one) records a new one in both.
+pub async fn check(db: &PgPool, conn: &mut RedisConn, prefix: &str) -> Result<Epoch, RecoveryError> {
+    let in_redis: Option<String> = conn.get(redis_key(prefix)).await?;
+    match (in_redis, recorded(db, prefix).await?) {
+        (Some(r), Some(p)) if r == p => Ok(Epoch::Current),
+        (Some(_), Some(_)) | (None, Some(_)) => Ok(Epoch::Lost),
+        (Some(r), None) => {
+            // Redis predates this table (an upgrade): adopt its epoch.
+            record(db, prefix, &r).await?;
+            Ok(Epoch::Current)
+        }
+        (None, None) => {
+            let fresh = Uuid::new_v4().to_string();
+            // Two processes starting at once: the first SET wins and both record that value.
+            let _: bool = conn.set_nx(redis_key(prefix), &fresh).await?;
+            let epoch: String = conn.get(redis_key(prefix)).await?;
+            record(db, prefix, &epoch).await?;
+            Ok(Epoch::Current)
+        }
+    }
+}
+
+async fn record(db: &PgPool, prefix: &str, epoch: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO redis_epoch (prefix, epoch) VALUES ($1, $2) ON CONFLICT (prefix) DO NOTHING")
+        .bind(prefix)
+        .bind(epoch)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Re-derives lost jobs when the epoch says Redis lost data; returns how many were pushed
+/// again (`None` when nothing was lost, or another process holds the recovery lock).
+pub async fn recover_if_lost(
+    db: &PgPool,
+    conn: &mut RedisConn,
+    config: &QueueConfig,
+) -> Result<Option<u64>, RecoveryError> {
+    let prefix = config.prefix.as_str();
+    if check(db, conn, prefix).await? == Epoch::Current {
+        return Ok(None);
+    }
+    let lock = format!("{prefix}:epoch:recovering");
+    let mine: bool = redis::cmd("SET")
+        .arg(&lock)
+        .arg(std::process::id())
+        .arg("NX")
+        .arg("EX")
+        .arg(600)
+        .query_async::<Option<String>>(conn)
+        .await?
+        .is_some();
+    if !mine {
+        return Ok(None);
+    }
+    let result = rederive(db, conn, config).await;
+    if let Ok(n) = &result {
+        // Whole again: the epoch goes back only after every lost job is queued.
+        let epoch = recorded(db, prefix).await?.unwrap_or_default();
+        let _: () = conn.set(redis_key(prefix), &epoch).await?;
+        tracing::warn!(
+            jobs = n,
+            "redis had lost its data: jobs re-derived from the job history"
+        );
+        metrics::counter!("nightshift_redis_recoveries_total").increment(1);
+    }
+    let _: () = conn.del(&lock).await?;
+    result.map(Some)
+}
+
+async fn rederive(db: &PgPool, conn: &mut RedisConn, config: &QueueConfig) -> Result<u64, RecoveryError> {
+    const BATCH: i64 = 1000;
+    let mut after = Uuid::nil();
+    let mut pushed = 0u64;
+    loop {
+        let rows: Vec<(Uuid, String, String, Option<serde_json::Value>, Option<i32>)> = sqlx::query_as(
+            "SELECT id, queue, kind, payload, max_attempts FROM job_history
+             WHERE id > $1 AND state IN ('scheduled', 'queued', 'running', 'retrying')
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after)
+        .bind(BATCH)
+        .fetch_all(db)
+        .await?;
+        let Some(last) = rows.last() else { break };
+        after = last.0;
+        // Jobs Redis still (or already again) has are left alone: those the API accepted
+        // after the loss, and any that survived it.
+        let mut pipe = redis::pipe();
+        for (id, queue, ..) in &rows {
+            let q = Queue::with_connection(conn.clone(), queue, config.clone());
+            pipe.exists(q.job_key(&id.to_string()));
+        }
+        let present: Vec<bool> = pipe.query_async(conn).await?;
+        for ((id, queue, kind, payload, max_attempts), present) in rows.into_iter().zip(present) {
+            if present {
+                continue;
+            }
+            let Some(payload) = payload else {
+                tracing::error!(job.id = %id, "lost job has no recorded payload; it cannot be re-derived");
+                continue;
+            };
+            let mut job = NewJob::new(kind, payload.to_string()).max_attempts(max_attempts.unwrap_or(1).max(1) as u32);
+            job.id = id.to_string();
+            Queue::with_connection(conn.clone(), &queue, config.clone())
+                .push(job)
+                .await?;
+            pushed += 1;
+        }
+    }
+    Ok(pushed)
+}
+
+/// Runs in every worker: checks the epoch every few seconds and recovers when Redis lost data.
+pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        tick.tick().await;
+        if let Err(e) = recover_if_lost(&db, &mut conn, &config).await {
+            tracing::warn!(error = %e, "redis epoch check failed; retrying");
+        }
+    }
+}

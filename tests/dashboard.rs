@@ -643,3 +643,42 @@ async fn failed_sign_ins_share_the_per_address_budget_of_failed_api_tokens() {
     assert_eq!(api.status(), 429);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_all_of_the_dead_set_asks_for_confirmation_then_retries_each_once() {
+    let s = setup().await;
+    let base = &s.app.base;
+    let admin = token(&Scope::ALL);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let body = json!({ "kind": "diag.fail", "max_attempts": 1, "payload": { "succeed_from_attempt": 2 } });
+        ids.push(s.app.enqueue_id(&admin, body).await);
+    }
+    for id in &ids {
+        s.app.wait_state(&admin, id, "dead", WAIT).await;
+    }
+    s.browser
+        .goto(&format!("{base}/dashboard/queues/default?state=dead"))
+        .await;
+    s.browser.click("#bulk-retry").await;
+    // The confirmation names the count and changes nothing by itself.
+    assert_eq!(s.browser.text("#confirm-count").await, "3");
+    for id in &ids {
+        let status: Value = s.app.status(&admin, id).await.json().await.unwrap();
+        assert_eq!(status["state"], "dead");
+    }
+    s.browser.screenshot("confirm-bulk-retry").await;
+    s.browser.click("#confirm").await;
+    assert!(s.browser.text(".flash").await.starts_with("Done"));
+    for id in &ids {
+        let status = s.app.wait_state(&admin, id, "succeeded", WAIT).await;
+        assert_eq!(status["attempts"], 2, "{status}");
+    }
+    let audit = audit_actions(&s.db, "default/dead").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(
+        (audit[0].1.as_str(), &audit[0].2["outcome"]),
+        ("dead.retry_all", &json!("ok"))
+    );
+    s.app.stop().await;
+}

@@ -196,7 +196,7 @@ pub async fn dead_action(
         return Err(DashError::NotFound("action"));
     }
     let target = format!("{name}/dead");
-    let done = audited(&state, &op, &form.csrf, &format!("dead.{action}_all"), &target, async {
+    audited(&state, &op, &form.csrf, &format!("dead.{action}_all"), &target, async {
         let mut done = 0u64;
         while done < form.expected {
             let take = BATCH.min((form.expected - done) as usize);
@@ -225,7 +225,6 @@ pub async fn dead_action(
         Ok(done)
     })
     .await?;
-    tracing::debug!(done, "bulk action finished");
     Ok(Redirect::to(&format!("/dashboard/queues/{name}?state=dead&done=bulk")))
 }
 

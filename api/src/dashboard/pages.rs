@@ -130,8 +130,12 @@ pub async fn job(
     if let Some(p) = payload.as_mut() {
         data::mask(p, declared);
     }
+    // Only the masked copy reaches the template.
     if let Some(d) = detail.as_mut() {
         d.payload = None;
+    }
+    if let Some(l) = live.as_mut() {
+        l.payload.clear();
     }
     let payload = payload.map(|p| serde_json::to_string_pretty(&p).unwrap_or_default());
     let result = match (&live, &detail) {

@@ -585,3 +585,63 @@ async fn jobs_lost_when_redis_restarts_empty_are_rederived_from_the_history_and_
     workers.stop().await;
     api.stop().await;
 }
+
+#[tokio::test]
+async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client() {
+    use nightshift_common::history;
+    use nightshift_queue::{AttemptReport, JobRecord, JobState};
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let id = nightshift_queue::new_job_id();
+    let now = chrono::Utc::now().timestamp_millis();
+    // A fast worker: the job ran and its report was written before the API's own record.
+    let report = AttemptReport {
+        id: id.clone(),
+        queue: "default".into(),
+        kind: "noop".into(),
+        payload: Some("{}".into()),
+        state: JobState::Succeeded,
+        attempt: 1,
+        max_attempts: Some(3),
+        created_at_ms: Some(now),
+        started_at_ms: Some(now),
+        finished_at_ms: now,
+        error: None,
+        result: None,
+        worker: "w1".into(),
+    };
+    history::write_batch(&pool, &[report]).await.unwrap();
+    let accepted = JobRecord {
+        id: id.clone(),
+        queue: "default".into(),
+        kind: "noop".into(),
+        payload: "{}".into(),
+        state: JobState::Queued,
+        attempts: 0,
+        max_attempts: 3,
+        created_at_ms: now,
+        run_at_ms: None,
+        started_at_ms: None,
+        finished_at_ms: None,
+        error: None,
+        result: None,
+        worker: None,
+        idempotency_key: None,
+    };
+    history::record_enqueued(&pool, &accepted, "client-a").await.unwrap();
+    let uuid = uuid::Uuid::parse_str(&id).unwrap();
+    assert_eq!(
+        history::submitted_by(&pool, uuid).await.unwrap().as_deref(),
+        Some("client-a")
+    );
+    let (state, attempts): (String, i32) = sqlx::query_as("SELECT state, attempts FROM job_history WHERE id = $1")
+        .bind(uuid)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        (state.as_str(), attempts),
+        ("succeeded", 1),
+        "the worker's outcome stands"
+    );
+}

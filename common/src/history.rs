@@ -138,7 +138,9 @@ async fn upsert(pool: &PgPool, rows: &[&AttemptReport]) -> Result<(), sqlx::Erro
 }
 
 /// Records an accepted job before the API answers, so the record exists even if Redis later
-/// loses it. An idempotent replay finds the row and leaves it alone.
+/// loses it. An idempotent replay finds the row and leaves it alone; so does a fast worker
+/// whose report of the first attempt got there first, except that the job's submitter is
+/// still recorded (without it the client could not read its own job).
 pub async fn record_enqueued(pool: &PgPool, rec: &JobRecord, submitted_by: &str) -> Result<(), sqlx::Error> {
     let id = Uuid::parse_str(&rec.id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     sqlx::query(
@@ -146,7 +148,7 @@ pub async fn record_enqueued(pool: &PgPool, rec: &JobRecord, submitted_by: &str)
         INSERT INTO job_history (id, queue, kind, payload, state, attempts, max_attempts, created_at, submitted_by, events)
         VALUES ($1, $2, $3, $4::jsonb, $5, 0, $6, $7, $8,
             jsonb_build_array(jsonb_build_object('state', $5::text, 'attempt', 0, 'at', $7)))
-        ON CONFLICT (id) DO NOTHING
+        ON CONFLICT (id) DO UPDATE SET submitted_by = COALESCE(job_history.submitted_by, EXCLUDED.submitted_by)
         "#,
     )
     .bind(id)

@@ -116,15 +116,15 @@ pub async fn run(config: &Config, args: ChaosArgs) -> anyhow::Result<()> {
         .await
         .context("dropping the chaos database")?;
     let failed = match &outcome {
-        Ok(report) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            report.failed()
-        }
-        Err(_) => {
-            eprintln!("chaos: process logs kept in {}", dir.display());
-            None
-        }
+        Ok(report) => report.failed(),
+        Err(_) => Some(String::new()),
     };
+    // A failed run keeps the process logs and Redis's append-only file for the post-mortem.
+    if failed.is_some() {
+        eprintln!("chaos: process logs and Redis data kept in {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     outcome?;
     if let Some(why) = failed {
         bail!("chaos run failed: {why}");

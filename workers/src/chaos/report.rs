@@ -86,7 +86,7 @@ pub(crate) struct Report {
     lost: usize,
     /// Lost or missing jobs: id, kind, and when it was sent and answered relative to the
     /// nearest Redis kill (seconds; negative is before).
-    lost_ids: Vec<(uuid::Uuid, &'static str, f64, f64)>,
+    lost_ids: Vec<(uuid::Uuid, &'static str, f64, f64, String)>,
     duplicate_effects: i64,
     duplicate_executions: i64,
     rerun_jobs: usize,
@@ -185,10 +185,11 @@ impl Report {
                 r.accepted_while_down += 1;
             }
             let id = s.id.expect("accepted means an id");
-            let state = queue
-                .inspect(&id.to_string())
-                .await?
-                .map(|rec| (rec.state, rec.attempts));
+            let rec = queue.inspect(&id.to_string()).await?;
+            let seen = rec.as_ref().map_or("not in Redis".to_string(), |r| {
+                format!("{} after {} attempts, error {:?}", r.state, r.attempts, r.error)
+            });
+            let state = rec.map(|rec| (rec.state, rec.attempts));
             match state {
                 Some((JobState::Succeeded, _)) => r.succeeded += 1,
                 Some((JobState::Dead, _)) => {
@@ -226,7 +227,7 @@ impl Report {
                         .min_by(|a, b| a.abs().total_cmp(&b.abs()))
                         .unwrap_or(f64::NAN)
                 };
-                r.lost_ids.push((id, s.kind, offset(s.started), offset(s.ended)));
+                r.lost_ids.push((id, s.kind, offset(s.started), offset(s.ended), seen));
             }
         }
         Ok(r)
@@ -294,9 +295,9 @@ impl Report {
             self.missing
         );
         println!("  lost                  {}", self.lost);
-        for (id, kind, sent, answered) in self.lost_ids.iter().take(10) {
+        for (id, kind, sent, answered, seen) in self.lost_ids.iter().take(10) {
             println!(
-                "    lost or missing: {id} {kind}, sent {sent:+.3}s and accepted {answered:+.3}s from the nearest Redis kill"
+                "    lost or missing: {id} {kind}, {seen}; sent {sent:+.3}s and accepted {answered:+.3}s from the nearest Redis kill"
             );
         }
         println!("  duplicate effects     {}", self.duplicate_effects);

@@ -62,6 +62,9 @@ enum Command {
     /// Two APIs, two schedulers and 1, 2, 3 workers on one machine: throughput per worker count,
     /// lost and duplicated effects.
     BenchScale(nightshift_workers::bench_scale::ScaleBenchArgs),
+    /// Faults under load: SIGKILL, SIGTERM and SIGSTOP workers, SIGKILL Redis; then every accepted
+    /// job against its final state and the effect ledger (lost and duplicate effects must be 0).
+    Chaos(nightshift_workers::chaos::ChaosArgs),
     /// Queue e-mails and measure sending them with one worker to NIGHTSHIFT_SMTP_URL (a sink).
     BenchEmail(nightshift_workers::bench_email::EmailBenchArgs),
     /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
@@ -219,6 +222,7 @@ async fn main() -> anyhow::Result<()> {
         Command::BenchCashflow(args) => nightshift_workers::bench_cashflow::run(&config, args).await?,
         Command::BenchBackup(args) => nightshift_workers::bench_backup::run(&config, args).await?,
         Command::BenchScale(args) => nightshift_workers::bench_scale::run(&config, args).await?,
+        Command::Chaos(args) => nightshift_workers::chaos::run(&config, args).await?,
         Command::BenchEmail(args) => nightshift_workers::bench_email::run(&config, args).await?,
         Command::Operator(cmd) => operator::run(&config, cmd).await?,
     }

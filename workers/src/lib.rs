@@ -5,6 +5,7 @@ pub mod bench_backup;
 pub mod bench_cashflow;
 pub mod bench_email;
 pub mod bench_scale;
+pub mod chaos;
 pub mod jobs;
 mod runtime;
 

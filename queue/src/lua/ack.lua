@@ -4,11 +4,12 @@
 -- error), delay_ms. A snooze goes back to `scheduled` and returns the attempt it was leased with.
 -- Removing the lease member is the fence: if the lease expired and was reaped, the member is
 -- gone, and the late worker's outcome must not overwrite the newer attempt ('stale').
+-- Refused outcomes are counted in stats as `stale` (the chaos runner reports them).
 -- Finished jobs go to `done` (scored by finish time); the sweeper deletes them after their TTL.
 local base, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local jp = base .. ':job:'
 local out, done = {}, {}
-local counts = {succeeded = 0, retried = 0, dead = 0, cancelled = 0}
+local counts = {succeeded = 0, retried = 0, dead = 0, cancelled = 0, stale = 0}
 
 for i = 0, n - 1 do
   local o = 4 + i * 5
@@ -16,6 +17,7 @@ for i = 0, n - 1 do
   local state
   if redis.call('ZREM', KEYS[4], member) == 0 then
     state = 'stale'
+    counts.stale = counts.stale + 1
   else
     local jk = jp .. id
     if outcome ~= 's' then

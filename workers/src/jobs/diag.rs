@@ -120,30 +120,89 @@ impl JobKind for Snooze {
     }
 }
 
-/// Records one row in `diag_effects` per successful run, unfenced: counting rows per job id
-/// shows lost jobs (none) and duplicated effects (more than one).
+/// Records one row in `diag_effects` per execution, unfenced: counting rows per job id shows
+/// lost jobs (none) and duplicated executions. With a business `key`, it then holds the job for
+/// `ms` (so faults land mid-job) and applies a fenced effect: the key's done row and the ledger
+/// row commit in one transaction, so a second execution of the same key applies nothing.
 pub struct Effect;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EffectPayload {}
+pub struct EffectPayload {
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub ms: u64,
+}
 
 impl JobKind for Effect {
     const NAME: &'static str = "diag.effect";
     const POLICY: Policy = DIAG_POLICY;
     type Payload = EffectPayload;
-    async fn run(env: &JobEnv, job: &Job, _: EffectPayload) -> Outcome {
+    async fn run(env: &JobEnv, job: &Job, p: EffectPayload) -> Outcome {
         let Ok(id) = uuid::Uuid::parse_str(&job.id) else {
             return Outcome::Dead(format!("job id `{}` is not a UUID", job.id));
         };
-        match sqlx::query("INSERT INTO diag_effects (job_id, attempt) VALUES ($1, $2)")
+        if let Err(e) = sqlx::query("INSERT INTO diag_effects (job_id, attempt) VALUES ($1, $2)")
             .bind(id)
             .bind(job.attempt as i32)
             .execute(&env.db)
             .await
         {
-            Ok(_) => Outcome::Succeeded(None),
-            Err(e) => Outcome::retry(format!("recording the effect: {e}")),
+            return Outcome::retry(format!("recording the execution: {e}"));
         }
+        let Some(key) = p.key else {
+            return Outcome::Succeeded(None);
+        };
+        tokio::time::sleep(Duration::from_millis(p.ms.min(60_000))).await;
+        match apply_once(&env.db, &key, id, job.attempt).await {
+            Ok(applied) => Outcome::Succeeded(Some(serde_json::json!({ "applied": applied }).to_string())),
+            Err(e) => Outcome::retry(format!("applying the effect: {e}")),
+        }
+    }
+}
+
+/// The effect under its business key, at most once: false when an earlier run applied it.
+async fn apply_once(db: &sqlx::PgPool, key: &str, job: uuid::Uuid, attempt: u32) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let fresh =
+        sqlx::query("INSERT INTO diag_ledger_keys (business_key, job_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(key)
+            .bind(job)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            == 1;
+    if fresh {
+        sqlx::query("INSERT INTO diag_ledger (business_key, job_id, attempt) VALUES ($1, $2, $3)")
+            .bind(key)
+            .bind(job)
+            .bind(attempt as i32)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(fresh)
+}
+
+/// Aborts its worker process on every attempt, like a segfaulting native library: the lease
+/// expires, the reaper counts the attempt, and the job must end dead at its max attempts rather
+/// than kill workers forever. Only where NIGHTSHIFT_DIAG_ABORT=1 (the chaos runner's workers):
+/// elsewhere any client could take a worker down with one request.
+pub struct Abort;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AbortPayload {}
+
+impl JobKind for Abort {
+    const NAME: &'static str = "diag.abort";
+    const POLICY: Policy = DIAG_POLICY;
+    type Payload = AbortPayload;
+    async fn run(_: &JobEnv, _: &Job, _: AbortPayload) -> Outcome {
+        if std::env::var("NIGHTSHIFT_DIAG_ABORT").as_deref() != Ok("1") {
+            return Outcome::Dead("diag.abort is disabled here (NIGHTSHIFT_DIAG_ABORT is not 1)".into());
+        }
+        std::process::abort()
     }
 }

@@ -145,6 +145,7 @@ pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
             spec::<diag::Fail>(),
             spec::<diag::Snooze>(),
             spec::<diag::Effect>(),
+            spec::<diag::Abort>(),
             spec::<cashflow::Project>(),
             spec::<cashflow::Nightly>(),
             spec::<email::SendEmail>(),

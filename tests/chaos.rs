@@ -1,0 +1,51 @@
+//! The chaos suite's short run: workers SIGKILLed, SIGTERMed and SIGSTOPed past their lease,
+//! Redis SIGKILLed and restarted, a job that aborts its worker every time, all under load. Counts
+//! only: nothing lost, no effect applied twice, the aborting job dead. Timings are the full
+//! run's business (scripts/chaos.sh).
+use std::process::Stdio;
+
+#[tokio::test]
+async fn a_short_chaos_run_loses_no_job_and_duplicates_no_effect() {
+    let admin = std::env::var("NIGHTSHIFT_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    // The runner starts its own redis-server and creates (and drops) its own database.
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .args(["chaos", "--workers", "3", "--concurrency", "8"])
+        .args([
+            "--kill-cycles",
+            "10",
+            "--term-cycles",
+            "3",
+            "--stop-cycles",
+            "1",
+            "--redis-restarts",
+            "1",
+        ])
+        .args(["--interval-ms", "700", "--redis-down-ms", "1500", "--rate", "30"])
+        .args(["--abort-jobs", "1", "--lease-secs", "2", "--drain-secs", "60"])
+        .env("DATABASE_URL", &admin)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let all = format!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{all}");
+    let line = |prefix: &str| {
+        stdout
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line:\n{all}"))
+            .to_string()
+    };
+    assert_eq!(line("lost "), "lost                  0", "{all}");
+    assert_eq!(line("duplicate effects "), "duplicate effects     0", "{all}");
+    assert!(
+        line("aborting jobs ").starts_with("aborting jobs         dead 1 of 1"),
+        "{all}"
+    );
+    assert!(line("faults ").contains("SIGKILL 10, SIGTERM 3"), "{all}");
+    assert!(line("jobs accepted ").contains("missing from Redis 0"), "{all}");
+}

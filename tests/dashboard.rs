@@ -682,3 +682,57 @@ async fn retry_all_of_the_dead_set_asks_for_confirmation_then_retries_each_once(
     );
     s.app.stop().await;
 }
+
+#[tokio::test]
+async fn bad_page_parameters_get_a_page_naming_the_field_not_a_crash() {
+    let redis = PrivateRedis::start();
+    let test_db = TestDb::create().await;
+    let app = App::start(&config(&redis, &test_db), false).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = http
+        .post(format!("{}/dashboard/login", app.base))
+        .form(&[("token", token(&[Scope::Admin]))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = |path: &'static str| {
+        let (http, cookie, base) = (&http, &cookie, &app.base);
+        async move {
+            let r = http
+                .get(format!("{base}{path}"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    // An offset past the end of any list is an empty page, not an overflow.
+    let (status, body) = page("/dashboard/queues/default?state=dead&offset=18446744073709551615").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("No dead job."));
+    for (path, field) in [
+        ("/dashboard/jobs?from=yesterday", "from:"),
+        ("/dashboard/jobs?before=not-an-id", "before:"),
+        ("/dashboard/jobs?q=no-equals-sign", "q:"),
+        ("/dashboard/queues/default?state=finished", "state:"),
+    ] {
+        let (status, body) = page(path).await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert!(body.contains(field), "{path}: {body}");
+    }
+    let (status, _) = page("/dashboard/queues/nope").await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}

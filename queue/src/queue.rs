@@ -367,7 +367,10 @@ impl Queue {
     /// PostgreSQL history has them after that.
     pub async fn list(&self, state: JobState, offset: usize, limit: usize) -> Result<Vec<JobRecord>, QueueError> {
         let k = &self.keys;
-        let (start, stop) = (offset as isize, (offset + limit.max(1)) as isize - 1);
+        // Saturating: an offset from a URL must not overflow, nor wrap into Redis's negative
+        // (from the end) indexes.
+        let start = isize::try_from(offset).unwrap_or(isize::MAX);
+        let stop = start.saturating_add(isize::try_from(limit.max(1)).unwrap_or(isize::MAX) - 1);
         let mut conn = self.conn.clone();
         let ids: Vec<String> = match state {
             JobState::Queued => conn.lrange(&k.ready, start, stop).await?,

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{DashError, Operator, session};
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 /// Records an action; a failed write is loud in the logs but does not undo what happened.
 pub async fn audit(state: &AppState, actor: &str, action: &str, target: &str, mut detail: Value) {
@@ -128,15 +128,15 @@ pub async fn job_action(
     Form(form): Form<JobForm>,
 ) -> Result<Redirect, DashError> {
     let id = uuid::Uuid::parse_str(&id)
-        .map_err(|_| DashError::NotFound("job"))?
+        .map_err(|_| ApiError::NotFound("job"))?
         .to_string();
     if !matches!(action.as_str(), "retry" | "cancel" | "discard") {
-        return Err(DashError::NotFound("action"));
+        return Err(ApiError::NotFound("action").into());
     }
-    let queue = state.queues.get(&form.queue).ok_or(DashError::Invalid {
-        field: "queue",
-        message: "is not a known queue".into(),
-    })?;
+    let queue = state
+        .queues
+        .get(&form.queue)
+        .ok_or_else(|| ApiError::invalid("queue", "is not a known queue"))?;
     audited(&state, &op, &form.csrf, &format!("job.{action}"), &id, async {
         match action.as_str() {
             "retry" => queue.retry(&id).await.map(drop)?,
@@ -156,9 +156,9 @@ pub async fn queue_action(
     Path((name, action)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Redirect, DashError> {
-    let queue = state.queues.get(&name).ok_or(DashError::NotFound("queue"))?;
+    let queue = state.queues.get(&name).ok_or(ApiError::NotFound("queue"))?;
     if !matches!(action.as_str(), "pause" | "resume") {
-        return Err(DashError::NotFound("action"));
+        return Err(ApiError::NotFound("action").into());
     }
     audited(&state, &op, &form.csrf, &format!("queue.{action}"), &name, async {
         if action == "pause" {
@@ -191,20 +191,23 @@ pub async fn dead_action(
     Form(form): Form<BulkForm>,
 ) -> Result<Redirect, DashError> {
     const BATCH: usize = 500;
-    let queue = state.queues.get(&name).ok_or(DashError::NotFound("queue"))?;
+    let queue = state.queues.get(&name).ok_or(ApiError::NotFound("queue"))?;
     if !matches!(action.as_str(), "retry" | "discard") {
-        return Err(DashError::NotFound("action"));
+        return Err(ApiError::NotFound("action").into());
     }
     let target = format!("{name}/dead");
     audited(&state, &op, &form.csrf, &format!("dead.{action}_all"), &target, async {
-        let mut done = 0u64;
-        while done < form.expected {
-            let take = BATCH.min((form.expected - done) as usize);
+        // Bounded by the jobs looked at, not the jobs moved: a job that cannot be moved stays
+        // at the head of the dead set and must not make this loop spin.
+        let (mut seen, mut done) = (0u64, 0u64);
+        while seen < form.expected {
+            let take = BATCH.min((form.expected - seen) as usize);
             let batch = queue.list(JobState::Dead, 0, take).await?;
             if batch.is_empty() {
                 break;
             }
             for job in &batch {
+                seen += 1;
                 // A job another operator just moved is no reason to stop the rest.
                 let moved = if action == "retry" {
                     queue.retry(&job.id).await.map(drop)
@@ -239,9 +242,9 @@ pub async fn schedule_action(
         .schedules
         .iter()
         .find(|s| s.name == name)
-        .ok_or(DashError::NotFound("schedule"))?;
+        .ok_or(ApiError::NotFound("schedule"))?;
     if !matches!(action.as_str(), "pause" | "resume" | "run") {
-        return Err(DashError::NotFound("action"));
+        return Err(ApiError::NotFound("action").into());
     }
     audited(&state, &op, &form.csrf, &format!("schedule.{action}"), &name, async {
         match action.as_str() {
@@ -249,8 +252,8 @@ pub async fn schedule_action(
                 let id = nightshift_scheduler::run_now(&state.queues, schedule)
                     .await
                     .map_err(|e| match e {
-                        nightshift_scheduler::SchedulerError::Redis(q) => DashError::from(q),
-                        other => DashError::Internal(other.to_string()),
+                        nightshift_scheduler::SchedulerError::Redis(q) => ApiError::from(q),
+                        other => ApiError::Internal(other.to_string().into()),
                     })?;
                 tracing::info!(schedule = %name, job.id = %id, by = %op.subject, "dashboard: schedule run now");
             }

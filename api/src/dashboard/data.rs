@@ -9,7 +9,7 @@ use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 pub const PAGE: i64 = 50;
 
@@ -149,47 +149,23 @@ pub struct JobRow {
     pub error: Option<String>,
 }
 
-/// A filter that cannot be run, named by its field.
-#[derive(Debug)]
-pub struct BadFilter {
-    pub field: &'static str,
-    pub message: String,
-}
-
-fn parse_time(field: &'static str, s: &str) -> Result<Option<DateTime<Utc>>, BadFilter> {
+fn parse_time(field: &'static str, s: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     if s.is_empty() {
         return Ok(None);
     }
     chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
         .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
         .map(|t| Some(t.and_utc()))
-        .map_err(|_| BadFilter {
-            field,
-            message: "must be a date and time, YYYY-MM-DDTHH:MM (UTC)".into(),
-        })
+        .map_err(|_| ApiError::invalid(field, "must be a date and time, YYYY-MM-DDTHH:MM (UTC)"))
 }
 
 /// The newest jobs matching the filter, a page at a time (keyset on the id, newest first).
-pub async fn search_jobs(db: &PgPool, f: &JobFilter) -> Result<Result<Vec<JobRow>, BadFilter>, sqlx::Error> {
-    let from = match parse_time("from", &f.from) {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(e)),
-    };
-    let to = match parse_time("to", &f.to) {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(e)),
-    };
+pub async fn search_jobs(db: &PgPool, f: &JobFilter) -> Result<Vec<JobRow>, ApiError> {
+    let from = parse_time("from", &f.from)?;
+    let to = parse_time("to", &f.to)?;
     let before = match f.before.as_str() {
         "" => None,
-        s => match Uuid::parse_str(s) {
-            Ok(u) => Some(u),
-            Err(_) => {
-                return Ok(Err(BadFilter {
-                    field: "before",
-                    message: "is not a job id".into(),
-                }));
-            }
-        },
+        s => Some(Uuid::parse_str(s).map_err(|_| ApiError::invalid("before", "is not a job id"))?),
     };
     let mut qb: QueryBuilder<'_, Postgres> = QueryBuilder::new(
         "SELECT id, queue, kind, state, attempts, created_at, finished_at, error FROM job_history WHERE true",
@@ -215,24 +191,24 @@ pub async fn search_jobs(db: &PgPool, f: &JobFilter) -> Result<Result<Vec<JobRow
         } else if let Some((field, value)) = q.split_once('=') {
             let path: Vec<String> = field.trim().split('.').map(str::to_string).collect();
             if path.iter().any(String::is_empty) {
-                return Ok(Err(BadFilter {
-                    field: "q",
-                    message: "a payload search is field=value, e.g. user_id=42 or to.address=a@b.c".into(),
-                }));
+                return Err(ApiError::invalid(
+                    "q",
+                    "a payload search is field=value, e.g. user_id=42 or to.address=a@b.c",
+                ));
             }
             qb.push(" AND payload #>> ")
                 .push_bind(path)
                 .push(" = ")
                 .push_bind(value.trim().to_string());
         } else {
-            return Ok(Err(BadFilter {
-                field: "q",
-                message: "is neither a job id nor a payload search (field=value)".into(),
-            }));
+            return Err(ApiError::invalid(
+                "q",
+                "is neither a job id nor a payload search (field=value)",
+            ));
         }
     }
     qb.push(" ORDER BY id DESC LIMIT ").push_bind(PAGE);
-    Ok(Ok(qb.build_query_as::<JobRow>().fetch_all(db).await?))
+    Ok(qb.build_query_as::<JobRow>().fetch_all(db).await?)
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -297,31 +273,6 @@ pub fn mask(value: &mut Value, declared: &[&str]) {
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
-pub struct BackupRow {
-    pub id: Uuid,
-    pub status: String,
-    pub started_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub store: String,
-    pub location: String,
-    pub size_bytes: Option<i64>,
-    pub error: Option<String>,
-    pub verify_status: Option<String>,
-    pub verified_at: Option<DateTime<Utc>>,
-    pub verify_error: Option<String>,
-}
-
-pub async fn backups(db: &PgPool) -> Result<Vec<BackupRow>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, status, started_at, finished_at, store, location, size_bytes, error, verify_status,
-                verified_at, verify_error
-         FROM backups WHERE deleted_at IS NULL ORDER BY started_at DESC LIMIT 100",
-    )
-    .fetch_all(db)
-    .await
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
 pub struct Misfire {
     pub tick: DateTime<Utc>,
     pub outcome: String,
@@ -369,7 +320,7 @@ mod tests {
 
     #[test]
     fn bad_times_name_their_field() {
-        assert_eq!(parse_time("from", "yesterday").unwrap_err().field, "from");
+        assert!(matches!(parse_time("from", "yesterday"), Err(ApiError::Invalid { field, .. }) if field == "from"));
         assert!(parse_time("to", "2026-11-30T10:15").unwrap().is_some());
         assert!(parse_time("to", "").unwrap().is_none());
     }

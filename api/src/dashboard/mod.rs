@@ -15,7 +15,7 @@ use axum::{
 use minijinja::Environment;
 use serde_json::json;
 
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 mod actions;
 mod data;
@@ -24,7 +24,8 @@ mod session;
 
 pub use session::Operator;
 
-/// Why a dashboard request did not get its page. Rendered as a page, never as a stack trace.
+/// Why a dashboard request did not get its page. Beyond the dashboard's own reasons, the
+/// API's errors (and so its classification of Redis and PostgreSQL failures) as a page.
 #[derive(Debug, thiserror::Error)]
 pub enum DashError {
     #[error("signed out")]
@@ -35,81 +36,49 @@ pub enum DashError {
     Csrf,
     #[error("cross-origin requests may not change anything here")]
     CrossOrigin,
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0} is unavailable; retry in a moment")]
-    Unavailable(&'static str),
-    #[error("internal error")]
-    Internal(String),
-}
-
-impl DashError {
-    fn redis(e: redis::RedisError) -> Self {
-        tracing::warn!(error = %e, "dashboard: redis unavailable");
-        DashError::Unavailable("Redis")
-    }
-
-    fn status(&self) -> StatusCode {
-        match self {
-            DashError::SignedOut => StatusCode::SEE_OTHER,
-            DashError::Login(_) => StatusCode::UNAUTHORIZED,
-            DashError::Csrf | DashError::CrossOrigin => StatusCode::FORBIDDEN,
-            DashError::NotFound(_) => StatusCode::NOT_FOUND,
-            DashError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            DashError::Conflict(_) => StatusCode::CONFLICT,
-            DashError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            DashError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
+    #[error(transparent)]
+    Api(#[from] ApiError),
 }
 
 impl From<sqlx::Error> for DashError {
     fn from(e: sqlx::Error) -> Self {
-        tracing::warn!(error = %e, "dashboard: database error");
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-                DashError::Unavailable("PostgreSQL")
-            }
-            e => DashError::Internal(e.to_string()),
-        }
+        DashError::Api(e.into())
     }
 }
 
 impl From<nightshift_queue::QueueError> for DashError {
     fn from(e: nightshift_queue::QueueError) -> Self {
-        use nightshift_queue::QueueError as Q;
-        match e {
-            Q::NotFound(_) => DashError::NotFound("job"),
-            Q::InvalidTransition { .. } => DashError::Conflict(e.to_string()),
-            e if e.is_unavailable() => {
-                tracing::warn!(error = %e, "dashboard: redis unavailable");
-                DashError::Unavailable("Redis")
-            }
-            e => DashError::Internal(e.to_string()),
-        }
+        DashError::Api(e.into())
     }
+}
+
+fn redis_error(e: redis::RedisError) -> DashError {
+    nightshift_queue::QueueError::from(e).into()
 }
 
 impl IntoResponse for DashError {
     fn into_response(self) -> Response {
-        match &self {
+        let status = match &self {
             DashError::SignedOut => return Redirect::to("/dashboard/login").into_response(),
             DashError::Login(message) => {
-                return (self.status(), pages::login_page(Some(message))).into_response();
+                return (StatusCode::UNAUTHORIZED, pages::login_page(Some(message))).into_response();
             }
-            DashError::Internal(cause) => tracing::error!(error = %cause, "dashboard: internal error"),
-            _ => {}
-        }
-        let body = render(
-            "error.html",
-            json!({ "status": self.status().as_u16(), "message": self.to_string() }),
-        )
-        .unwrap_or_else(|_| Html("error".into()));
-        (self.status(), body).into_response()
+            DashError::Csrf | DashError::CrossOrigin => StatusCode::FORBIDDEN,
+            DashError::Api(e) => {
+                if let ApiError::Internal(cause) = e {
+                    tracing::error!(error = %cause, "dashboard: internal error");
+                }
+                e.status_code()
+            }
+        };
+        // A page names the offending field, as the API's JSON body does.
+        let message = match &self {
+            DashError::Api(ApiError::Invalid { field, message }) => format!("{field}: {message}"),
+            other => other.to_string(),
+        };
+        let body = render("error.html", json!({ "status": status.as_u16(), "message": message }))
+            .unwrap_or_else(|_| Html("error".into()));
+        (status, body).into_response()
     }
 }
 
@@ -146,7 +115,7 @@ fn render(name: &str, ctx: serde_json::Value) -> Result<Html<String>, DashError>
         .get_template(name)
         .and_then(|t| t.render(ctx))
         .map(Html)
-        .map_err(|e| DashError::Internal(format!("template {name}: {e:#}")))
+        .map_err(|e| ApiError::Internal(format!("template {name}: {e:#}").into()).into())
 }
 
 /// The embedded assets, immutable for a build.

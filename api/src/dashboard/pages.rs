@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{DashError, Operator, data, render};
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 /// Workers whose last heartbeat is older than this are gone.
 const WORKER_MAX_AGE_MS: i64 = 60_000;
@@ -72,12 +72,7 @@ pub async fn jobs(
     op: Operator,
     Query(filter): Query<data::JobFilter>,
 ) -> Result<Html<String>, DashError> {
-    let rows = data::search_jobs(&state.db, &filter)
-        .await?
-        .map_err(|e| DashError::Invalid {
-            field: e.field,
-            message: e.message,
-        })?;
+    let rows = data::search_jobs(&state.db, &filter).await?;
     // A full page may have more behind it: the next page starts after its last row.
     let next = (rows.len() as i64 == data::PAGE)
         .then(|| rows.last().map(|r| r.id.to_string()))
@@ -102,19 +97,24 @@ pub async fn job(
     Path(id): Path<String>,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, DashError> {
-    let uuid = uuid::Uuid::parse_str(&id).map_err(|_| DashError::NotFound("job"))?;
+    let uuid = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("job"))?;
     let id = uuid.to_string();
     let mut detail = data::job(&state.db, uuid).await?;
-    // The live record, when Redis still has it: fresher than the history.
+    // The live record, when Redis still has it: fresher than the history. The history names
+    // the job's queue; only a job not on record yet is looked for in every queue.
     let mut live = None;
-    for q in state.queues.iter() {
+    let recorded = detail.as_ref().and_then(|d| state.queues.get(&d.queue));
+    for q in recorded
+        .into_iter()
+        .chain(state.queues.iter().filter(|_| recorded.is_none()))
+    {
         if let Some(rec) = q.inspect(&id).await? {
             live = Some(rec);
             break;
         }
     }
     if detail.is_none() && live.is_none() {
-        return Err(DashError::NotFound("job"));
+        return Err(ApiError::NotFound("job").into());
     }
     let kind = detail
         .as_ref()
@@ -177,15 +177,12 @@ pub async fn queue(
     Path(name): Path<String>,
     Query(q): Query<QueueQuery>,
 ) -> Result<Html<String>, DashError> {
-    let queue = state.queues.get(&name).ok_or(DashError::NotFound("queue"))?;
+    let queue = state.queues.get(&name).ok_or(ApiError::NotFound("queue"))?;
     let listed = match q.state.as_deref().unwrap_or("dead") {
         s @ ("scheduled" | "queued" | "running" | "retrying" | "dead") => s.parse::<JobState>().ok(),
         _ => None,
     }
-    .ok_or(DashError::Invalid {
-        field: "state",
-        message: "must be scheduled, queued, running, retrying or dead".into(),
-    })?;
+    .ok_or_else(|| ApiError::invalid("state", "must be scheduled, queued, running, retrying or dead"))?;
     let offset = q.offset.unwrap_or(0);
     let counts = queue.counts().await?;
     let jobs = queue.list(listed, offset, data::PAGE as usize).await?;
@@ -198,7 +195,7 @@ pub async fn queue(
             q.done.as_deref(),
             json!({
                 "name": name, "counts": counts, "listed": listed.as_str(), "jobs": jobs, "offset": offset,
-                "next_offset": more.then_some(offset + data::PAGE as usize),
+                "next_offset": more.then(|| offset.saturating_add(data::PAGE as usize)),
                 "prev_offset": (offset > 0).then(|| offset.saturating_sub(data::PAGE as usize)),
             }),
         ),
@@ -211,9 +208,9 @@ pub async fn confirm_dead(
     op: Operator,
     Path((name, action)): Path<(String, String)>,
 ) -> Result<Html<String>, DashError> {
-    let queue = state.queues.get(&name).ok_or(DashError::NotFound("queue"))?;
+    let queue = state.queues.get(&name).ok_or(ApiError::NotFound("queue"))?;
     if !matches!(action.as_str(), "retry" | "discard") {
-        return Err(DashError::NotFound("action"));
+        return Err(ApiError::NotFound("action").into());
     }
     let dead = queue.counts().await?.dead;
     render(
@@ -264,7 +261,12 @@ pub async fn schedules(
 }
 
 pub async fn backups(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
-    let rows = data::backups(&state.db).await?;
+    let rows = nightshift_workers::jobs::backup::list(&state.db, 100)
+        .await
+        .map_err(|e| match e {
+            nightshift_workers::jobs::backup::BackupError::Database(e) => ApiError::from(e),
+            other => ApiError::Internal(Box::new(other)),
+        })?;
     render("backups.html", page(&op, "backups", None, json!({ "backups": rows })))
 }
 
@@ -275,7 +277,7 @@ pub async fn keys(State(state): State<AppState>, op: Operator) -> Result<Html<St
         Some(_) => Some(
             nightshift_common::keyring::list(&state.db)
                 .await
-                .map_err(|e| DashError::Internal(e.to_string()))?
+                .map_err(|e| ApiError::Internal(e.to_string().into()))?
                 .into_iter()
                 .map(|(kid, status, created_at, retire_after)| {
                     json!({ "kid": kid, "status": status, "created_at": created_at, "retire_after": retire_after })

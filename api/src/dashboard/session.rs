@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::DashError;
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 pub const COOKIE: &str = "nightshift_session";
 /// A session never outlives its token, and never lasts longer than a night shift.
@@ -91,12 +91,12 @@ pub async fn start(state: &AppState, claims: &Claims, headers: &HeaderMap) -> Re
         csrf: random_hex(32),
     };
     let ttl = (claims.exp - chrono::Utc::now().timestamp()).clamp(1, MAX_SESSION_SECS);
-    let value = serde_json::to_string(&op).map_err(|e| DashError::Internal(e.to_string()))?;
+    let value = serde_json::to_string(&op).map_err(|e| ApiError::Internal(e.to_string().into()))?;
     let mut conn = state.redis.clone();
     let _: () = conn
         .set_ex(redis_key(&state.key_prefix, &id), value, ttl as u64)
         .await
-        .map_err(DashError::redis)?;
+        .map_err(super::redis_error)?;
     let cookie = Cookie::build((COOKIE, id))
         .path("/dashboard")
         .http_only(true)
@@ -114,7 +114,7 @@ pub async fn end(state: &AppState, headers: &HeaderMap) -> Result<String, DashEr
         let _: () = conn
             .del(redis_key(&state.key_prefix, &id))
             .await
-            .map_err(DashError::redis)?;
+            .map_err(super::redis_error)?;
     }
     let mut cookie = Cookie::build((COOKIE, "")).path("/dashboard").http_only(true).build();
     cookie.make_removal();
@@ -130,7 +130,7 @@ impl FromRequestParts<AppState> for Operator {
         let value: Option<String> = conn
             .get(redis_key(&state.key_prefix, &id))
             .await
-            .map_err(DashError::redis)?;
+            .map_err(super::redis_error)?;
         let op: Operator = value
             .and_then(|v| serde_json::from_str(&v).ok())
             .ok_or(DashError::SignedOut)?;

@@ -8,7 +8,7 @@
 //! Detection is an epoch: a random value written to Redis and PostgreSQL on first start. A
 //! Redis without it (or with another) is a Redis that lost data; readiness reports it until a
 //! worker has re-derived the work and written the epoch back.
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use nightshift_queue::{NewJob, Queue, QueueConfig, QueueError, RedisConn};
 use redis::AsyncCommands;
@@ -76,12 +76,17 @@ async fn record(db: &PgPool, prefix: &str, epoch: &str) -> Result<(), sqlx::Erro
     Ok(())
 }
 
+/// Builds a job of a kind with the kind's policy (timeout, attempts); `None` for a kind this
+/// build does not know. The worker passes its catalog's: this crate does not have it.
+pub type JobFor = fn(&str, &serde_json::Value) -> Option<NewJob>;
+
 /// Re-derives lost jobs when the epoch says Redis lost data; returns how many were pushed
 /// again (`None` when nothing was lost, or another process holds the recovery lock).
 pub async fn recover_if_lost(
     db: &PgPool,
     conn: &mut RedisConn,
     config: &QueueConfig,
+    job_for: JobFor,
 ) -> Result<Option<u64>, RecoveryError> {
     let prefix = config.prefix.as_str();
     if check(db, conn, prefix).await? == Epoch::Current {
@@ -100,7 +105,7 @@ pub async fn recover_if_lost(
     if !mine {
         return Ok(None);
     }
-    let result = rederive(db, conn, config).await;
+    let result = rederive(db, conn, config, job_for).await;
     if let Ok(n) = &result {
         // Whole again: the epoch goes back only after every lost job is queued.
         let epoch = recorded(db, prefix).await?.unwrap_or_default();
@@ -115,8 +120,14 @@ pub async fn recover_if_lost(
     result.map(Some)
 }
 
-async fn rederive(db: &PgPool, conn: &mut RedisConn, config: &QueueConfig) -> Result<u64, RecoveryError> {
+async fn rederive(
+    db: &PgPool,
+    conn: &mut RedisConn,
+    config: &QueueConfig,
+    job_for: JobFor,
+) -> Result<u64, RecoveryError> {
     const BATCH: i64 = 1000;
+    let mut queues: HashMap<String, Queue> = HashMap::new();
     let mut after = Uuid::nil();
     let mut pushed = 0u64;
     loop {
@@ -131,27 +142,34 @@ async fn rederive(db: &PgPool, conn: &mut RedisConn, config: &QueueConfig) -> Re
         .await?;
         let Some(last) = rows.last() else { break };
         after = last.0;
+        for (_, queue, ..) in &rows {
+            if !queues.contains_key(queue) {
+                queues.insert(
+                    queue.clone(),
+                    Queue::with_connection(conn.clone(), queue, config.clone()),
+                );
+            }
+        }
         // Jobs Redis still (or already again) has are left alone: those the API accepted
         // after the loss, and any that survived it.
         let mut pipe = redis::pipe();
         for (id, queue, ..) in &rows {
-            let q = Queue::with_connection(conn.clone(), queue, config.clone());
-            pipe.exists(q.job_key(&id.to_string()));
+            pipe.exists(queues[queue].job_key(&id.to_string()));
         }
         let present: Vec<bool> = pipe.query_async(conn).await?;
         for ((id, queue, kind, payload, max_attempts), present) in rows.into_iter().zip(present) {
             if present {
                 continue;
             }
-            let Some(payload) = payload else {
-                tracing::error!(job.id = %id, "lost job has no recorded payload; it cannot be re-derived");
+            let Some(mut job) = payload.as_ref().and_then(|p| job_for(&kind, p)) else {
+                tracing::error!(job.id = %id, %kind, "a lost job without a recorded payload or a known kind cannot be re-derived");
                 continue;
             };
-            let mut job = NewJob::new(kind, payload.to_string()).max_attempts(max_attempts.unwrap_or(1).max(1) as u32);
             job.id = id.to_string();
-            Queue::with_connection(conn.clone(), &queue, config.clone())
-                .push(job)
-                .await?;
+            if let Some(max) = max_attempts {
+                job.max_attempts = max.max(1) as u32;
+            }
+            queues[&queue].push(job).await?;
             pushed += 1;
         }
     }
@@ -159,11 +177,11 @@ async fn rederive(db: &PgPool, conn: &mut RedisConn, config: &QueueConfig) -> Re
 }
 
 /// Runs in every worker: checks the epoch every few seconds and recovers when Redis lost data.
-pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig) {
+pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig, job_for: JobFor) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     loop {
         tick.tick().await;
-        if let Err(e) = recover_if_lost(&db, &mut conn, &config).await {
+        if let Err(e) = recover_if_lost(&db, &mut conn, &config, job_for).await {
             tracing::warn!(error = %e, "redis epoch check failed; retrying");
         }
     }

@@ -135,6 +135,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         db.clone(),
         conn.clone(),
         config.queue.clone(),
+        |kind, payload| jobs::find(kind).map(|spec| spec.new_job(payload)),
     ));
     let env = Arc::new(JobEnv::new(&config, db.clone(), conn)?);
     let queues = env.queues.clone();

@@ -117,6 +117,11 @@ impl Ctx {
 
     /// Starts `nightshift ROLE` on the bench prefix and database, with `env` on top.
     pub(crate) fn spawn(&self, role: &str, env: &[(&str, &str)]) -> anyhow::Result<tokio::process::Child> {
+        Ok(self.command(role, env)?.spawn()?)
+    }
+
+    /// `nightshift ROLE` on the bench prefix and database, with `env` on top, not yet started.
+    pub(crate) fn command(&self, role: &str, env: &[(&str, &str)]) -> anyhow::Result<tokio::process::Command> {
         let exe = std::env::current_exe()?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg(role)
@@ -132,7 +137,7 @@ impl Ctx {
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .kill_on_drop(true);
-        Ok(cmd.spawn()?)
+        Ok(cmd)
     }
 
     /// Starts `nightshift worker` on the bench prefix.

@@ -147,17 +147,12 @@ struct Fleet<'a> {
 impl Fleet<'_> {
     fn spawn(&self, role: &str, extra: &[(&str, &str)]) -> anyhow::Result<Child> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
-        let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
-        cmd.arg(role)
-            .env("REDIS_URL", &self.ctx.config.redis_url)
-            .env("DATABASE_URL", &self.ctx.bench_db_url)
-            .env("NIGHTSHIFT_QUEUE_PREFIX", &self.ctx.prefix)
-            .env("RUST_LOG", "warn")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true);
+        // Finished jobs stay in Redis for the whole run: the final check reads them there.
+        let mut env: Vec<(&str, &str)> = vec![("NIGHTSHIFT_FINISHED_TTL_SECS", "86400")];
+        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        env.extend(extra.iter().copied());
+        let mut cmd = self.ctx.command(role, &env)?;
+        cmd.stderr(Stdio::from(log));
         cmd.spawn().with_context(|| format!("starting nightshift {role}"))
     }
 

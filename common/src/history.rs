@@ -1,6 +1,6 @@
 //! Job history in PostgreSQL. Workers report state changes after Redis committed them; the
 //! writer turns them into one upsert per batch so PostgreSQL is never a round trip per job.
-use std::{collections::HashSet, time::Duration};
+use std::{borrow::Cow, collections::HashSet, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
 use nightshift_queue::{AttemptReport, JobRecord};
@@ -24,12 +24,15 @@ pub fn spawn_writer(pool: PgPool) -> (mpsc::Sender<AttemptReport>, JoinHandle<()
 async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<AttemptReport>) {
     let mut batch = Vec::with_capacity(BATCH);
     while rx.recv_many(&mut batch, BATCH).await > 0 {
+        // Made safe once, outside the retries: each value is logged and counted once.
+        let rows = prepare(&batch);
         let mut failures = 0u32;
-        while let Err(e) = write_batch(&pool, &batch).await {
+        while let Err(e) = write_rows(&pool, &rows).await {
             failures += 1;
-            tracing::warn!(error = %e, rows = batch.len(), "job history write failed; retrying");
+            tracing::warn!(error = %e, rows = rows.len(), "job history write failed; retrying");
             tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(failures.min(6)))).await;
         }
+        drop(rows); // it borrows the batch
         batch.clear();
     }
 }
@@ -38,55 +41,194 @@ fn ts(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
-/// Writes reports; a job reported twice in one batch is written in two statements, because
-/// one upsert may not touch the same row twice.
+/// Writes reports. A row PostgreSQL refuses is skipped (see `write_parts`); the error returned
+/// is a transient one (connection, pool, server shutting down), after which the caller may
+/// write the batch again.
 pub async fn write_batch(pool: &PgPool, reports: &[AttemptReport]) -> Result<(), sqlx::Error> {
-    let mut rest: Vec<&AttemptReport> = reports.iter().collect();
+    write_rows(pool, &prepare(reports)).await
+}
+
+/// A job reported twice in one batch is written in two statements, because one upsert may not
+/// touch the same row twice.
+async fn write_rows(pool: &PgPool, rows: &[Row<'_>]) -> Result<(), sqlx::Error> {
+    let mut rest: Vec<&Row<'_>> = rows.iter().collect();
     while !rest.is_empty() {
         let mut seen = HashSet::new();
-        let (now, later): (Vec<&AttemptReport>, Vec<&AttemptReport>) =
-            rest.into_iter().partition(|r| seen.insert(r.id.as_str()));
-        upsert(pool, &now).await?;
+        let (now, later): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rest.into_iter().partition(|r| seen.insert(r.id));
+        write_parts(pool, &now).await?;
         rest = later;
     }
     Ok(())
 }
 
+/// Retrying a batch that PostgreSQL refuses for one of its rows would wedge the history for
+/// every later job. Such a batch is halved until the refused rows are alone, and those are
+/// skipped; everything else in it is written. Transient errors are returned, not split: the
+/// rows are fine, the database is not.
+async fn write_parts(pool: &PgPool, rows: &[&Row<'_>]) -> Result<(), sqlx::Error> {
+    let mut parts = vec![rows];
+    while let Some(part) = parts.pop() {
+        match upsert(pool, part).await {
+            Ok(()) => {}
+            Err(e) if is_transient(&e) => return Err(e),
+            Err(e) => match part {
+                [row] => {
+                    metrics::counter!("nightshift_history_rows_dropped_total").increment(1);
+                    tracing::error!(job.id = %row.report.id, error = %e, "job history row refused by PostgreSQL; skipped");
+                }
+                _ => {
+                    let (first, second) = part.split_at(part.len() / 2);
+                    // A stack: the first half is written first, keeping the batch's order.
+                    parts.extend([second, first]);
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Errors that may say nothing about the rows, so the same statement may succeed later: every
+/// error but the ones a value causes. Only those (SQLSTATE class 22 data exception: a NUL, an
+/// overflow; 23 integrity constraint violation; 54 program limit exceeded) split a batch and
+/// drop a row: a read-only failover, a permission or a missing table must not empty the
+/// history, it waits for the database to be right again.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => !db
+            .code()
+            .is_some_and(|code| matches!(code.get(..2), Some("22" | "23" | "54"))),
+        _ => true,
+    }
+}
+
+/// A report as PostgreSQL accepts it. Values borrow from the report unless they had to be
+/// made safe, which is rare: the writer copies no string on its hot path.
+struct Row<'a> {
+    id: Uuid,
+    report: &'a AttemptReport,
+    queue: Cow<'a, str>,
+    kind: Cow<'a, str>,
+    payload: Option<Cow<'a, str>>,
+    error: Option<Cow<'a, str>>,
+    result: Option<Cow<'a, str>>,
+    worker: Cow<'a, str>,
+}
+
+fn prepare(reports: &[AttemptReport]) -> Vec<Row<'_>> {
+    reports
+        .iter()
+        .filter_map(|r| {
+            let Ok(id) = Uuid::parse_str(&r.id) else {
+                tracing::warn!(job.id = %r.id, "job id is not a UUID; not recorded in history");
+                return None;
+            };
+            let id_text = r.id.as_str();
+            Some(Row {
+                id,
+                report: r,
+                queue: safe_text(id_text, "queue", &r.queue),
+                kind: safe_text(id_text, "kind", &r.kind),
+                payload: r.payload.as_deref().and_then(|p| json_or_none(id_text, "payload", p)),
+                error: r.error.as_deref().map(|e| safe_text(id_text, "error", e)),
+                result: r.result.as_deref().and_then(|p| json_or_none(id_text, "result", p)),
+                worker: safe_text(id_text, "worker", &r.worker),
+            })
+        })
+        .collect()
+}
+
+/// PostgreSQL text cannot hold NUL (U+0000), and job texts can come from anywhere (a webhook
+/// receiver's error body): NUL becomes U+FFFD rather than failing the insert.
+fn safe_text<'a>(id: &str, field: &'static str, text: &'a str) -> Cow<'a, str> {
+    if !text.contains('\0') {
+        return Cow::Borrowed(text);
+    }
+    made_safe(id, field);
+    Cow::Owned(text.replace('\0', "\u{FFFD}"))
+}
+
+/// The value itself is never logged: it is the job's data, and it can be anything.
+fn made_safe(id: &str, field: &'static str) {
+    metrics::counter!("nightshift_history_sanitized_total", "field" => field).increment(1);
+    tracing::warn!(job.id = %id, field, "NUL character replaced by U+FFFD in job history");
+}
+
 /// The queue carries any text; one value that is not JSON would fail its whole batch's
-/// `::jsonb` cast on every retry and wedge the history. Such a value is recorded as NULL.
-fn json_or_none(id: &str, what: &str, text: &str) -> Option<String> {
+/// `::jsonb` cast. Such a value is recorded as NULL. jsonb refuses the `\u0000` escape too:
+/// a NUL in a string or key becomes U+FFFD.
+fn json_or_none<'a>(id: &str, field: &'static str, text: &'a str) -> Option<Cow<'a, str>> {
+    if may_hold_nul(text)
+        && let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text)
+    {
+        return Some(if replace_nul(&mut value) {
+            made_safe(id, field);
+            Cow::Owned(value.to_string())
+        } else {
+            Cow::Borrowed(text)
+        });
+    }
     match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        Ok(_) => Some(text.to_string()),
+        Ok(_) => Some(Cow::Borrowed(text)),
         Err(e) => {
-            tracing::warn!(job.id = %id, field = what, error = %e, "not JSON; recorded as null in history");
+            tracing::warn!(job.id = %id, field, error = %e, "not JSON; recorded as null in history");
             None
         }
     }
 }
 
-async fn upsert(pool: &PgPool, rows: &[&AttemptReport]) -> Result<(), sqlx::Error> {
+/// JSON can only carry NUL escaped: a cheap scan spares the second parse for every other value.
+fn may_hold_nul(text: &str) -> bool {
+    text.as_bytes().windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+}
+
+/// Replaces NUL in every string and key; whether there was any.
+fn replace_nul(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    fn in_text(s: &mut String) -> bool {
+        let found = s.contains('\0');
+        if found {
+            *s = s.replace('\0', "\u{FFFD}");
+        }
+        found
+    }
+    match value {
+        Value::String(s) => in_text(s),
+        Value::Array(items) => items.iter_mut().fold(false, |found, x| replace_nul(x) | found),
+        Value::Object(map) => {
+            let mut found = false;
+            *map = std::mem::take(map)
+                .into_iter()
+                .map(|(mut k, mut x)| {
+                    found |= in_text(&mut k) | replace_nul(&mut x);
+                    (k, x)
+                })
+                .collect();
+            found
+        }
+        _ => false,
+    }
+}
+
+async fn upsert(pool: &PgPool, rows: &[&Row<'_>]) -> Result<(), sqlx::Error> {
     let mut ids = Vec::with_capacity(rows.len());
     let (mut queues, mut kinds, mut payloads, mut states) = (vec![], vec![], vec![], vec![]);
     let (mut attempts, mut maxes, mut created, mut started, mut finished) = (vec![], vec![], vec![], vec![], vec![]);
     let (mut errors, mut results, mut workers) = (vec![], vec![], vec![]);
-    for r in rows {
-        let Ok(id) = Uuid::parse_str(&r.id) else {
-            tracing::warn!(job.id = %r.id, "job id is not a UUID; not recorded in history");
-            continue;
-        };
-        ids.push(id);
-        queues.push(r.queue.to_string());
-        kinds.push(r.kind.clone());
-        payloads.push(r.payload.as_deref().and_then(|p| json_or_none(&r.id, "payload", p)));
-        states.push(r.state.as_str().to_string());
+    for row in rows {
+        let r = row.report;
+        ids.push(row.id);
+        queues.push(&*row.queue);
+        kinds.push(&*row.kind);
+        payloads.push(row.payload.as_deref());
+        states.push(r.state.as_str());
         attempts.push(r.attempt as i32);
         maxes.push(r.max_attempts.map(|m| m as i32));
         created.push(r.created_at_ms.map(ts));
         started.push(r.started_at_ms.map(ts));
         finished.push(ts(r.finished_at_ms));
-        errors.push(r.error.clone());
-        results.push(r.result.as_deref().and_then(|p| json_or_none(&r.id, "result", p)));
-        workers.push(r.worker.clone());
+        errors.push(row.error.as_deref());
+        results.push(row.result.as_deref());
+        workers.push(&*row.worker);
     }
     // Reports from different processes can arrive out of order: a later attempt wins.
     sqlx::query(
@@ -140,40 +282,70 @@ async fn upsert(pool: &PgPool, rows: &[&AttemptReport]) -> Result<(), sqlx::Erro
 /// Records an accepted job before the API answers, so the record exists even if Redis later
 /// loses it. An idempotent replay finds the row and leaves it alone; so does a fast worker
 /// whose report of the first attempt got there first, except that the job's submitter is
-/// still recorded (without it the client could not read its own job).
-pub async fn record_enqueued(pool: &PgPool, rec: &JobRecord, submitted_by: &str) -> Result<(), sqlx::Error> {
+/// still recorded (without it the client could not read its own job). The API refuses NUL
+/// and malformed JSON already; the record is made safe all the same, since it must not fail.
+/// `submitted_user` is the user of a user-confined token (`None` for service tokens).
+pub async fn record_enqueued(
+    pool: &PgPool,
+    rec: &JobRecord,
+    submitted_by: &str,
+    submitted_user: Option<i64>,
+) -> Result<(), sqlx::Error> {
     let id = Uuid::parse_str(&rec.id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let queue = safe_text(&rec.id, "queue", &rec.queue);
+    let kind = safe_text(&rec.id, "kind", &rec.kind);
+    let payload = json_or_none(&rec.id, "payload", &rec.payload);
+    let submitted_by = safe_text(&rec.id, "submitted_by", submitted_by);
+    let key = rec
+        .idempotency_key
+        .as_deref()
+        .map(|k| safe_text(&rec.id, "idempotency_key", k));
     sqlx::query(
         r#"
-        INSERT INTO job_history (id, queue, kind, payload, state, attempts, max_attempts, created_at, submitted_by, events)
-        VALUES ($1, $2, $3, $4::jsonb, $5, 0, $6, $7, $8,
+        INSERT INTO job_history (id, queue, kind, payload, state, attempts, max_attempts, created_at, submitted_by,
+            submitted_user, idempotency_key, events)
+        VALUES ($1, $2, $3, $4::jsonb, $5, 0, $6, $7, $8, $9, $10,
             jsonb_build_array(jsonb_build_object('state', $5::text, 'attempt', 0, 'at', $7)))
-        ON CONFLICT (id) DO UPDATE SET submitted_by = COALESCE(job_history.submitted_by, EXCLUDED.submitted_by)
+        ON CONFLICT (id) DO UPDATE SET
+            submitted_by = COALESCE(job_history.submitted_by, EXCLUDED.submitted_by),
+            submitted_user = COALESCE(job_history.submitted_user, EXCLUDED.submitted_user),
+            idempotency_key = COALESCE(job_history.idempotency_key, EXCLUDED.idempotency_key)
         "#,
     )
     .bind(id)
-    .bind(&rec.queue)
-    .bind(&rec.kind)
-    .bind(&rec.payload)
+    .bind(&queue)
+    .bind(&kind)
+    .bind(&payload)
     .bind(rec.state.as_str())
     .bind(rec.max_attempts as i32)
     .bind(ts(rec.created_at_ms))
-    .bind(submitted_by)
+    .bind(&submitted_by)
+    .bind(submitted_user)
+    .bind(key.as_deref())
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// Who enqueued a job through the API; `None` for a job the platform made itself (scheduler,
-/// fan-outs) or one not on record.
-pub async fn submitted_by(pool: &PgPool, id: Uuid) -> Result<Option<String>, sqlx::Error> {
-    Ok(
-        sqlx::query_scalar::<_, Option<String>>("SELECT submitted_by FROM job_history WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-            .flatten(),
+/// Who enqueued a job through the API: the token's subject (`None` for a job the platform
+/// made itself) and its user, if the token was confined to one; `None` if not on record.
+pub async fn submitter(pool: &PgPool, id: Uuid) -> Result<Option<(Option<String>, Option<i64>)>, sqlx::Error> {
+    sqlx::query_as("SELECT submitted_by, submitted_user FROM job_history WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The queue of the newest job recorded under a (caller-namespaced) idempotency key since
+/// `since`, if any.
+pub async fn queue_of_key(pool: &PgPool, key: &str, since: DateTime<Utc>) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT queue FROM job_history WHERE idempotency_key = $1 AND created_at >= $2 ORDER BY created_at DESC LIMIT 1",
     )
+    .bind(key)
+    .bind(since)
+    .fetch_optional(pool)
+    .await
 }
 
 /// What a job was enqueued with: kind, payload, max attempts; `None` if not on record.
@@ -242,4 +414,221 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<JobStatus>, sqlx::Er
     .bind(id)
     .fetch_optional(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nightshift_queue::JobState;
+    use serde_json::json;
+
+    /// A fresh, migrated database, dropped when the test ends, failed or not.
+    struct TestDb {
+        url: String,
+    }
+
+    impl TestDb {
+        async fn create() -> Self {
+            let admin = std::env::var("NIGHTSHIFT_TEST_PG_URL")
+                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+            let name = format!("nightshift_histtest_{}", Uuid::new_v4().simple());
+            // The guard exists before the database does: a failed migration still drops it.
+            let db = TestDb {
+                url: crate::db::with_database(&admin, &name).unwrap(),
+            };
+            crate::db::migrate(&db.url)
+                .await
+                .expect("PostgreSQL must be reachable at NIGHTSHIFT_TEST_PG_URL");
+            db
+        }
+
+        async fn pool(&self) -> PgPool {
+            crate::db::connect(&self.url, 2).await.unwrap()
+        }
+    }
+
+    impl Drop for TestDb {
+        fn drop(&mut self) {
+            let url = self.url.clone();
+            // Drop cannot await, and the test's runtime is the one being left: a runtime of its own.
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(crate::db::drop_database(&url))
+            })
+            .join();
+        }
+    }
+
+    fn report(kind: &str) -> AttemptReport {
+        let now = Utc::now().timestamp_millis();
+        AttemptReport {
+            id: Uuid::new_v4().to_string(),
+            queue: "default".into(),
+            kind: kind.into(),
+            payload: Some("{}".into()),
+            state: JobState::Succeeded,
+            attempt: 1,
+            max_attempts: Some(3),
+            created_at_ms: Some(now),
+            started_at_ms: Some(now),
+            finished_at_ms: now,
+            error: None,
+            result: None,
+            worker: "w1".into(),
+        }
+    }
+
+    async fn ids_in_history(pool: &PgPool) -> HashSet<String> {
+        sqlx::query_scalar::<_, String>("SELECT id::text FROM job_history")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn nul_in_texts_and_json_is_replaced_and_the_batch_written() {
+        let db = TestDb::create().await;
+        let pool = db.pool().await;
+        let mut texts = report("send\0mail");
+        texts.state = JobState::Retrying;
+        texts.error = Some("webhook answered 502: <html>\0</html>".into());
+        texts.worker = "w\0".into();
+        texts.queue = "mail\0".into();
+        let mut json = report("noop");
+        json.payload = Some(r#"{"p": "x\u0000y", "k\u0000": ["\u0000"]}"#.into());
+        json.result = Some(r#""\u0000""#.into());
+        // An escaped backslash before "u0000" is no NUL: the text is kept as it came.
+        let mut lookalike = report("noop");
+        lookalike.payload = Some(r#"{"t": "\\u0000"}"#.into());
+        let batch = [
+            report("noop"),
+            texts.clone(),
+            json.clone(),
+            lookalike.clone(),
+            report("noop"),
+        ];
+
+        write_batch(&pool, &batch).await.unwrap();
+
+        let expected: HashSet<String> = batch.iter().map(|r| r.id.clone()).collect();
+        assert_eq!(ids_in_history(&pool).await, expected);
+        let (queue, kind, error, worker, events): (String, String, String, String, serde_json::Value) =
+            sqlx::query_as("SELECT queue, kind, error, worker, events FROM job_history WHERE id = $1::uuid")
+                .bind(&texts.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(queue, "mail\u{FFFD}");
+        assert_eq!(kind, "send\u{FFFD}mail");
+        assert_eq!(error, "webhook answered 502: <html>\u{FFFD}</html>");
+        assert_eq!(worker, "w\u{FFFD}");
+        assert_eq!(events[0]["error"], json!(error));
+        let (payload, result): (serde_json::Value, serde_json::Value) =
+            sqlx::query_as("SELECT payload, result FROM job_history WHERE id = $1::uuid")
+                .bind(&json.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(payload, json!({"p": "x\u{FFFD}y", "k\u{FFFD}": ["\u{FFFD}"]}));
+        assert_eq!(result, json!("\u{FFFD}"));
+        let payload: serde_json::Value = sqlx::query_scalar("SELECT payload FROM job_history WHERE id = $1::uuid")
+            .bind(&lookalike.id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(payload, json!({"t": "\\u0000"}));
+    }
+
+    #[tokio::test]
+    async fn a_row_postgres_refuses_is_skipped_and_the_rest_of_its_batch_written() {
+        let db = TestDb::create().await;
+        let pool = db.pool().await;
+        // The schema's CHECK (max_attempts >= 1): nothing in the row can be made safe.
+        let mut poison = report("poison");
+        poison.max_attempts = Some(0);
+        // Reported twice: written in a second statement, which must survive the split too.
+        let mut first = report("noop");
+        first.state = JobState::Retrying;
+        first.error = Some("timeout".into());
+        let mut second = first.clone();
+        second.state = JobState::Succeeded;
+        second.attempt = 2;
+        second.error = None;
+        let batch = [
+            report("noop"),
+            first.clone(),
+            report("noop"),
+            poison.clone(),
+            report("noop"),
+            second,
+            report("noop"),
+        ];
+
+        write_batch(&pool, &batch).await.unwrap();
+
+        let expected: HashSet<String> = batch
+            .iter()
+            .filter(|r| r.id != poison.id)
+            .map(|r| r.id.clone())
+            .collect();
+        assert_eq!(ids_in_history(&pool).await, expected);
+        let (state, attempts): (String, i32) =
+            sqlx::query_as("SELECT state, attempts FROM job_history WHERE id = $1::uuid")
+                .bind(&first.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!((state.as_str(), attempts), ("succeeded", 2));
+    }
+
+    #[tokio::test]
+    async fn record_enqueued_makes_nul_and_non_json_safe() {
+        let db = TestDb::create().await;
+        let pool = db.pool().await;
+        let now = Utc::now().timestamp_millis();
+        let record = |payload: &str| JobRecord {
+            id: Uuid::new_v4().to_string(),
+            queue: "default\0".into(),
+            kind: "k\0".into(),
+            payload: payload.into(),
+            state: JobState::Queued,
+            attempts: 0,
+            max_attempts: 3,
+            created_at_ms: now,
+            run_at_ms: None,
+            started_at_ms: None,
+            finished_at_ms: None,
+            error: None,
+            result: None,
+            worker: None,
+            idempotency_key: None,
+        };
+        let nul = record(r#"{"a": "\u0000"}"#);
+        let not_json = record("{oops");
+        record_enqueued(&pool, &nul, "client\0", None).await.unwrap();
+        record_enqueued(&pool, &not_json, "client", None).await.unwrap();
+
+        let (queue, kind, payload, submitted_by): (String, String, serde_json::Value, String) =
+            sqlx::query_as("SELECT queue, kind, payload, submitted_by FROM job_history WHERE id = $1::uuid")
+                .bind(&nul.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(queue, "default\u{FFFD}");
+        assert_eq!(kind, "k\u{FFFD}");
+        assert_eq!(payload, json!({"a": "\u{FFFD}"}));
+        assert_eq!(submitted_by, "client\u{FFFD}");
+        let payload: Option<serde_json::Value> =
+            sqlx::query_scalar("SELECT payload FROM job_history WHERE id = $1::uuid")
+                .bind(&not_json.id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(payload, None);
+    }
 }

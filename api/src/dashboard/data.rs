@@ -149,6 +149,33 @@ pub struct JobRow {
     pub error: Option<String>,
 }
 
+/// The longest filter value: longer ones cannot name a queue, kind or payload value we store.
+const MAX_FILTER: usize = 500;
+
+impl JobFilter {
+    /// PostgreSQL refuses a NUL in any text parameter: refused here by name, not as a 500.
+    fn check(&self) -> Result<(), ApiError> {
+        let fields = [
+            ("queue", &self.queue),
+            ("kind", &self.kind),
+            ("state", &self.state),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("q", &self.q),
+            ("before", &self.before),
+        ];
+        for (field, value) in fields {
+            if value.contains('\0') {
+                return Err(ApiError::invalid(field, "must not contain the NUL character"));
+            }
+            if value.len() > MAX_FILTER {
+                return Err(ApiError::invalid(field, format!("must be at most {MAX_FILTER} bytes")));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn parse_time(field: &'static str, s: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
     if s.is_empty() {
         return Ok(None);
@@ -161,6 +188,7 @@ fn parse_time(field: &'static str, s: &str) -> Result<Option<DateTime<Utc>>, Api
 
 /// The newest jobs matching the filter, a page at a time (keyset on the id, newest first).
 pub async fn search_jobs(db: &PgPool, f: &JobFilter) -> Result<Vec<JobRow>, ApiError> {
+    f.check()?;
     let from = parse_time("from", &f.from)?;
     let to = parse_time("to", &f.to)?;
     let before = match f.before.as_str() {
@@ -323,5 +351,27 @@ mod tests {
         assert!(matches!(parse_time("from", "yesterday"), Err(ApiError::Invalid { field, .. }) if field == "from"));
         assert!(parse_time("to", "2026-11-30T10:15").unwrap().is_some());
         assert!(parse_time("to", "").unwrap().is_none());
+    }
+
+    #[test]
+    fn a_nul_in_any_filter_is_refused_by_its_name() {
+        let kind = JobFilter {
+            kind: "a\0".into(),
+            ..Default::default()
+        };
+        assert!(matches!(kind.check(), Err(ApiError::Invalid { field, .. }) if field == "kind"));
+        let q = JobFilter {
+            q: "user_id=\0".into(),
+            ..Default::default()
+        };
+        assert!(matches!(q.check(), Err(ApiError::Invalid { field, .. }) if field == "q"));
+        assert!(
+            JobFilter {
+                kind: "diag.noop".into(),
+                ..Default::default()
+            }
+            .check()
+            .is_ok()
+        );
     }
 }

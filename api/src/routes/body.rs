@@ -1,6 +1,6 @@
 //! JSON request bodies parsed so every failure is a JSON error that names its field.
 use axum::{body::Bytes, extract::rejection::BytesRejection, http::StatusCode};
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{MAX_BODY_BYTES, error::ApiError};
 
@@ -18,6 +18,23 @@ pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, empty_ok: 
     } else {
         &bytes
     };
+    // One JSON value and nothing after it, before anything else is said of the body: trailing
+    // bytes would otherwise be ignored, and a NUL behind them would escape the check below.
+    let mut whole = serde_json::Deserializer::from_slice(text);
+    serde::de::IgnoredAny::deserialize(&mut whole)
+        .and_then(|_| whole.end())
+        .map_err(|e| ApiError::BadRequest {
+            field: "body".into(),
+            message: format!("malformed JSON (one JSON value, nothing after it): {e}"),
+        })?;
+    // PostgreSQL stores no NUL character in text or jsonb: refuse it here, by name, before
+    // the typed parse (which could fail first on another field).
+    if may_hold_nul(text)
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(text)
+        && let Some(path) = nul_path(&value, String::new())
+    {
+        return Err(ApiError::invalid(path, "must not contain the NUL character (\\u0000)"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(text);
     let parsed = serde_path_to_error::deserialize(de).map_err(|e| {
         let field = match e.path().to_string() {
@@ -35,14 +52,6 @@ pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, empty_ok: 
             ApiError::invalid(field, inner.to_string())
         }
     })?;
-    // PostgreSQL stores no NUL character in text or jsonb: refuse it here, by name, rather
-    // than fail on the insert.
-    if may_hold_nul(text)
-        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(text)
-        && let Some(path) = nul_path(&value, String::new())
-    {
-        return Err(ApiError::invalid(path, "must not contain the NUL character (\\u0000)"));
-    }
     Ok(parsed)
 }
 
@@ -94,6 +103,16 @@ mod tests {
         assert!(
             matches!(&err, ApiError::Invalid { field, .. } if field == "p.xs[1]"),
             "{err:?}"
+        );
+        // Bytes after the value are refused, and so is a NUL hidden before them.
+        let err = json::<serde_json::Value>(body(r#"{"m": "a\u0000b"}x"#), false).unwrap_err();
+        assert!(
+            matches!(&err, ApiError::BadRequest { field, .. } if field == "body"),
+            "{err:?}"
+        );
+        assert!(
+            json::<serde_json::Value>(body("{} \n"), false).is_ok(),
+            "whitespace is not trailing data"
         );
         // An escaped backslash followed by "u0000" is not a NUL.
         assert!(json::<serde_json::Value>(body(r#"{"t": "\\u0000"}"#), false).is_ok());

@@ -423,7 +423,7 @@ async fn the_nightly_jobs_back_up_then_drill_and_a_failed_drill_e_mails_the_oper
     let pool = db.pool().await;
     seed(&pool, 50).await;
     let app = App::start(&config, true).await;
-    let token = token(&[Scope::JobsWrite, Scope::JobsRead]);
+    let token = token(&[Scope::JobsWrite, Scope::JobsRead, Scope::Admin]);
 
     let id = app
         .enqueue_id(&token, json!({"kind": "backup.run", "payload": {}}))

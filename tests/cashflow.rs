@@ -184,7 +184,8 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     assert_eq!(fan_out(&env, at, 250, Some(2)).await.unwrap(), 500);
     // ...and the queue runs it again with workers going.
     let app = App::start(&config, true).await;
-    let token = token(RW);
+    // cashflow.nightly is an operator kind.
+    let token = token(&[Scope::JobsRead, Scope::JobsWrite, Scope::Admin]);
     let nightly = app
         .enqueue_id(&token, json!({"kind": "cashflow.nightly", "payload": {"at": at}}))
         .await;

@@ -44,7 +44,7 @@ async fn cleanup_deletes_expired_history_and_outbox_rows_and_keeps_the_rest() {
         .unwrap();
     }
     let app = App::start(&config(&redis, &db), true).await;
-    let token = token(&[Scope::JobsWrite, Scope::JobsRead]);
+    let token = token(&[Scope::JobsWrite, Scope::JobsRead, Scope::Admin]);
     let id = app
         .enqueue_id(&token, json!({"kind": "maintenance.cleanup", "payload": {}}))
         .await;

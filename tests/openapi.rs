@@ -43,7 +43,6 @@ async fn the_openapi_document_lists_every_route_with_its_scope() {
         "/v1/schedules/{name}/run",
         "/health/live",
         "/health/ready",
-        "/metrics",
     ]
     .into();
     assert_eq!(paths, expected);

@@ -13,6 +13,9 @@ pub enum ApiError {
     Unauthorized(&'static str),
     #[error("this route needs the `{0}` scope")]
     Forbidden(&'static str),
+    /// The caller may not do this with this value of a field (a job kind above its exposure).
+    #[error("{message}")]
+    Refused { field: String, message: String },
     #[error("{message}")]
     BadRequest { field: String, message: String },
     #[error("{message}")]
@@ -46,10 +49,17 @@ impl ApiError {
         }
     }
 
+    pub fn refused(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Refused {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
     pub(crate) fn status_code(&self) -> StatusCode {
         match self {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::Refused { .. } => StatusCode::FORBIDDEN,
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,7 +74,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::Refused { .. } => "forbidden",
             ApiError::BadRequest { .. } => "bad_request",
             ApiError::Invalid { .. } => "invalid",
             ApiError::TooLarge(_) => "too_large",
@@ -83,7 +93,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %cause, "internal error");
         }
         let field = match &self {
-            ApiError::BadRequest { field, .. } | ApiError::Invalid { field, .. } => Some(field.clone()),
+            ApiError::BadRequest { field, .. } | ApiError::Invalid { field, .. } | ApiError::Refused { field, .. } => {
+                Some(field.clone())
+            }
             ApiError::TooLarge(_) => Some("body".into()),
             _ => None,
         };

@@ -110,8 +110,15 @@ impl IntoResponses for Errors {
 /// Names the catalog's job kinds and e-mail templates as enums in the request schemas: both
 /// lists live in code elsewhere, and the document follows them.
 pub fn name_catalog_values(doc: &mut utoipa::openapi::OpenApi) {
+    use nightshift_workers::jobs::{Exposure, catalog};
     use utoipa::openapi::{ObjectBuilder, Schema, Type};
-    let kinds: Vec<&str> = nightshift_workers::jobs::catalog().keys().copied().collect();
+    // The kinds clients may enqueue: operator kinds are for admins, internal ones never come
+    // through the API, and diagnostic ones exist only in test set-ups.
+    let kinds: Vec<&str> = catalog()
+        .values()
+        .filter(|s| s.exposure == Exposure::Client && !s.diagnostic)
+        .map(|s| s.name)
+        .collect();
     let templates: Vec<&str> = nightshift_workers::jobs::email::templates::TEMPLATES
         .iter()
         .map(|t| t.name)
@@ -124,7 +131,7 @@ pub fn name_catalog_values(doc: &mut utoipa::openapi::OpenApi) {
             "EnqueueRequest",
             "kind",
             kinds,
-            "The job kind; its payload is checked against the kind's schema.",
+            "The job kind; its payload is checked against the kind's schema. Operator kinds (with the `admin` scope) are accepted too but not listed.",
         ),
         (
             "EmailRequest",

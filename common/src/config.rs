@@ -38,6 +38,38 @@ pub struct Config {
     pub operator_emails: Vec<String>,
     /// Lets webhooks reach private, loopback and link-local addresses (local development).
     pub webhook_allow_private: bool,
+    /// Diagnostic job kinds (`noop`, `diag.*`) may be enqueued through the API: tests,
+    /// benchmarks and the chaos suite only.
+    pub diagnostics: bool,
+    /// How the API bounds slow and numerous clients.
+    pub server: ServerLimits,
+    /// The host names (with port, as browsers send `Host`) the API answers the dashboard on;
+    /// empty: the API's own address and `localhost` on its port only.
+    pub public_hosts: Vec<String>,
+}
+
+/// Connection limits of the HTTP server: what one slow or greedy client may hold.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// A connection must send its request headers within this time.
+    pub header_read_timeout: Duration,
+    /// A request must be answered within this time (408 otherwise).
+    pub request_timeout: Duration,
+    /// An idle keep-alive connection is closed after this time.
+    pub idle_timeout: Duration,
+    /// Connections open at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 4096,
+        }
+    }
 }
 
 /// Database backups: where they go, how they are sealed, how many are kept.
@@ -256,6 +288,45 @@ impl Config {
             sweep_batch: defaults.sweep_batch,
             idle_poll: defaults.idle_poll,
         };
+        let server_defaults = ServerLimits::default();
+        let server = ServerLimits {
+            header_read_timeout: secs("NIGHTSHIFT_HEADER_TIMEOUT_SECS", server_defaults.header_read_timeout)?,
+            request_timeout: secs("NIGHTSHIFT_REQUEST_TIMEOUT_SECS", server_defaults.request_timeout)?,
+            idle_timeout: secs("NIGHTSHIFT_IDLE_TIMEOUT_SECS", server_defaults.idle_timeout)?,
+            max_connections: match parse("NIGHTSHIFT_MAX_CONNECTIONS", server_defaults.max_connections)? {
+                0 => {
+                    return Err(ConfigError {
+                        var: "NIGHTSHIFT_MAX_CONNECTIONS",
+                        problem: "must be at least 1".into(),
+                    });
+                }
+                n => n,
+            },
+        };
+        let public_hosts = match var("NIGHTSHIFT_PUBLIC_URL") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| {
+                    url::Url::parse(u)
+                        .ok()
+                        .filter(|p| matches!(p.scheme(), "http" | "https"))
+                        .and_then(|p| {
+                            let host = p.host_str()?.to_ascii_lowercase();
+                            Some(match p.port() {
+                                Some(port) => format!("{host}:{port}"),
+                                None => host,
+                            })
+                        })
+                        .ok_or_else(|| ConfigError {
+                            var: "NIGHTSHIFT_PUBLIC_URL",
+                            problem: format!("`{u}` is not an http(s) URL with a host"),
+                        })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         if queue.lease < Duration::from_millis(300) {
             return Err(ConfigError {
                 var: "NIGHTSHIFT_LEASE_SECS",
@@ -343,6 +414,9 @@ impl Config {
                 })
                 .unwrap_or_default(),
             webhook_allow_private: flag("NIGHTSHIFT_WEBHOOK_ALLOW_PRIVATE")?,
+            diagnostics: flag("NIGHTSHIFT_DIAGNOSTICS")?,
+            server,
+            public_hosts,
         })
     }
 }

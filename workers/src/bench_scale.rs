@@ -66,6 +66,8 @@ async fn bench(ctx: &Ctx, args: &ScaleBenchArgs) -> anyhow::Result<()> {
         ("NIGHTSHIFT_API_RATE_BURST", "1000000"),
         ("NIGHTSHIFT_API_IP_RATE_PER_MINUTE", "100000000"),
         ("NIGHTSHIFT_API_IP_RATE_BURST", "1000000"),
+        // The measured load is diag.effect, a diagnostic kind.
+        ("NIGHTSHIFT_DIAGNOSTICS", "1"),
     ];
     let mut fixed: Vec<Child> = Vec::new();
     let mut apis = Vec::new();

@@ -386,6 +386,8 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
         ("NIGHTSHIFT_FINISHED_TTL_SECS", "86400".into()),
         ("NIGHTSHIFT_SHUTDOWN_TIMEOUT_SECS", "30".into()),
         ("NIGHTSHIFT_DIAG_ABORT", "1".into()),
+        // The load is made of diagnostic kinds.
+        ("NIGHTSHIFT_DIAGNOSTICS", "1".into()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -419,7 +421,8 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
     let keys = TokenKeys::from_secret(&SecretString::from(secret));
     let token = keys.issue(
         "chaos",
-        &[Scope::JobsWrite, Scope::JobsRead],
+        // diag.abort is an operator kind.
+        &[Scope::JobsWrite, Scope::JobsRead, Scope::Admin],
         Duration::from_secs(24 * 3600),
     )?;
     let mut qc = ctx.config.queue.clone();

@@ -6,7 +6,7 @@ use std::time::Duration;
 use nightshift_queue::{Backoff, Job, Outcome};
 use serde::{Deserialize, Serialize};
 
-use super::{JobEnv, JobKind, Policy};
+use super::{Exposure, JobEnv, JobKind, Policy};
 
 const DIAG_POLICY: Policy = Policy {
     queue: "default",
@@ -27,6 +27,8 @@ pub struct NoopPayload {}
 
 impl JobKind for Noop {
     const NAME: &'static str = "noop";
+    const EXPOSURE: Exposure = Exposure::Client;
+    const DIAGNOSTIC: bool = true;
     const POLICY: Policy = DIAG_POLICY;
     type Payload = NoopPayload;
     async fn run(_: &JobEnv, _: &Job, _: NoopPayload) -> Outcome {
@@ -45,6 +47,8 @@ pub struct SleepPayload {
 
 impl JobKind for Sleep {
     const NAME: &'static str = "diag.sleep";
+    const EXPOSURE: Exposure = Exposure::Client;
+    const DIAGNOSTIC: bool = true;
     const POLICY: Policy = DIAG_POLICY;
     type Payload = SleepPayload;
     async fn run(_: &JobEnv, job: &Job, p: SleepPayload) -> Outcome {
@@ -74,6 +78,8 @@ pub struct FailPayload {
 
 impl JobKind for Fail {
     const NAME: &'static str = "diag.fail";
+    const EXPOSURE: Exposure = Exposure::Client;
+    const DIAGNOSTIC: bool = true;
     const POLICY: Policy = DIAG_POLICY;
     const SENSITIVE: &'static [&'static str] = &["token"];
     type Payload = FailPayload;
@@ -98,6 +104,8 @@ pub struct SnoozePayload {
 
 impl JobKind for Snooze {
     const NAME: &'static str = "diag.snooze";
+    const EXPOSURE: Exposure = Exposure::Client;
+    const DIAGNOSTIC: bool = true;
     const POLICY: Policy = DIAG_POLICY;
     type Payload = SnoozePayload;
     async fn run(env: &JobEnv, job: &Job, p: SnoozePayload) -> Outcome {
@@ -137,6 +145,8 @@ pub struct EffectPayload {
 
 impl JobKind for Effect {
     const NAME: &'static str = "diag.effect";
+    const EXPOSURE: Exposure = Exposure::Client;
+    const DIAGNOSTIC: bool = true;
     const POLICY: Policy = DIAG_POLICY;
     type Payload = EffectPayload;
     async fn run(env: &JobEnv, job: &Job, p: EffectPayload) -> Outcome {
@@ -197,6 +207,8 @@ pub struct AbortPayload {}
 
 impl JobKind for Abort {
     const NAME: &'static str = "diag.abort";
+    const EXPOSURE: Exposure = Exposure::Operator;
+    const DIAGNOSTIC: bool = true;
     const POLICY: Policy = DIAG_POLICY;
     type Payload = AbortPayload;
     async fn run(_: &JobEnv, _: &Job, _: AbortPayload) -> Outcome {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::{JobEnv, JobKind, Policy};
+use super::{Exposure, JobEnv, JobKind, Policy};
 
 const BATCH: i64 = 5000;
 
@@ -109,6 +109,7 @@ pub async fn cleanup(
 
 impl JobKind for Cleanup {
     const NAME: &'static str = "maintenance.cleanup";
+    const EXPOSURE: Exposure = Exposure::Operator;
     const POLICY: Policy = Policy {
         queue: "default",
         max_attempts: 3,

@@ -28,10 +28,29 @@ pub struct Policy {
     pub backoff: Backoff,
 }
 
+/// Who may enqueue a kind through the API. Declared by every kind, beside its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposure {
+    /// Any token with `jobs:write` (a user-confined one only for its own user).
+    Client,
+    /// Tokens with the `admin` scope; every request is audited.
+    Operator,
+    /// Never through the API: the scheduler and other jobs make them.
+    Internal,
+}
+
 /// A job kind. `NAME` is the stable wire name: renaming the Rust type must not rename it.
 pub trait JobKind {
     const NAME: &'static str;
     const POLICY: Policy;
+    const EXPOSURE: Exposure;
+    /// A test and benchmark kind: it exists for the API only when diagnostics are switched on
+    /// (`NIGHTSHIFT_DIAGNOSTICS=1`).
+    const DIAGNOSTIC: bool = false;
+    /// The payload field naming the user a job acts on: a user-confined token may enqueue
+    /// the kind only for its own user. Kinds without one are refused to such tokens.
+    const USER_FIELD: Option<&'static str> = None;
     type Payload: DeserializeOwned + Serialize + Send;
     /// Payload fields the dashboard masks (at any depth), beyond those named like secrets.
     const SENSITIVE: &'static [&'static str] = &[];
@@ -79,6 +98,9 @@ impl JobEnv {
 pub struct KindSpec {
     pub name: &'static str,
     pub policy: Policy,
+    pub exposure: Exposure,
+    pub diagnostic: bool,
+    pub user_field: Option<&'static str>,
     pub sensitive: &'static [&'static str],
     validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
     run: for<'a> fn(&'a JobEnv, &'a Job) -> futures::future::BoxFuture<'a, Outcome>,
@@ -88,6 +110,13 @@ impl KindSpec {
     /// Checks a payload against the kind's schema; the error is (field path, message).
     pub fn validate(&self, payload: &serde_json::Value) -> Result<(), (String, String)> {
         (self.validate)(payload)
+    }
+
+    /// The user a payload acts on, per the kind's `USER_FIELD`.
+    pub fn user_of(&self, payload: &serde_json::Value) -> Option<i64> {
+        self.user_field
+            .and_then(|f| payload.get(f))
+            .and_then(serde_json::Value::as_i64)
     }
 
     /// A job of this kind with its policy applied.
@@ -102,6 +131,9 @@ fn spec<K: JobKind>() -> KindSpec {
     KindSpec {
         name: K::NAME,
         policy: K::POLICY,
+        exposure: K::EXPOSURE,
+        diagnostic: K::DIAGNOSTIC,
+        user_field: K::USER_FIELD,
         sensitive: K::SENSITIVE,
         validate: |v| {
             serde_path_to_error::deserialize::<_, K::Payload>(v)

@@ -9,7 +9,7 @@ use nightshift_queue::{Backoff, Job, Outcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{JobEnv, JobKind, Policy};
+use super::{Exposure, JobEnv, JobKind, Policy};
 
 /// What the workers need to rotate: present only when NIGHTSHIFT_MASTER_KEY is set.
 pub struct Rotation {
@@ -45,6 +45,7 @@ pub struct RotatePayload {
 
 impl JobKind for Rotate {
     const NAME: &'static str = "secrets.rotate";
+    const EXPOSURE: Exposure = Exposure::Operator;
     const POLICY: Policy = Policy {
         queue: "default",
         max_attempts: 5,

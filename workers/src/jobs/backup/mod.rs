@@ -22,7 +22,7 @@ use tokio::{io::AsyncReadExt, process::ChildStderr, sync::mpsc};
 use tokio_util::io::SyncIoBridge;
 use uuid::Uuid;
 
-use super::{JobEnv, JobKind, Policy};
+use super::{Exposure, JobEnv, JobKind, Policy};
 
 pub mod pg;
 pub mod retention;
@@ -648,6 +648,7 @@ pub struct RunPayload {}
 
 impl JobKind for Run {
     const NAME: &'static str = "backup.run";
+    const EXPOSURE: Exposure = Exposure::Operator;
     const POLICY: Policy = POLICY;
     type Payload = RunPayload;
 
@@ -701,6 +702,7 @@ pub struct VerifyPayload {
 
 impl JobKind for Verify {
     const NAME: &'static str = "backup.verify";
+    const EXPOSURE: Exposure = Exposure::Operator;
     const POLICY: Policy = POLICY;
     type Payload = VerifyPayload;
 

@@ -5,7 +5,7 @@ use chrono::{NaiveDate, Utc};
 use nightshift_queue::{Backoff, Job, Outcome};
 use serde::{Deserialize, Serialize};
 
-use super::{JobEnv, JobKind, Policy};
+use super::{Exposure, JobEnv, JobKind, Policy};
 
 pub mod engine;
 pub mod nightly;
@@ -30,6 +30,8 @@ pub struct ProjectPayload {
 
 impl JobKind for Project {
     const NAME: &'static str = "cashflow.project";
+    const EXPOSURE: Exposure = Exposure::Client;
+    const USER_FIELD: Option<&'static str> = Some("user_id");
     const POLICY: Policy = Policy {
         queue: "cashflow",
         max_attempts: 5,

@@ -12,7 +12,7 @@ use nightshift_queue::{Backoff, Job, NewJob, Outcome};
 use serde::{Deserialize, Serialize};
 
 use super::Project;
-use crate::jobs::{JobEnv, JobKind, Policy};
+use crate::jobs::{Exposure, JobEnv, JobKind, Policy};
 
 pub const LOCAL_START: &str = "02:00";
 const PAGE: i64 = 1000;
@@ -86,6 +86,7 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
 
 impl JobKind for Nightly {
     const NAME: &'static str = "cashflow.nightly";
+    const EXPOSURE: Exposure = Exposure::Operator;
     const POLICY: Policy = Policy {
         queue: "default",
         max_attempts: 5,

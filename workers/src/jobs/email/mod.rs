@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::{JobEnv, JobKind, Policy};
+use super::{Exposure, JobEnv, JobKind, Policy};
 use crate::runtime::Queues;
 
 pub mod templates;
@@ -196,6 +196,7 @@ type Claimed = (String, String, String, String, String);
 
 impl JobKind for SendEmail {
     const NAME: &'static str = "email.send";
+    const EXPOSURE: Exposure = Exposure::Internal;
     const POLICY: Policy = Policy {
         queue: "email",
         max_attempts: 12,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
-    JobEnv, JobKind, Policy,
+    Exposure, JobEnv, JobKind, Policy,
     cashflow::engine::{BusinessDay, Cadence, Recurring},
     email::{self, EnqueueError, NewEmail},
     webhook,
@@ -167,6 +167,7 @@ pub async fn scan(env: &JobEnv, until: DateTime<Utc>, lookback: chrono::Duration
 
 impl JobKind for Scan {
     const NAME: &'static str = "reminder.scan";
+    const EXPOSURE: Exposure = Exposure::Operator;
     const POLICY: Policy = POLICY;
     type Payload = ScanPayload;
 
@@ -209,6 +210,7 @@ type NotifyRow = (
 
 impl JobKind for Notify {
     const NAME: &'static str = "reminder.notify";
+    const EXPOSURE: Exposure = Exposure::Internal;
     const POLICY: Policy = POLICY;
     type Payload = NotifyPayload;
 

@@ -628,11 +628,13 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         worker: None,
         idempotency_key: None,
     };
-    history::record_enqueued(&pool, &accepted, "client-a").await.unwrap();
+    history::record_enqueued(&pool, &accepted, "client-a", None)
+        .await
+        .unwrap();
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
     assert_eq!(
-        history::submitted_by(&pool, uuid).await.unwrap().as_deref(),
-        Some("client-a")
+        history::submitter(&pool, uuid).await.unwrap(),
+        Some((Some("client-a".to_string()), None))
     );
     let (state, attempts): (String, i32) = sqlx::query_as("SELECT state, attempts FROM job_history WHERE id = $1")
         .bind(uuid)

@@ -32,6 +32,37 @@ impl Caller {
     pub fn subject(&self) -> &str {
         &self.0.sub
     }
+
+    /// The user a user-confined token acts for; `None` for service tokens.
+    pub fn user(&self) -> Option<i64> {
+        self.0.user
+    }
+
+    /// Whether the caller may act on `user`: service tokens on any, a confined token on its own.
+    pub fn may_act_on(&self, user: i64) -> bool {
+        self.0.user.is_none_or(|u| u == user)
+    }
+
+    /// The namespace of this caller's keys (idempotency keys, e-mail keys), so that no two
+    /// callers' (subject, key) pairs meet. A service token whose subject has no `:` or `~`
+    /// keeps the plain subject (the form keys had before this one, so keys stored then still
+    /// resolve); every other caller gets `~<length>:<subject>:<user or ->`, which starts with
+    /// `~` and so can never equal a plain one, and whose length prefix and digit-only user
+    /// part make it unambiguous.
+    pub fn key_namespace(&self) -> String {
+        key_namespace(&self.0.sub, self.0.user)
+    }
+}
+
+fn key_namespace(sub: &str, user: Option<i64>) -> String {
+    match user {
+        None if !sub.contains([':', '~']) => sub.to_string(),
+        _ => format!(
+            "~{}:{sub}:{}",
+            sub.len(),
+            user.map_or_else(|| "-".to_string(), |u| u.to_string())
+        ),
+    }
 }
 
 /// The API's rate limits, built once from the configuration.
@@ -56,7 +87,17 @@ impl Limits {
 /// Takes one request from a limit. Without Redis the limit is not enforced: enqueuing fails
 /// on its own then, and reads should not.
 pub(crate) async fn within(state: &AppState, limit: &RateLimit, subject: &str) -> Result<(), ApiError> {
-    match limit.take(&mut state.redis.clone(), subject).await {
+    limited(limit.take(&mut state.redis.clone(), subject).await)
+}
+
+/// Refuses when a failures-only budget is already spent, without spending it: a locked-out
+/// address gets no more guesses verified.
+pub(crate) async fn not_locked_out(state: &AppState, limit: &RateLimit, subject: &str) -> Result<(), ApiError> {
+    limited(limit.peek(&mut state.redis.clone(), subject).await)
+}
+
+fn limited(outcome: redis::RedisResult<Option<std::time::Duration>>) -> Result<(), ApiError> {
+    match outcome {
         Ok(None) => Ok(()),
         Ok(Some(wait)) => {
             metrics::counter!("nightshift_api_rate_limited_total").increment(1);
@@ -80,6 +121,7 @@ impl FromRequestParts<AppState> for Caller {
             .map(|c| c.0.ip().to_string());
         if let Some(ip) = &ip {
             within(state, &state.limits.per_ip, ip).await?;
+            not_locked_out(state, &state.limits.auth_failures, ip).await?;
         }
         match verify(parts, state).await {
             Ok(claims) => {
@@ -104,13 +146,7 @@ async fn verify(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .ok_or(ApiError::Unauthorized("missing Authorization: Bearer token"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized("Authorization must be `Bearer <token>`"))?;
+    let token = bearer(header).ok_or(ApiError::Unauthorized("Authorization must be `Bearer <token>`"))?;
     let mut verified = state.keys.verify(token);
     // A key this instance has not loaded yet: another instance may have just rotated. Reload
     // (at most once a second, so unknown kids cannot hammer the database) and look again.
@@ -123,9 +159,17 @@ async fn verify(parts: &Parts, state: &AppState) -> Result<Claims, ApiError> {
         verified = state.keys.verify(token);
     }
     verified.map_err(|e| {
-        tracing::info!(reason = %e, "token rejected");
+        // The reason can quote the token (its kid, a claim's value): bounded and escaped.
+        tracing::info!(reason = %nightshift_common::telemetry::untrusted(&e.to_string()), "token rejected");
         ApiError::Unauthorized("invalid or expired token")
     })
+}
+
+/// The token of `Authorization: Bearer <token>`; the scheme is case-insensitive (RFC 9110).
+pub(crate) fn bearer(header: &axum::http::HeaderValue) -> Option<&str> {
+    let (scheme, token) = header.to_str().ok()?.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 fn reload_allowed(state: &AppState) -> bool {
@@ -136,5 +180,34 @@ fn reload_allowed(state: &AppState) -> bool {
             *last = Some(std::time::Instant::now());
             true
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive_and_needs_a_token() {
+        let h = |s: &'static str| axum::http::HeaderValue::from_static(s);
+        assert_eq!(bearer(&h("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(&h("bearer abc")), Some("abc"));
+        assert_eq!(bearer(&h("BEARER  abc ")), Some("abc"));
+        assert_eq!(bearer(&h("Basic abc")), None);
+        assert_eq!(bearer(&h("Bearer ")), None);
+        assert_eq!(bearer(&h("Bearerabc")), None);
+    }
+
+    #[test]
+    fn no_two_callers_share_a_key_namespace() {
+        // The collision of the attack: subject `svc:x` with key `k1`, subject `svc` with `x:k1`.
+        let full = |sub: &str, user: Option<i64>, key: &str| format!("{}:{key}", key_namespace(sub, user));
+        assert_ne!(full("svc:x", None, "k1"), full("svc", None, "x:k1"));
+        assert_ne!(full("svc", Some(1), "k"), full("svc", Some(2), "k"));
+        assert_ne!(full("svc", Some(1), "k"), full("svc", None, "k"));
+        assert_ne!(full("~3:svc:-", None, "k"), full("svc", Some(3), "k"));
+        assert_ne!(full("a:b", None, "c:d"), full("a", None, "b:c:d"));
+        // A plain service subject keeps the form its keys were stored under before.
+        assert_eq!(full("billing", None, "k1"), "billing:k1");
     }
 }

@@ -48,6 +48,9 @@ impl Scope {
     }
 }
 
+/// The longest token subject: a service's name, not a document.
+pub const MAX_SUBJECT: usize = 128;
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -56,12 +59,27 @@ pub struct Claims {
     pub iat: i64,
     pub iss: String,
     pub aud: String,
+    /// The one user a user-confined token may act on; absent on service tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<i64>,
+    /// The key that signed the token (its header's kid), filled in by `verify`.
+    #[serde(skip)]
+    pub kid: Option<String>,
 }
 
 impl Claims {
     pub fn has(&self, scope: Scope) -> bool {
         self.scope.split_whitespace().any(|s| s == scope.as_str())
     }
+}
+
+/// A subject is 1 to 128 printable characters: it names the caller in audit rows and logs,
+/// and namespaces its keys.
+pub fn check_subject(sub: &str) -> Result<(), AuthError> {
+    if sub.is_empty() || sub.len() > MAX_SUBJECT || sub.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(AuthError::Subject);
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +96,12 @@ pub enum AuthError {
     RetiredKey(String),
     #[error("the keyring has no active key")]
     NoActiveKey,
+    #[error("the subject must be 1 to {MAX_SUBJECT} printable characters without spaces")]
+    Subject,
+    #[error("a token's user must be a positive user id")]
+    User,
+    #[error("the token was issued in the future or lives longer than {} days", MAX_TTL.as_secs() / 86_400)]
+    IssuedAt,
 }
 
 pub fn check_secret_strength(secret: &SecretString) -> Result<(), String> {
@@ -133,7 +157,7 @@ pub struct RingKey {
 impl TokenKeys {
     fn validation() -> Validation {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud", "iat"]);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
         validation.validate_nbf = true;
@@ -194,9 +218,25 @@ impl TokenKeys {
         self.set.read().unwrap_or_else(|e| e.into_inner()).signing.0.clone()
     }
 
+    /// A service token: it acts on any user within its scopes.
     pub fn issue(&self, sub: &str, scopes: &[Scope], ttl: Duration) -> Result<String, AuthError> {
+        self.issue_for(sub, None, scopes, ttl)
+    }
+
+    /// A token; with `user`, confined to that one user.
+    pub fn issue_for(
+        &self,
+        sub: &str,
+        user: Option<i64>,
+        scopes: &[Scope],
+        ttl: Duration,
+    ) -> Result<String, AuthError> {
         if ttl.is_zero() || ttl > MAX_TTL {
             return Err(AuthError::Lifetime);
+        }
+        check_subject(sub)?;
+        if user.is_some_and(|u| u <= 0) {
+            return Err(AuthError::User);
         }
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
@@ -206,11 +246,22 @@ impl TokenKeys {
             exp: now + ttl.as_secs() as i64,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            user,
+            kid: None,
         };
         let set = self.set.read().unwrap_or_else(|e| e.into_inner());
         let mut header = Header::new(Algorithm::HS256);
         header.kid = set.signing.0.clone();
         Ok(encode(&header, &claims, &set.signing.1)?)
+    }
+
+    /// Whether tokens signed with `kid` still verify: the key is loaded and not past its grace.
+    pub fn verifies_kid(&self, kid: Option<&str>) -> bool {
+        let set = self.set.read().unwrap_or_else(|e| e.into_inner());
+        let now = chrono::Utc::now().timestamp();
+        set.verifying
+            .iter()
+            .any(|k| k.kid.as_deref() == kid && k.until.is_none_or(|until| now <= until))
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
@@ -225,7 +276,19 @@ impl TokenKeys {
         if key.until.is_some_and(|until| chrono::Utc::now().timestamp() > until) {
             return Err(AuthError::RetiredKey(kid.unwrap_or_default()));
         }
-        Ok(decode::<Claims>(token, &key.key, &self.validation)?.claims)
+        let mut claims = decode::<Claims>(token, &key.key, &self.validation)?.claims;
+        claims.kid = kid;
+        // The signature is good; still refuse what we would never have issued.
+        check_subject(&claims.sub)?;
+        if claims.user.is_some_and(|u| u <= 0) {
+            return Err(AuthError::User);
+        }
+        let now = chrono::Utc::now().timestamp();
+        let leeway = self.validation.leeway as i64;
+        if claims.iat > now + leeway || claims.exp.saturating_sub(claims.iat) > MAX_TTL.as_secs() as i64 {
+            return Err(AuthError::IssuedAt);
+        }
+        Ok(claims)
     }
 }
 
@@ -271,6 +334,8 @@ mod tests {
             exp: now - 60,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            user: None,
+            kid: None,
         };
         let t = encode(
             &Header::new(Algorithm::HS256),
@@ -304,8 +369,14 @@ mod tests {
         keys.replace(&[ring_key("k1", 1, false, Some(-1)), ring_key("k2", 2, true, None)])
             .unwrap();
         assert!(matches!(keys.verify(&token), Err(AuthError::RetiredKey(_))));
+        assert!(
+            !keys.verifies_kid(Some("k1")),
+            "a dashboard session from k1 ends with its grace"
+        );
+        assert!(keys.verifies_kid(Some("k2")));
         keys.replace(&[ring_key("k2", 2, true, None)]).unwrap();
         assert!(matches!(keys.verify(&token), Err(AuthError::UnknownKey(_))));
+        assert!(!keys.verifies_kid(Some("k1")) && !keys.verifies_kid(None));
         // A token without a kid (the environment's secret) is not accepted by a keyring.
         let env = TokenKeys::from_secret(&SecretString::from("e".repeat(40)));
         let t = env.issue("x", &[Scope::Admin], Duration::from_secs(60)).unwrap();
@@ -340,6 +411,63 @@ mod tests {
             parse_scopes("jobs:read, admin").unwrap(),
             vec![Scope::JobsRead, Scope::Admin]
         );
+    }
+
+    fn signed(k: &TokenKeys, claims: &Claims) -> String {
+        encode(&Header::new(Algorithm::HS256), claims, &k.set.read().unwrap().signing.1).unwrap()
+    }
+
+    fn claims(sub: &str, iat: i64, exp: i64) -> Claims {
+        Claims {
+            sub: sub.into(),
+            scope: "admin".into(),
+            iat,
+            exp,
+            iss: ISSUER.into(),
+            aud: AUDIENCE.into(),
+            user: None,
+            kid: None,
+        }
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_or_for_longer_than_the_cap_is_refused_even_when_signed() {
+        let k = keys();
+        let now = chrono::Utc::now().timestamp();
+        assert!(k.verify(&signed(&k, &claims("x", now, now + 60))).is_ok());
+        let future = signed(&k, &claims("x", now + 3600, now + 7200));
+        assert!(matches!(k.verify(&future), Err(AuthError::IssuedAt)));
+        let forever = signed(&k, &claims("x", now, now + 10 * 366 * 86_400));
+        assert!(matches!(k.verify(&forever), Err(AuthError::IssuedAt)));
+        // Without iat at all: refused by the required claims.
+        let mut v = serde_json::to_value(claims("x", now, now + 60)).unwrap();
+        v.as_object_mut().unwrap().remove("iat");
+        let no_iat = encode(&Header::new(Algorithm::HS256), &v, &k.set.read().unwrap().signing.1).unwrap();
+        assert!(k.verify(&no_iat).is_err());
+    }
+
+    #[test]
+    fn subjects_must_be_printable_and_bounded_at_issue_and_at_verification() {
+        let k = keys();
+        let ttl = Duration::from_secs(60);
+        for bad in ["", "a b", "line\nbreak", "\u{1b}[31m", &"s".repeat(MAX_SUBJECT + 1)] {
+            assert!(
+                matches!(k.issue(bad, &[Scope::Admin], ttl), Err(AuthError::Subject)),
+                "{bad:?}"
+            );
+            let now = chrono::Utc::now().timestamp();
+            assert!(matches!(
+                k.verify(&signed(&k, &claims(bad, now, now + 60))),
+                Err(AuthError::Subject)
+            ));
+        }
+        assert!(k.issue("svc:x", &[Scope::Admin], ttl).is_ok());
+        assert!(matches!(
+            k.issue_for("app", Some(0), &[Scope::JobsRead], ttl),
+            Err(AuthError::User)
+        ));
+        let t = k.issue_for("app", Some(1001), &[Scope::JobsRead], ttl).unwrap();
+        assert_eq!(k.verify(&t).unwrap().user, Some(1001));
     }
 
     mod base64_like {

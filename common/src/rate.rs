@@ -19,6 +19,7 @@ if tat < now then tat = now end
 local new_tat = tat + interval
 local wait = new_tat - now - burst * interval
 if wait > 0 then return wait end
+if ARGV[3] == '1' then return 0 end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
 return 0
 "#;
@@ -45,12 +46,23 @@ impl RateLimit {
 
     /// Takes one event for `subject`: `None` if it may happen now, else how long to wait.
     pub async fn take(&self, conn: &mut RedisConn, subject: &str) -> redis::RedisResult<Option<Duration>> {
+        self.invoke(conn, subject, false).await
+    }
+
+    /// Whether one event for `subject` could happen now, without taking it: a budget that is
+    /// spent only by failures (failed sign-ins) is checked before the attempt.
+    pub async fn peek(&self, conn: &mut RedisConn, subject: &str) -> redis::RedisResult<Option<Duration>> {
+        self.invoke(conn, subject, true).await
+    }
+
+    async fn invoke(&self, conn: &mut RedisConn, subject: &str, peek: bool) -> redis::RedisResult<Option<Duration>> {
         static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
         let wait: u64 = SCRIPT
             .get_or_init(|| Script::new(GCRA))
             .key(format!("{}:{subject}", self.key_prefix))
             .arg(self.interval_us)
             .arg(self.burst)
+            .arg(if peek { "1" } else { "0" })
             .invoke_async(conn)
             .await?;
         Ok((wait > 0).then(|| Duration::from_micros(wait)))

@@ -40,3 +40,30 @@ pub fn metrics() -> metrics_exporter_prometheus::PrometheusHandle {
         })
         .clone()
 }
+
+/// The longest piece of untrusted text a log line carries.
+pub const UNTRUSTED_MAX: usize = 64;
+
+/// Untrusted text (a token's header, a client's value) made safe for a log line: at most
+/// `UNTRUSTED_MAX` characters, control characters and quotes escaped, so it can neither forge
+/// a line (newlines, ANSI escapes) nor flood the log.
+pub fn untrusted(s: &str) -> String {
+    let mut out: String = s.chars().take(UNTRUSTED_MAX).flat_map(char::escape_debug).collect();
+    if s.chars().nth(UNTRUSTED_MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn untrusted_text_is_escaped_and_bounded() {
+        assert_eq!(untrusted("k1"), "k1");
+        assert_eq!(untrusted("a\nfake line\u{1b}[31m"), "a\\nfake line\\u{1b}[31m");
+        let long = untrusted(&"x".repeat(100_000));
+        assert_eq!(long, format!("{}…", "x".repeat(UNTRUSTED_MAX)));
+    }
+}

@@ -22,11 +22,19 @@ use crate::{
     openapi::{Accepted, Errors},
 };
 
-pub(super) fn user_id(raw: &str) -> Result<i64, ApiError> {
-    raw.parse::<i64>()
+/// The user of a `/v1/users/{id}/…` route. A user-confined token naming another user gets
+/// the same 404 as a user that does not exist: it learns nothing about who does.
+pub(super) fn user_id(caller: &Caller, raw: &str) -> Result<i64, ApiError> {
+    let id = raw
+        .parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::invalid("id", "must be a positive integer user id"))
+        .ok_or_else(|| ApiError::invalid("id", "must be a positive integer user id"))?;
+    if caller.may_act_on(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::NotFound("user"))
+    }
 }
 
 fn date(field: &str, raw: &str) -> Result<NaiveDate, ApiError> {
@@ -74,7 +82,7 @@ pub async fn refresh(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require(Scope::JobsWrite)?;
-    let id = user_id(&raw_id)?;
+    let id = user_id(&caller, &raw_id)?;
     let req: RefreshRequest = super::body::json(body, true)?;
     let as_of = req.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
     if let Some(h) = req.horizon_days
@@ -157,7 +165,7 @@ pub async fn read(
 ) -> Result<Json<Projection>, ApiError> {
     caller.require(Scope::JobsRead)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let id = user_id(&raw_id)?;
+    let id = user_id(&caller, &raw_id)?;
     let as_of = q.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
     ensure_user(&state, id).await?;
     let row: Option<ProjectionRow> = sqlx::query_as(

@@ -61,7 +61,7 @@ pub struct EmailStatus {
 }
 
 fn outbox_key(caller: &Caller, key: &str) -> String {
-    format!("api:{}:{key}", caller.subject())
+    format!("api:{}:{key}", caller.key_namespace())
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {

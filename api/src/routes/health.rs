@@ -68,12 +68,3 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
         }),
     )
 }
-
-/// Prometheus metrics, text exposition format.
-#[utoipa::path(
-    get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "The metrics", body = String, content_type = "text/plain"))
-)]
-pub async fn metrics(State(state): State<AppState>) -> String {
-    state.metrics.render()
-}

@@ -12,6 +12,7 @@ use nightshift_common::{
     history::{self, JobStatus},
 };
 use nightshift_queue::{JobRecord, JobState, NewJob};
+use nightshift_workers::jobs::{self, Exposure, KindSpec};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -84,15 +85,16 @@ pub async fn enqueue(
     caller.require(Scope::JobsWrite)?;
     let req: EnqueueRequest = super::body::json(body, false)?;
     let key = idempotency_key(&headers)?;
-    let spec = nightshift_workers::jobs::find(&req.kind).ok_or_else(|| {
-        let known: Vec<_> = nightshift_workers::jobs::catalog().keys().copied().collect();
-        ApiError::invalid(
-            "kind",
-            format!("unknown job kind `{}` (known: {})", req.kind, known.join(", ")),
-        )
-    })?;
+    let spec = permitted_kind(&state, &caller, &req.kind)?;
     spec.validate(&req.payload)
         .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    // A confined token enqueues only for its own user; another user is as unknown as a
+    // missing one.
+    if let Some(user) = caller.user()
+        && spec.user_of(&req.payload) != Some(user)
+    {
+        return Err(ApiError::NotFound("user"));
+    }
     let mut job = spec.new_job(&req.payload);
     if let Some(n) = req.max_attempts {
         if !(1..=MAX_ATTEMPTS).contains(&n) {
@@ -113,8 +115,8 @@ pub async fn enqueue(
         job = job.delay(Duration::from_secs(d));
     }
     if let Some(k) = &key {
-        // Keys are per client: two services choosing the same key do not collide.
-        job = job.idempotency_key(format!("{}:{k}", caller.subject()));
+        // Keys are per client: two callers choosing the same key do not collide.
+        job = job.idempotency_key(format!("{}:{k}", caller.key_namespace()));
     }
     let queue = state
         .queues
@@ -124,6 +126,44 @@ pub async fn enqueue(
     metrics::counter!("nightshift_api_enqueued_total", "kind" => record.kind.clone()).increment(1);
     tracing::info!(job.id = %id, job.kind = %record.kind, "job enqueued");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id })))
+}
+
+/// The catalog entry of a kind the caller may enqueue: an unknown kind (or a diagnostic one
+/// while diagnostics are off) is a 422 listing the kinds the caller may use; an internal kind,
+/// an operator kind without `admin`, or a kind without a user for a user-confined token is a
+/// 403 naming `kind`.
+fn permitted_kind(state: &AppState, caller: &Caller, kind: &str) -> Result<&'static KindSpec, ApiError> {
+    let visible = |s: &KindSpec| !s.diagnostic || state.diagnostics;
+    let Some(spec) = jobs::find(kind).filter(|s| visible(s)) else {
+        let usable: Vec<_> = jobs::catalog()
+            .values()
+            .filter(|s| visible(s) && may_enqueue(caller, s).is_ok())
+            .map(|s| s.name)
+            .collect();
+        return Err(ApiError::invalid(
+            "kind",
+            format!(
+                "unknown job kind `{}` (yours to use: {})",
+                nightshift_common::telemetry::untrusted(kind),
+                usable.join(", ")
+            ),
+        ));
+    };
+    may_enqueue(caller, spec).map_err(|why| ApiError::refused("kind", format!("`{kind}` {why}")))?;
+    Ok(spec)
+}
+
+/// Why the caller may not enqueue a kind, if it may not.
+fn may_enqueue(caller: &Caller, spec: &KindSpec) -> Result<(), &'static str> {
+    match spec.exposure {
+        Exposure::Internal => Err("is made by the platform itself, never through the API"),
+        Exposure::Operator if !caller.is_admin() => Err("is an operator kind: it needs the `admin` scope"),
+        Exposure::Operator => Ok(()),
+        Exposure::Client if caller.user().is_some() && spec.user_field.is_none() => {
+            Err("does not act on one user, so a user-confined token may not enqueue it")
+        }
+        Exposure::Client => Ok(()),
+    }
 }
 
 /// Pushes a job on a client's behalf and records it under the client's name before answering:
@@ -141,6 +181,20 @@ pub(crate) async fn push_for(
         job.delay.is_some(),
         job.idempotency_key.clone(),
     );
+    // Redis maps keys per queue: a key already used for a kind of another queue is found in
+    // the record, and refused before anything is pushed.
+    if let Some(k) = &key {
+        let since = chrono::Utc::now() - queue.config().idempotency_ttl;
+        if history::queue_of_key(&state.db, k, since)
+            .await?
+            .is_some_and(|q| q != queue.name())
+        {
+            return Err(ApiError::invalid(
+                "Idempotency-Key",
+                "was already used for a different request (a kind of another queue)",
+            ));
+        }
+    }
     let fresh_id = job.id.clone();
     let id = queue.push(job).await?;
     // Another id back means the idempotency key was used before: the same request gets the
@@ -175,7 +229,7 @@ pub(crate) async fn push_for(
         worker: None,
         idempotency_key: key,
     };
-    history::record_enqueued(&state.db, &record, caller.subject()).await?;
+    history::record_enqueued(&state.db, &record, caller.subject(), caller.user()).await?;
     Ok((id, record))
 }
 
@@ -194,9 +248,16 @@ pub async fn status(
     caller.require(Scope::JobsRead)?;
     let uuid = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::invalid("id", "is not a job id (UUID)"))?;
     let id = uuid.to_string();
-    // A client reads the jobs it enqueued; another's is as unknown as a missing one.
-    if !caller.is_admin() && history::submitted_by(&state.db, uuid).await?.as_deref() != Some(caller.subject()) {
-        return Err(ApiError::NotFound("job"));
+    // A client reads the jobs it enqueued (a service token also those of the user-confined
+    // tokens under its subject); another's is as unknown as a missing one.
+    if !caller.is_admin() {
+        let mine = match history::submitter(&state.db, uuid).await? {
+            Some((Some(sub), user)) => sub == caller.subject() && caller.user().is_none_or(|u| user == Some(u)),
+            _ => false,
+        };
+        if !mine {
+            return Err(ApiError::NotFound("job"));
+        }
     }
     // Redis has the live state; PostgreSQL has it once the Redis keys expired.
     let mut redis_down = false;

@@ -266,7 +266,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Scope::RemindersWrite)?;
-    let user = user_id(&raw_id)?;
+    let user = user_id(&caller, &raw_id)?;
     let body: ReminderBody = super::body::json(body, false)?;
     ensure_user(&state, user).await?;
     let Valid { body: b, notify_time } = validate(&state, user, body).await?;
@@ -318,7 +318,7 @@ pub async fn list(
     Path(raw_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::RemindersRead)?;
-    let user = user_id(&raw_id)?;
+    let user = user_id(&caller, &raw_id)?;
     ensure_user(&state, user).await?;
     let rows: Vec<Value> = sqlx::query_scalar(&format!("SELECT {SHOW} FROM reminders WHERE user_id = $1 ORDER BY id"))
         .bind(user)
@@ -339,7 +339,7 @@ pub async fn get(
     Path((raw_id, raw_rid)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::RemindersRead)?;
-    let (user, id) = (user_id(&raw_id)?, reminder_id(&raw_rid)?);
+    let (user, id) = (user_id(&caller, &raw_id)?, reminder_id(&raw_rid)?);
     let row: Option<Value> =
         sqlx::query_scalar(&format!("SELECT {SHOW} FROM reminders WHERE user_id = $1 AND id = $2"))
             .bind(user)
@@ -364,7 +364,7 @@ pub async fn replace(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::RemindersWrite)?;
-    let (user, id) = (user_id(&raw_id)?, reminder_id(&raw_rid)?);
+    let (user, id) = (user_id(&caller, &raw_id)?, reminder_id(&raw_rid)?);
     let body: ReminderBody = super::body::json(body, false)?;
     let Valid { body: b, notify_time } = validate(&state, user, body).await?;
     let sql = format!(
@@ -392,7 +392,7 @@ pub async fn delete(
     Path((raw_id, raw_rid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::RemindersWrite)?;
-    let (user, id) = (user_id(&raw_id)?, reminder_id(&raw_rid)?);
+    let (user, id) = (user_id(&caller, &raw_id)?, reminder_id(&raw_rid)?);
     let deleted = sqlx::query("DELETE FROM reminders WHERE user_id = $1 AND id = $2")
         .bind(user)
         .bind(id)
@@ -436,7 +436,7 @@ pub async fn create_webhook(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<NewWebhook>), ApiError> {
     caller.require(Scope::RemindersWrite)?;
-    let user = user_id(&raw_id)?;
+    let user = user_id(&caller, &raw_id)?;
     let b: WebhookBody = super::body::json(body, false)?;
     let url = check_url(&b.url)?;
     ensure_user(&state, user).await?;
@@ -463,7 +463,7 @@ pub async fn list_webhooks(
     Path(raw_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Scope::RemindersRead)?;
-    let user = user_id(&raw_id)?;
+    let user = user_id(&caller, &raw_id)?;
     ensure_user(&state, user).await?;
     let rows: Vec<Value> = sqlx::query_scalar(
         "SELECT jsonb_build_object('id', id, 'url', url, 'created_at', created_at, 'rotated_at', rotated_at,
@@ -489,7 +489,7 @@ pub async fn rotate_webhook(
     Path((raw_id, raw_wid)): Path<(String, String)>,
 ) -> Result<Json<RotatedSecret>, ApiError> {
     caller.require(Scope::RemindersWrite)?;
-    let user = user_id(&raw_id)?;
+    let user = user_id(&caller, &raw_id)?;
     let id = positive_id("webhook_id", &raw_wid)?;
     let secret = webhook::new_secret();
     let until: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
@@ -523,7 +523,7 @@ pub async fn delete_webhook(
     Path((raw_id, raw_wid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(Scope::RemindersWrite)?;
-    let user = user_id(&raw_id)?;
+    let user = user_id(&caller, &raw_id)?;
     let id = positive_id("webhook_id", &raw_wid)?;
     let res = sqlx::query("DELETE FROM webhook_endpoints WHERE user_id = $1 AND id = $2")
         .bind(user)

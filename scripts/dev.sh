@@ -57,6 +57,11 @@ if [[ -z ${NIGHTSHIFT_SMTP_URL:-} ]]; then
     _ns_say "e-mails go to a local SMTP sink on port $smtp_port; each one lands in $mail_dir as JSON"
 fi
 
+if [[ -z ${NIGHTSHIFT_OPS_ADDR:-} ]]; then
+    # Metrics live on an internal address, never on the API's port.
+    export NIGHTSHIFT_OPS_ADDR="127.0.0.1:$(_ns_free_port 9090)"
+fi
+
 _ns_say "building (cargo build)"
 cargo build
 

@@ -92,6 +92,9 @@ enum TokenCommand {
         /// Lifetime, e.g. 30m, 1h, 7d.
         #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
         ttl: Duration,
+        /// Confine the token to this one user: it acts on no other (a user's app).
+        #[arg(long)]
+        user: Option<i64>,
     },
 }
 
@@ -112,7 +115,7 @@ fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
-/// Starts the health and metrics listener of a worker or scheduler, when configured.
+/// Starts the health and metrics listener of any process, when configured.
 async fn serve_ops(config: &Config, stop: &CancellationToken) -> anyhow::Result<()> {
     let Some(addr) = config.ops_addr else {
         return Ok(());
@@ -152,6 +155,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Api => {
             let keys = token_keys(&config).await?;
             let stop = shutdown_on_signals();
+            serve_ops(&config, &stop).await?;
             nightshift_api::run(&config, keys, stop.cancelled_owned()).await?;
         }
         Command::Worker => {
@@ -170,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
             println!("migrations applied");
         }
         Command::Token {
-            command: TokenCommand::Issue { sub, scope, ttl },
+            command: TokenCommand::Issue { sub, scope, ttl, user },
         } => {
             let keys = token_keys(&config).await?;
             let scopes = auth::parse_scopes(&scope)?;
@@ -180,7 +184,7 @@ async fn main() -> anyhow::Result<()> {
                     config.token_max_ttl.as_secs() / 86_400
                 );
             }
-            println!("{}", keys.issue(&sub, &scopes, ttl)?);
+            println!("{}", keys.issue_for(&sub, user, &scopes, ttl)?);
         }
         Command::Keys { command } => {
             let Some(hex) = &config.master_key else {
@@ -247,16 +251,29 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         demo::seed(&api_state).await.context("seeding demo data")?;
     }
-    let token = keys.issue("local-operator", &auth::Scope::ALL, Duration::from_secs(12 * 3600))?;
+    serve_ops(&config, &stop).await?;
     println!("\nNightshift is running.\n");
-    println!("  dashboard    http://{addr}/dashboard  (sign in with the token below)");
+    println!("  dashboard    http://{addr}/dashboard");
     println!("  API          http://{addr}/v1/jobs");
     println!("  readiness    http://{addr}/health/ready");
-    println!("  metrics      http://{addr}/metrics");
-    let scopes: Vec<_> = auth::Scope::ALL.iter().map(|s| s.as_str()).collect();
-    println!("\n  token (12 h, scopes {}):\n  {token}\n", scopes.join(" "));
-    println!("  try:  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\");
-    println!("          -d '{{\"kind\":\"noop\"}}' http://{addr}/v1/jobs\n");
+    if let Some(ops) = config.ops_addr {
+        println!("  metrics      http://{ops}/metrics");
+    }
+    // A token is a credential: printed (never logged) for the demo only, which asked for one.
+    if demo {
+        let token = keys.issue("local-operator", &auth::Scope::ALL, Duration::from_secs(12 * 3600))?;
+        let scopes: Vec<_> = auth::Scope::ALL.iter().map(|s| s.as_str()).collect();
+        println!(
+            "\n  token (12 h, scopes {}; sign in to the dashboard with it):\n  {token}\n",
+            scopes.join(" ")
+        );
+        println!("  try:  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\");
+        println!(
+            "          -d '{{\"kind\":\"cashflow.project\",\"payload\":{{\"user_id\":1}}}}' http://{addr}/v1/jobs\n"
+        );
+    } else {
+        println!("\n  tokens:      nightshift token issue --sub NAME --scope admin,jobs:read,jobs:write --ttl 8h\n");
+    }
 
     let api = nightshift_api::serve(listener, api_state, stop.clone().cancelled_owned());
     let worker = nightshift_workers::run(config.clone(), stop.clone().cancelled_owned());

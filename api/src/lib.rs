@@ -6,7 +6,6 @@ use axum::{
     extract::{DefaultBodyLimit, Request},
     routing::get,
 };
-use metrics_exporter_prometheus::PrometheusHandle;
 use nightshift_common::{Config, auth::TokenKeys, db, keyring, telemetry};
 use nightshift_queue::connect_redis;
 use nightshift_workers::Queues;
@@ -24,6 +23,7 @@ mod dashboard;
 mod error;
 pub mod openapi;
 mod routes;
+mod server;
 
 pub use error::ApiError;
 
@@ -50,7 +50,6 @@ pub struct AppState {
     pub db: PgPool,
     pub redis: nightshift_queue::RedisConn,
     pub keys: TokenKeys,
-    pub metrics: PrometheusHandle,
     pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
     /// The domain of Message-IDs for e-mails queued here.
     pub mail_domain: std::sync::Arc<str>,
@@ -63,6 +62,12 @@ pub struct AppState {
     pub key_prefix: std::sync::Arc<str>,
     /// When the keyring was last reloaded because a token named an unknown key.
     pub last_kid_reload: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+    /// Diagnostic job kinds may be enqueued (tests, benchmarks, chaos).
+    pub diagnostics: bool,
+    pub server: nightshift_common::config::ServerLimits,
+    /// `Host` values the dashboard answers on (DNS rebinding finds no page under another name);
+    /// filled from the listening address by `serve` when none are configured.
+    pub public_hosts: std::sync::Arc<[String]>,
 }
 
 /// Headers on every response: a JSON API is never framed, sniffed, cached or referred from.
@@ -127,7 +132,6 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(schedules::run_now))
         .routes(routes!(health::live))
         .routes(routes!(health::ready))
-        .routes(routes!(health::metrics))
         .split_for_parts();
     openapi::name_catalog_values(&mut doc);
     let doc = Arc::new(doc);
@@ -148,7 +152,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(30),
+            state.server.request_timeout,
         ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -164,8 +168,9 @@ pub fn router(state: AppState) -> Router {
     security_headers(router).with_state(state)
 }
 
-/// The operations listener of a worker or scheduler process: liveness and Prometheus metrics,
-/// nothing else (they serve no API).
+/// The operations listener of any process (`NIGHTSHIFT_OPS_ADDR`): liveness and Prometheus
+/// metrics, nothing else. Metrics name queues, kinds and rates: they stay on this internal
+/// address, never on the API's public port.
 pub async fn serve_ops(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -180,6 +185,8 @@ pub async fn serve_ops(
 
 /// Connects to Redis and PostgreSQL and builds the state the routes share.
 pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartError> {
+    // The recorder first: the API counts from its first request (served on NIGHTSHIFT_OPS_ADDR).
+    telemetry::metrics();
     let redis = connect_redis(&config.redis_url).await?;
     let db = db::connect(&config.database_url, 20).await?;
     let queues = Queues::new(redis.clone(), &config.queue);
@@ -205,7 +212,6 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         db,
         redis,
         keys,
-        metrics: telemetry::metrics(),
         schedules: std::sync::Arc::new(nightshift_scheduler::load()?),
         mail_domain: nightshift_workers::jobs::email::message_id_domain(&config.mail.from).into(),
         limits: auth::Limits::new(&config.queue.prefix, &config.api_limits),
@@ -214,24 +220,25 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         key_grace: config.key_grace,
         key_prefix: config.queue.prefix.as_str().into(),
         last_kid_reload: Default::default(),
+        diagnostics: config.diagnostics,
+        server: config.server.clone(),
+        public_hosts: config.public_hosts.clone().into(),
     })
 }
 
 /// Serves until `shutdown` resolves, then finishes in-flight requests.
 pub async fn serve(
     listener: TcpListener,
-    state: AppState,
+    mut state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let addr: Option<SocketAddr> = listener.local_addr().ok();
-    tracing::info!(addr = ?addr, "api listening");
-    // With the peer address: rate limits are also per IP.
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let addr: SocketAddr = listener.local_addr()?;
+    tracing::info!(%addr, "api listening");
+    if state.public_hosts.is_empty() {
+        state.public_hosts = server::default_hosts(addr).into();
+    }
+    let limits = state.server.clone();
+    server::serve(listener, router(state), limits, shutdown).await
 }
 
 pub async fn run(

@@ -57,6 +57,13 @@ pub async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    // A locked-out address gets no more tokens verified.
+    if let Some(Extension(ConnectInfo(addr))) = &peer
+        && let Err(limited) =
+            crate::auth::not_locked_out(&state, &state.limits.auth_failures, &addr.ip().to_string()).await
+    {
+        return limited.into_response();
+    }
     let claims = match session::admit(&state, &form.token) {
         Ok(c) => c,
         Err(e) => {
@@ -111,6 +118,25 @@ pub async fn logout(
     })
     .await?;
     Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard/login")).into_response())
+}
+
+/// Ends every operator's session, this one included: after a token leak, or when an operator
+/// leaves. Sessions started from now on are unaffected.
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    op: Operator,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, DashError> {
+    audited(
+        &state,
+        &op,
+        &form.csrf,
+        "dashboard.logout_everywhere",
+        "dashboard",
+        async { session::end_all(&state).await },
+    )
+    .await?;
+    Ok(Redirect::to("/dashboard/login").into_response())
 }
 
 #[derive(Deserialize)]

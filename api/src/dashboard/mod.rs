@@ -168,6 +168,7 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard", get(pages::overview))
         .route("/dashboard/login", get(pages::login).post(actions::login))
         .route("/dashboard/logout", post(actions::logout))
+        .route("/dashboard/logout-everywhere", post(actions::logout_everywhere))
         .route("/dashboard/api/overview", get(pages::overview_json))
         .route("/dashboard/jobs", get(pages::jobs))
         .route("/dashboard/jobs/{id}", get(pages::job))
@@ -196,7 +197,27 @@ pub fn router() -> Router<AppState> {
         ))
 }
 
-/// The dashboard with its origin guard, which needs the state.
+/// The dashboard with its guards, which need the state.
 pub fn routes(state: AppState) -> Router<AppState> {
-    router().layer(axum::middleware::from_fn_with_state(state, guard_origin))
+    router()
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard_origin))
+        .layer(axum::middleware::from_fn_with_state(state, guard_host))
+}
+
+/// Answers only under the configured host names: a page fetched through another name (DNS
+/// rebinding points an attacker's name at this address) gets nothing but a 421.
+async fn guard_host(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok());
+    if host.is_some_and(|h| state.public_hosts.iter().any(|allowed| allowed.eq_ignore_ascii_case(h))) {
+        return next.run(req).await;
+    }
+    tracing::warn!(
+        host = %nightshift_common::telemetry::untrusted(host.unwrap_or("")),
+        "dashboard: request for an unknown host refused"
+    );
+    (
+        StatusCode::MISDIRECTED_REQUEST,
+        "this dashboard answers only under its configured host names (NIGHTSHIFT_PUBLIC_URL)",
+    )
+        .into_response()
 }

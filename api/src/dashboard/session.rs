@@ -24,6 +24,12 @@ const MAX_SESSION_SECS: i64 = 8 * 3600;
 pub struct Operator {
     pub subject: String,
     pub csrf: String,
+    /// The key that signed the sign-in token: the session ends when that key stops verifying.
+    #[serde(default)]
+    pub kid: Option<String>,
+    /// Unix seconds; a "sign out everywhere" after this ends the session.
+    #[serde(default)]
+    pub started: i64,
 }
 
 impl Operator {
@@ -52,6 +58,11 @@ fn redis_key(prefix: &str, session_id: &str) -> String {
     )
 }
 
+/// When "sign out everywhere" was last pressed (Unix seconds).
+fn signed_out_key(prefix: &str) -> String {
+    format!("{prefix}:dashboard:signed-out-at")
+}
+
 fn session_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -74,7 +85,7 @@ fn over_tls(headers: &HeaderMap) -> bool {
 /// Checks a login token: valid, and with the `admin` scope.
 pub fn admit(state: &AppState, token: &str) -> Result<Claims, DashError> {
     let claims = state.keys.verify(token.trim()).map_err(|e| {
-        tracing::info!(reason = %e, "dashboard login refused");
+        tracing::info!(reason = %nightshift_common::telemetry::untrusted(&e.to_string()), "dashboard login refused");
         DashError::Login("That token is not valid (expired, revoked or malformed).")
     })?;
     if !claims.has(Scope::Admin) {
@@ -86,11 +97,14 @@ pub fn admit(state: &AppState, token: &str) -> Result<Claims, DashError> {
 /// Starts a session for verified claims; returns the Set-Cookie value.
 pub async fn start(state: &AppState, claims: &Claims, headers: &HeaderMap) -> Result<String, DashError> {
     let id = random_hex(32);
+    let now = chrono::Utc::now().timestamp();
     let op = Operator {
         subject: claims.sub.clone(),
         csrf: random_hex(32),
+        kid: claims.kid.clone(),
+        started: now,
     };
-    let ttl = (claims.exp - chrono::Utc::now().timestamp()).clamp(1, MAX_SESSION_SECS);
+    let ttl = (claims.exp - now).clamp(1, MAX_SESSION_SECS);
     let value = serde_json::to_string(&op).map_err(|e| ApiError::Internal(e.to_string().into()))?;
     let mut conn = state.redis.clone();
     let _: () = conn
@@ -121,19 +135,45 @@ pub async fn end(state: &AppState, headers: &HeaderMap) -> Result<String, DashEr
     Ok(cookie.to_string())
 }
 
+/// Ends every session started until now: each is refused from its next request on.
+pub async fn end_all(state: &AppState) -> Result<(), DashError> {
+    let mut conn = state.redis.clone();
+    // Sessions live at most MAX_SESSION_SECS, so the mark is not needed for longer.
+    let _: () = conn
+        .set_ex(
+            signed_out_key(&state.key_prefix),
+            chrono::Utc::now().timestamp(),
+            MAX_SESSION_SECS as u64,
+        )
+        .await
+        .map_err(super::redis_error)?;
+    Ok(())
+}
+
 impl FromRequestParts<AppState> for Operator {
     type Rejection = DashError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DashError> {
         let id = session_id(&parts.headers).ok_or(DashError::SignedOut)?;
         let mut conn = state.redis.clone();
-        let value: Option<String> = conn
+        // One round trip: the session and the last "sign out everywhere".
+        let (value, signed_out_at): (Option<String>, Option<i64>) = redis::pipe()
             .get(redis_key(&state.key_prefix, &id))
+            .get(signed_out_key(&state.key_prefix))
+            .query_async(&mut conn)
             .await
             .map_err(super::redis_error)?;
         let op: Operator = value
             .and_then(|v| serde_json::from_str(&v).ok())
             .ok_or(DashError::SignedOut)?;
+        // Same second counts as before: a sign-out ends the session that pressed it.
+        if signed_out_at.is_some_and(|t| op.started <= t) {
+            return Err(DashError::SignedOut);
+        }
+        // A session is worth no more than the key that admitted it: retired, it is over.
+        if !state.keys.verifies_kid(op.kid.as_deref()) {
+            return Err(DashError::SignedOut);
+        }
         Ok(op)
     }
 }
@@ -201,6 +241,8 @@ mod tests {
         let op = Operator {
             subject: "ops".into(),
             csrf: "abc123".into(),
+            kid: None,
+            started: 0,
         };
         assert!(op.check_csrf("abc123").is_ok());
         assert!(op.check_csrf("abc12").is_err());

@@ -346,6 +346,10 @@ pub fn config_at(redis_url: String, db: &TestDb) -> Config {
         operator_emails: Vec::new(),
         // The tests' webhook receivers listen on 127.0.0.1; one test turns this off.
         webhook_allow_private: true,
+        // The tests' load is mostly `noop` and `diag.*`.
+        diagnostics: true,
+        server: nightshift_common::config::ServerLimits::default(),
+        public_hosts: Vec::new(),
     }
 }
 
@@ -514,6 +518,7 @@ impl Proc {
             .env("REDIS_URL", &config.redis_url)
             .env("DATABASE_URL", &config.database_url)
             .env("NIGHTSHIFT_JWT_SECRET", SECRET)
+            .env("NIGHTSHIFT_DIAGNOSTICS", "1")
             .env("NIGHTSHIFT_QUEUE_PREFIX", &q.prefix)
             .env("NIGHTSHIFT_LEASE_SECS", q.lease.as_secs_f64().to_string())
             .env(
@@ -523,7 +528,8 @@ impl Proc {
             .env("NIGHTSHIFT_CONCURRENCY", config.concurrency.to_string())
             .env("RUST_LOG", "info")
             .envs(extra_env.iter().copied())
-            .stdout(Stdio::null())
+            // Both streams: what a process prints (a token, say) is as public as what it logs.
+            .stdout(log_file.try_clone().unwrap())
             .stderr(log_file)
             .spawn()
             .expect("spawn nightshift (faketime for skewed replicas: scripts/test.sh installs it)");
@@ -542,7 +548,7 @@ impl Proc {
         assert!(ok.success(), "kill -{sig} failed");
     }
 
-    /// Waits for exit and returns (success, stderr).
+    /// Waits for exit and returns (success, stdout and stderr).
     pub fn wait_output(&mut self) -> (bool, String) {
         let status = self.child.wait().unwrap();
         (status.success(), std::fs::read_to_string(&self.log).unwrap_or_default())

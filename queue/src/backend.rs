@@ -30,7 +30,8 @@ use crate::{
     job::{AttemptReport, Backoff, Job, JobState, Outcome},
     lease::LeaseLayer,
     loops,
-    queue::{Fetched, Queue, now_ms},
+    protocol::Fetched,
+    queue::{Queue, now_ms},
 };
 
 /// Options of one worker's backend.

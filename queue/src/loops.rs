@@ -8,7 +8,8 @@ use crate::{
     backend::{AckRequest, Shared},
     identity,
     job::AttemptReport,
-    queue::{Ack, now_ms},
+    protocol::Ack,
+    queue::now_ms,
 };
 
 const ACK_BATCH: usize = 1024;

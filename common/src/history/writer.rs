@@ -1,13 +1,16 @@
-//! Job history in PostgreSQL. Workers report state changes after Redis committed them; the
-//! writer turns them into one upsert per batch so PostgreSQL is never a round trip per job.
+//! The batched history writer: one upsert per batch, a job reported twice split over two
+//! statements, a row PostgreSQL refuses split out and skipped, transient errors retried.
 use std::{borrow::Cow, collections::HashSet, time::Duration};
 
-use chrono::{DateTime, TimeZone, Utc};
-use nightshift_queue::{AttemptReport, JobRecord};
-use serde::Serialize;
+use nightshift_queue::AttemptReport;
 use sqlx::PgPool;
 use tokio::{sync::mpsc, task::JoinHandle};
 use uuid::Uuid;
+
+use super::{
+    sanitize::{json_or_none, safe_text},
+    ts,
+};
 
 const BATCH: usize = 2000;
 /// Reports buffered before the workers feel backpressure: history is a record, never dropped.
@@ -35,10 +38,6 @@ async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<AttemptReport>) {
         drop(rows); // it borrows the batch
         batch.clear();
     }
-}
-
-fn ts(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
 /// Writes reports. A row PostgreSQL refuses is skipped (see `write_parts`); the error returned
@@ -137,78 +136,6 @@ fn prepare(reports: &[AttemptReport]) -> Vec<Row<'_>> {
         .collect()
 }
 
-/// PostgreSQL text cannot hold NUL (U+0000), and job texts can come from anywhere (a webhook
-/// receiver's error body): NUL becomes U+FFFD rather than failing the insert.
-fn safe_text<'a>(id: &str, field: &'static str, text: &'a str) -> Cow<'a, str> {
-    if !text.contains('\0') {
-        return Cow::Borrowed(text);
-    }
-    made_safe(id, field);
-    Cow::Owned(text.replace('\0', "\u{FFFD}"))
-}
-
-/// The value itself is never logged: it is the job's data, and it can be anything.
-fn made_safe(id: &str, field: &'static str) {
-    metrics::counter!("nightshift_history_sanitized_total", "field" => field).increment(1);
-    tracing::warn!(job.id = %id, field, "NUL character replaced by U+FFFD in job history");
-}
-
-/// The queue carries any text; one value that is not JSON would fail its whole batch's
-/// `::jsonb` cast. Such a value is recorded as NULL. jsonb refuses the `\u0000` escape too:
-/// a NUL in a string or key becomes U+FFFD.
-fn json_or_none<'a>(id: &str, field: &'static str, text: &'a str) -> Option<Cow<'a, str>> {
-    if may_hold_nul(text)
-        && let Ok(mut value) = serde_json::from_str::<serde_json::Value>(text)
-    {
-        return Some(if replace_nul(&mut value) {
-            made_safe(id, field);
-            Cow::Owned(value.to_string())
-        } else {
-            Cow::Borrowed(text)
-        });
-    }
-    match serde_json::from_str::<serde::de::IgnoredAny>(text) {
-        Ok(_) => Some(Cow::Borrowed(text)),
-        Err(e) => {
-            tracing::warn!(job.id = %id, field, error = %e, "not JSON; recorded as null in history");
-            None
-        }
-    }
-}
-
-/// JSON can only carry NUL escaped: a cheap scan spares the second parse for every other value.
-fn may_hold_nul(text: &str) -> bool {
-    text.as_bytes().windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
-}
-
-/// Replaces NUL in every string and key; whether there was any.
-fn replace_nul(value: &mut serde_json::Value) -> bool {
-    use serde_json::Value;
-    fn in_text(s: &mut String) -> bool {
-        let found = s.contains('\0');
-        if found {
-            *s = s.replace('\0', "\u{FFFD}");
-        }
-        found
-    }
-    match value {
-        Value::String(s) => in_text(s),
-        Value::Array(items) => items.iter_mut().fold(false, |found, x| replace_nul(x) | found),
-        Value::Object(map) => {
-            let mut found = false;
-            *map = std::mem::take(map)
-                .into_iter()
-                .map(|(mut k, mut x)| {
-                    found |= in_text(&mut k) | replace_nul(&mut x);
-                    (k, x)
-                })
-                .collect();
-            found
-        }
-        _ => false,
-    }
-}
-
 async fn upsert(pool: &PgPool, rows: &[&Row<'_>]) -> Result<(), sqlx::Error> {
     let mut ids = Vec::with_capacity(rows.len());
     let (mut queues, mut kinds, mut payloads, mut states) = (vec![], vec![], vec![], vec![]);
@@ -279,188 +206,12 @@ async fn upsert(pool: &PgPool, rows: &[&Row<'_>]) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Records an accepted job before the API answers, so the record exists even if Redis later
-/// loses it. An idempotent replay finds the row and leaves it alone; so does a fast worker
-/// whose report of the first attempt got there first, except that the job's submitter is
-/// still recorded (without it the client could not read its own job). The API refuses NUL
-/// and malformed JSON already; the record is made safe all the same, since it must not fail.
-/// `submitted_user` is the user of a user-confined token (`None` for service tokens).
-pub async fn record_enqueued(
-    pool: &PgPool,
-    rec: &JobRecord,
-    submitted_by: &str,
-    submitted_user: Option<i64>,
-) -> Result<(), sqlx::Error> {
-    let id = Uuid::parse_str(&rec.id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    let queue = safe_text(&rec.id, "queue", &rec.queue);
-    let kind = safe_text(&rec.id, "kind", &rec.kind);
-    let payload = json_or_none(&rec.id, "payload", &rec.payload);
-    let submitted_by = safe_text(&rec.id, "submitted_by", submitted_by);
-    let key = rec
-        .idempotency_key
-        .as_deref()
-        .map(|k| safe_text(&rec.id, "idempotency_key", k));
-    sqlx::query(
-        r#"
-        INSERT INTO job_history (id, queue, kind, payload, state, attempts, max_attempts, created_at, submitted_by,
-            submitted_user, idempotency_key, events)
-        VALUES ($1, $2, $3, $4::jsonb, $5, 0, $6, $7, $8, $9, $10,
-            jsonb_build_array(jsonb_build_object('state', $5::text, 'attempt', 0, 'at', $7)))
-        ON CONFLICT (id) DO UPDATE SET
-            submitted_by = COALESCE(job_history.submitted_by, EXCLUDED.submitted_by),
-            submitted_user = COALESCE(job_history.submitted_user, EXCLUDED.submitted_user),
-            idempotency_key = COALESCE(job_history.idempotency_key, EXCLUDED.idempotency_key)
-        "#,
-    )
-    .bind(id)
-    .bind(&queue)
-    .bind(&kind)
-    .bind(&payload)
-    .bind(rec.state.as_str())
-    .bind(rec.max_attempts as i32)
-    .bind(ts(rec.created_at_ms))
-    .bind(&submitted_by)
-    .bind(submitted_user)
-    .bind(key.as_deref())
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Who enqueued a job through the API: the token's subject (`None` for a job the platform
-/// made itself) and its user, if the token was confined to one; `None` if not on record.
-pub async fn submitter(pool: &PgPool, id: Uuid) -> Result<Option<(Option<String>, Option<i64>)>, sqlx::Error> {
-    sqlx::query_as("SELECT submitted_by, submitted_user FROM job_history WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-}
-
-/// The queue of the newest job recorded under a (caller-namespaced) idempotency key since
-/// `since`, if any.
-pub async fn queue_of_key(pool: &PgPool, key: &str, since: DateTime<Utc>) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT queue FROM job_history WHERE idempotency_key = $1 AND created_at >= $2 ORDER BY created_at DESC LIMIT 1",
-    )
-    .bind(key)
-    .bind(since)
-    .fetch_optional(pool)
-    .await
-}
-
-/// What a job was enqueued with: kind, payload, max attempts; `None` if not on record.
-pub async fn request_of(
-    pool: &PgPool,
-    id: &str,
-) -> Result<Option<(String, Option<serde_json::Value>, Option<i32>)>, sqlx::Error> {
-    let Ok(id) = Uuid::parse_str(id) else {
-        return Ok(None);
-    };
-    sqlx::query_as("SELECT kind, payload, max_attempts FROM job_history WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-}
-
-/// A job as the status endpoint shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct JobStatus {
-    pub id: String,
-    pub queue: String,
-    pub kind: String,
-    pub state: String,
-    pub attempts: i32,
-    pub max_attempts: Option<i32>,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    pub error: Option<String>,
-    /// What the handler returned, as JSON.
-    pub result: Option<serde_json::Value>,
-    #[serde(skip)]
-    pub submitted_by: Option<String>,
-}
-
-impl JobStatus {
-    pub fn from_redis(r: JobRecord) -> Self {
-        let opt_ts = |v: Option<i64>| v.map(ts);
-        JobStatus {
-            result: r.result.as_deref().and_then(|s| serde_json::from_str(s).ok()),
-            finished_at: if r.state.is_final() {
-                opt_ts(r.finished_at_ms)
-            } else {
-                None
-            },
-            started_at: opt_ts(r.started_at_ms),
-            created_at: ts(r.created_at_ms),
-            id: r.id,
-            queue: r.queue,
-            kind: r.kind,
-            state: r.state.as_str().to_string(),
-            attempts: r.attempts as i32,
-            max_attempts: Some(r.max_attempts as i32),
-            error: r.error,
-            submitted_by: None,
-        }
-    }
-}
-
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<JobStatus>, sqlx::Error> {
-    sqlx::query_as::<_, JobStatus>(
-        "SELECT id::text AS id, queue, kind, state, attempts, max_attempts, created_at, started_at, finished_at,
-                error, result, submitted_by
-         FROM job_history WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-}
-
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{super::test_db::TestDb, *};
+    use chrono::Utc;
     use nightshift_queue::JobState;
     use serde_json::json;
-
-    /// A fresh, migrated database, dropped when the test ends, failed or not.
-    struct TestDb {
-        url: String,
-    }
-
-    impl TestDb {
-        async fn create() -> Self {
-            let admin = std::env::var("NIGHTSHIFT_TEST_PG_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-            let name = format!("nightshift_histtest_{}", Uuid::new_v4().simple());
-            // The guard exists before the database does: a failed migration still drops it.
-            let db = TestDb {
-                url: crate::db::with_database(&admin, &name).unwrap(),
-            };
-            crate::db::migrate(&db.url)
-                .await
-                .expect("PostgreSQL must be reachable at NIGHTSHIFT_TEST_PG_URL");
-            db
-        }
-
-        async fn pool(&self) -> PgPool {
-            crate::db::connect(&self.url, 2).await.unwrap()
-        }
-    }
-
-    impl Drop for TestDb {
-        fn drop(&mut self) {
-            let url = self.url.clone();
-            // Drop cannot await, and the test's runtime is the one being left: a runtime of its own.
-            let _ = std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(crate::db::drop_database(&url))
-            })
-            .join();
-        }
-    }
 
     fn report(kind: &str) -> AttemptReport {
         let now = Utc::now().timestamp_millis();
@@ -584,51 +335,5 @@ mod tests {
                 .await
                 .unwrap();
         assert_eq!((state.as_str(), attempts), ("succeeded", 2));
-    }
-
-    #[tokio::test]
-    async fn record_enqueued_makes_nul_and_non_json_safe() {
-        let db = TestDb::create().await;
-        let pool = db.pool().await;
-        let now = Utc::now().timestamp_millis();
-        let record = |payload: &str| JobRecord {
-            id: Uuid::new_v4().to_string(),
-            queue: "default\0".into(),
-            kind: "k\0".into(),
-            payload: payload.into(),
-            state: JobState::Queued,
-            attempts: 0,
-            max_attempts: 3,
-            created_at_ms: now,
-            run_at_ms: None,
-            started_at_ms: None,
-            finished_at_ms: None,
-            error: None,
-            result: None,
-            worker: None,
-            idempotency_key: None,
-        };
-        let nul = record(r#"{"a": "\u0000"}"#);
-        let not_json = record("{oops");
-        record_enqueued(&pool, &nul, "client\0", None).await.unwrap();
-        record_enqueued(&pool, &not_json, "client", None).await.unwrap();
-
-        let (queue, kind, payload, submitted_by): (String, String, serde_json::Value, String) =
-            sqlx::query_as("SELECT queue, kind, payload, submitted_by FROM job_history WHERE id = $1::uuid")
-                .bind(&nul.id)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        assert_eq!(queue, "default\u{FFFD}");
-        assert_eq!(kind, "k\u{FFFD}");
-        assert_eq!(payload, json!({"a": "\u{FFFD}"}));
-        assert_eq!(submitted_by, "client\u{FFFD}");
-        let payload: Option<serde_json::Value> =
-            sqlx::query_scalar("SELECT payload FROM job_history WHERE id = $1::uuid")
-                .bind(&not_json.id)
-                .fetch_one(&pool)
-                .await
-                .unwrap();
-        assert_eq!(payload, None);
     }
 }

@@ -1,122 +1,11 @@
-//! API tokens: HS256 JWTs with required expiry, issuer and audience, and space-separated
-//! scopes. The algorithm is pinned: a token claiming any other (`none`, RS256) is refused.
+//! The keys that sign and verify tokens. They sit behind one lock so that a keyring rotation
+//! reaches every clone at once; issuing and verifying read them there.
 use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 
-pub const ISSUER: &str = "nightshift";
-pub const AUDIENCE: &str = "nightshift-api";
-pub const MIN_SECRET_BYTES: usize = 32;
-/// Longest token lifetime issued: a year.
-pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    JobsRead,
-    JobsWrite,
-    RemindersRead,
-    RemindersWrite,
-    EmailsSend,
-    Admin,
-}
-
-impl Scope {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::JobsRead => "jobs:read",
-            Scope::JobsWrite => "jobs:write",
-            Scope::RemindersRead => "reminders:read",
-            Scope::RemindersWrite => "reminders:write",
-            Scope::EmailsSend => "emails:send",
-            Scope::Admin => "admin",
-        }
-    }
-
-    pub const ALL: [Scope; 6] = [
-        Scope::JobsRead,
-        Scope::JobsWrite,
-        Scope::RemindersRead,
-        Scope::RemindersWrite,
-        Scope::EmailsSend,
-        Scope::Admin,
-    ];
-
-    pub fn parse(s: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|sc| sc.as_str() == s)
-    }
-}
-
-/// The longest token subject: a service's name, not a document.
-pub const MAX_SUBJECT: usize = 128;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub scope: String,
-    pub exp: i64,
-    pub iat: i64,
-    pub iss: String,
-    pub aud: String,
-    /// The one user a user-confined token may act on; absent on service tokens.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub user: Option<i64>,
-    /// The key that signed the token (its header's kid), filled in by `verify`.
-    #[serde(skip)]
-    pub kid: Option<String>,
-}
-
-impl Claims {
-    pub fn has(&self, scope: Scope) -> bool {
-        self.scope.split_whitespace().any(|s| s == scope.as_str())
-    }
-}
-
-/// A subject is 1 to 128 printable characters: it names the caller in audit rows and logs,
-/// and namespaces its keys.
-pub fn check_subject(sub: &str) -> Result<(), AuthError> {
-    if sub.is_empty() || sub.len() > MAX_SUBJECT || sub.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(AuthError::Subject);
-    }
-    Ok(())
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum AuthError {
-    #[error("invalid token: {0}")]
-    Invalid(#[from] jsonwebtoken::errors::Error),
-    #[error("unknown scope `{0}` (known: jobs:read, jobs:write, reminders:read, reminders:write, emails:send, admin)")]
-    UnknownScope(String),
-    #[error("token lifetime must be between 1 second and 366 days")]
-    Lifetime,
-    #[error("the token's key `{0}` is not in the keyring")]
-    UnknownKey(String),
-    #[error("the token's key `{0}` was rotated out and its grace period is over")]
-    RetiredKey(String),
-    #[error("the keyring has no active key")]
-    NoActiveKey,
-    #[error("the subject must be 1 to {MAX_SUBJECT} printable characters without spaces")]
-    Subject,
-    #[error("a token's user must be a positive user id")]
-    User,
-    #[error("the token was issued in the future or lives longer than {} days", MAX_TTL.as_secs() / 86_400)]
-    IssuedAt,
-}
-
-pub fn check_secret_strength(secret: &SecretString) -> Result<(), String> {
-    let n = secret.expose_secret().len();
-    if n < MIN_SECRET_BYTES {
-        return Err(format!("must be at least {MIN_SECRET_BYTES} bytes (got {n})"));
-    }
-    Ok(())
-}
-
-/// A fresh random secret for local use (`nightshift all` without a configured one).
-pub fn generate_secret() -> SecretString {
-    use rand::distr::{Alphanumeric, SampleString};
-    SecretString::from(Alphanumeric.sample_string(&mut rand::rng(), 48))
-}
+use super::{AUDIENCE, AuthError, Claims, ISSUER, MAX_TTL, Scope, check_subject};
 
 /// One key tokens may be verified with; `kid` is `None` for the single secret from the
 /// environment (tokens then carry no kid).
@@ -292,17 +181,10 @@ impl TokenKeys {
     }
 }
 
-/// Parses `jobs:read,jobs:write` (commas or spaces).
-pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, AuthError> {
-    list.split([',', ' '])
-        .filter(|s| !s.is_empty())
-        .map(|s| Scope::parse(s).ok_or_else(|| AuthError::UnknownScope(s.to_string())))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::{MAX_SUBJECT, check_secret_strength, parse_scopes};
 
     fn keys() -> TokenKeys {
         TokenKeys::from_secret(&SecretString::from("k".repeat(40)))

@@ -1,0 +1,46 @@
+//! What a token may do: the scopes, by name.
+use super::AuthError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    JobsRead,
+    JobsWrite,
+    RemindersRead,
+    RemindersWrite,
+    EmailsSend,
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::JobsRead => "jobs:read",
+            Scope::JobsWrite => "jobs:write",
+            Scope::RemindersRead => "reminders:read",
+            Scope::RemindersWrite => "reminders:write",
+            Scope::EmailsSend => "emails:send",
+            Scope::Admin => "admin",
+        }
+    }
+
+    pub const ALL: [Scope; 6] = [
+        Scope::JobsRead,
+        Scope::JobsWrite,
+        Scope::RemindersRead,
+        Scope::RemindersWrite,
+        Scope::EmailsSend,
+        Scope::Admin,
+    ];
+
+    pub fn parse(s: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|sc| sc.as_str() == s)
+    }
+}
+
+/// Parses `jobs:read,jobs:write` (commas or spaces).
+pub fn parse_scopes(list: &str) -> Result<Vec<Scope>, AuthError> {
+    list.split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(|s| Scope::parse(s).ok_or_else(|| AuthError::UnknownScope(s.to_string())))
+        .collect()
+}

@@ -1,6 +1,10 @@
 //! Demo data for `nightshift all --demo`: a few realistic users and jobs, so the API shows
 //! something real. Idempotent: running it again changes nothing.
 use nightshift_api::AppState;
+use nightshift_catalog::{
+    Kind,
+    cashflow::{Project, ProjectPayload},
+};
 
 pub async fn seed(state: &AppState) -> anyhow::Result<()> {
     let mut tx = state.db.begin().await?;
@@ -69,15 +73,15 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
         .await?;
     }
     tx.commit().await?;
-    let Some(spec) = nightshift_workers::jobs::find("cashflow.project") else {
-        return Ok(());
-    };
-    let queue = state.queues.for_kind(spec.name).expect("cashflow queue");
-    for (id, ..) in users {
-        let job = spec
-            .new_job(&serde_json::json!({ "user_id": id }))
-            .idempotency_key(format!("demo:cashflow:{id}:{}", chrono::Utc::now().date_naive()));
-        queue.push(job).await?;
+    let today = chrono::Utc::now().date_naive();
+    for (user_id, ..) in users {
+        let payload = ProjectPayload {
+            user_id,
+            as_of: None,
+            horizon_days: None,
+        };
+        let job = Project::job(&payload).idempotency_key(format!("demo:cashflow:{user_id}:{today}"));
+        state.queues.push(job).await?;
     }
     println!(
         "demo data: 3 users with accounts, recurring items and reminders; their cashflow projections are enqueued"

@@ -54,19 +54,19 @@ enum Command {
         command: backup::BackupCommand,
     },
     /// Measure the queue: push rates, processing rates, latency, memory.
-    Bench(nightshift_workers::bench::BenchArgs),
+    Bench(nightshift_tools::bench::BenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
-    BenchCashflow(nightshift_workers::bench_cashflow::CashflowBenchArgs),
+    BenchCashflow(nightshift_tools::bench::cashflow::CashflowBenchArgs),
     /// Seed users and measure a backup and its restore drill.
-    BenchBackup(nightshift_workers::bench_backup::BackupBenchArgs),
+    BenchBackup(nightshift_tools::bench::backup::BackupBenchArgs),
     /// Two APIs, two schedulers and 1, 2, 3 workers on one machine: throughput per worker count,
     /// lost and duplicated effects.
-    BenchScale(nightshift_workers::bench_scale::ScaleBenchArgs),
+    BenchScale(nightshift_tools::bench::scale::ScaleBenchArgs),
     /// Faults under load: SIGKILL, SIGTERM and SIGSTOP workers, SIGKILL Redis; then every accepted
     /// job against its final state and the effect ledger (lost and duplicate effects must be 0).
-    Chaos(nightshift_workers::chaos::ChaosArgs),
+    Chaos(nightshift_tools::chaos::ChaosArgs),
     /// Queue e-mails and measure sending them with one worker to NIGHTSHIFT_SMTP_URL (a sink).
-    BenchEmail(nightshift_workers::bench_email::EmailBenchArgs),
+    BenchEmail(nightshift_tools::bench::email::EmailBenchArgs),
     /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
     #[command(flatten)]
     Operator(operator::OperatorCommand),
@@ -222,12 +222,12 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Backup { command } => backup::run(&config, command).await?,
-        Command::Bench(args) => nightshift_workers::bench::run(&config, args).await?,
-        Command::BenchCashflow(args) => nightshift_workers::bench_cashflow::run(&config, args).await?,
-        Command::BenchBackup(args) => nightshift_workers::bench_backup::run(&config, args).await?,
-        Command::BenchScale(args) => nightshift_workers::bench_scale::run(&config, args).await?,
-        Command::Chaos(args) => nightshift_workers::chaos::run(&config, args).await?,
-        Command::BenchEmail(args) => nightshift_workers::bench_email::run(&config, args).await?,
+        Command::Bench(args) => nightshift_tools::bench::run(&config, args).await?,
+        Command::BenchCashflow(args) => nightshift_tools::bench::cashflow::run(&config, args).await?,
+        Command::BenchBackup(args) => nightshift_tools::bench::backup::run(&config, args).await?,
+        Command::BenchScale(args) => nightshift_tools::bench::scale::run(&config, args).await?,
+        Command::Chaos(args) => nightshift_tools::chaos::run(&config, args).await?,
+        Command::BenchEmail(args) => nightshift_tools::bench::email::run(&config, args).await?,
         Command::Operator(cmd) => operator::run(&config, cmd).await?,
     }
     Ok(())

@@ -92,7 +92,7 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
                     println!("{name}: {action}d");
                 }
                 "run" => {
-                    let queues = nightshift_workers::Queues::new(conn.clone(), &config.queue);
+                    let queues = nightshift_catalog::Queues::new(conn.clone(), &config.queue);
                     let id = nightshift_scheduler::run_now(&queues, s).await?;
                     audit::record(&db, &by, "schedule.run", &s.name, json!({ "via": "cli", "job_id": id })).await?;
                     println!("{name}: enqueued {id}");

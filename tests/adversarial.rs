@@ -66,7 +66,7 @@ fn no_redirects() -> reqwest::Client {
 /// Jobs in every queue's Redis sets, whatever their state.
 async fn jobs_in_redis(redis: &PrivateRedis) -> u64 {
     let mut total = 0;
-    for name in nightshift_workers::jobs::queue_names() {
+    for name in nightshift_catalog::queue_names() {
         let c = queue(redis, name).await.counts().await.unwrap();
         total += c.scheduled + c.queued + c.running + c.retrying + c.dead + c.succeeded_total + c.cancelled_total;
     }

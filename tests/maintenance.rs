@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::*;
 use nightshift_common::auth::Scope;
-use nightshift_workers::jobs::maintenance::first_uuid_v7_at;
+use nightshift_common::job_ids::first_uuid_v7_at;
 use serde_json::json;
 
 #[tokio::test]

@@ -6,9 +6,9 @@ use axum::{
     extract::{DefaultBodyLimit, Request},
     routing::get,
 };
+use nightshift_catalog::Queues;
 use nightshift_common::{Config, auth::TokenKeys, db, keyring, telemetry};
 use nightshift_queue::connect_redis;
-use nightshift_workers::Queues;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower_http::{
@@ -192,7 +192,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
     let queues = Queues::new(redis.clone(), &config.queue);
     queues.register_all().await?;
     // The API's /metrics carries queue depths too: a scraper of the API alone sees the backlog.
-    tokio::spawn(nightshift_workers::export_queue_depth(queues.clone()));
+    tokio::spawn(nightshift_catalog::export_queue_depth(queues.clone()));
     let keyring = match &config.master_key {
         None => None,
         Some(hex) => {
@@ -213,7 +213,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         redis,
         keys,
         schedules: std::sync::Arc::new(nightshift_scheduler::load()?),
-        mail_domain: nightshift_workers::jobs::email::message_id_domain(&config.mail.from).into(),
+        mail_domain: nightshift_catalog::email::message_id_domain(&config.mail.from).into(),
         limits: auth::Limits::new(&config.queue.prefix, &config.api_limits),
         cors_origins: config.cors_origins.clone().into(),
         keyring,

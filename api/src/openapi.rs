@@ -110,7 +110,7 @@ impl IntoResponses for Errors {
 /// Names the catalog's job kinds and e-mail templates as enums in the request schemas: both
 /// lists live in code elsewhere, and the document follows them.
 pub fn name_catalog_values(doc: &mut utoipa::openapi::OpenApi) {
-    use nightshift_workers::jobs::{Exposure, catalog};
+    use nightshift_catalog::{Exposure, catalog};
     use utoipa::openapi::{ObjectBuilder, Schema, Type};
     // The kinds clients may enqueue: operator kinds are for admins, internal ones never come
     // through the API, and diagnostic ones exist only in test set-ups.
@@ -119,7 +119,7 @@ pub fn name_catalog_values(doc: &mut utoipa::openapi::OpenApi) {
         .filter(|s| s.exposure == Exposure::Client && !s.diagnostic)
         .map(|s| s.name)
         .collect();
-    let templates: Vec<&str> = nightshift_workers::jobs::email::templates::TEMPLATES
+    let templates: Vec<&str> = nightshift_catalog::email::templates::TEMPLATES
         .iter()
         .map(|t| t.name)
         .collect();

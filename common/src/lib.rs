@@ -5,6 +5,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod history;
+pub mod job_ids;
 pub mod keyring;
 pub mod rate;
 pub mod recovery;

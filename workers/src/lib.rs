@@ -1,12 +1,6 @@
-//! Nightshift's job kinds and the worker runtime that runs them on apalis-core over our Redis
-//! queue backend.
-pub mod bench;
-pub mod bench_backup;
-pub mod bench_cashflow;
-pub mod bench_email;
-pub mod bench_scale;
-pub mod chaos;
+//! The worker side of Nightshift: a handler for every kind of the catalog and the runtime that
+//! runs them on apalis-core over our Redis queue backend.
 pub mod jobs;
 mod runtime;
 
-pub use runtime::{Queues, export_queue_depth, run};
+pub use runtime::run;

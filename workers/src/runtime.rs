@@ -2,7 +2,6 @@
 //! its own `RedisBackend`, sharing one Redis connection, one database pool and one history
 //! writer.
 use std::{
-    collections::BTreeMap,
     convert::Infallible,
     sync::{Arc, Mutex},
     task::{Context, Poll},
@@ -13,53 +12,12 @@ use anyhow::Context as _;
 use apalis_core::{monitor::Monitor, task::Task, worker::builder::WorkerBuilder};
 use futures::future::BoxFuture;
 use nightshift_common::{Config, db, history};
-use nightshift_queue::RedisConn;
 use nightshift_queue::{
-    Backoff, Job, Outcome, Queue, QueueConfig, RedisBackend, WorkerIdentity, WorkerOptions, check_redis_settings,
-    connect_redis,
+    Backoff, Job, Outcome, RedisBackend, WorkerIdentity, WorkerOptions, check_redis_settings, connect_redis,
 };
 use tower_service::Service;
 
 use crate::jobs::{self, JobEnv};
-
-/// Handles to every queue of the catalog, for enqueuing.
-#[derive(Clone, Debug)]
-pub struct Queues {
-    by_name: Arc<BTreeMap<&'static str, Queue>>,
-}
-
-impl Queues {
-    pub fn new(conn: RedisConn, config: &QueueConfig) -> Self {
-        let by_name = jobs::queue_names()
-            .into_iter()
-            .map(|name| (name, Queue::with_connection(conn.clone(), name, config.clone())))
-            .collect();
-        Queues {
-            by_name: Arc::new(by_name),
-        }
-    }
-
-    pub fn get(&self, name: &str) -> Option<&Queue> {
-        self.by_name.get(name)
-    }
-
-    /// The queue a kind is pushed to.
-    pub fn for_kind(&self, kind: &str) -> Option<&Queue> {
-        jobs::find(kind).and_then(|spec| self.get(spec.policy.queue))
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Queue> {
-        self.by_name.values()
-    }
-
-    /// Registers every queue in Redis so operators see even the empty ones.
-    pub async fn register_all(&self) -> Result<(), nightshift_queue::QueueError> {
-        for q in self.iter() {
-            q.register().await?;
-        }
-        Ok(())
-    }
-}
 
 /// The service apalis calls for each job: finds the kind's handler and records metrics.
 #[derive(Clone)]
@@ -99,31 +57,11 @@ impl Service<Task<Job>> for Dispatcher {
     }
 }
 
-/// Publishes jobs per state of every queue as gauges, for dashboards and autoscalers. Every
-/// worker exports the same figures; a scraper may take any one.
-pub async fn export_queue_depth(queues: Queues) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tick.tick().await;
-        for q in queues.iter() {
-            let Ok(c) = q.counts().await else { continue };
-            for (state, n) in [
-                ("scheduled", c.scheduled),
-                ("queued", c.queued),
-                ("running", c.running),
-                ("retrying", c.retrying),
-                ("dead", c.dead),
-            ] {
-                metrics::gauge!("nightshift_queue_jobs", "queue" => q.name().to_string(), "state" => state)
-                    .set(n as f64);
-            }
-        }
-    }
-}
-
 /// Runs workers for every queue until `shutdown` resolves, then drains: running jobs finish
 /// (up to the shutdown timeout), leased-but-unstarted jobs go back to their queue.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let missing = jobs::missing_handlers();
+    anyhow::ensure!(missing.is_empty(), "no handler for catalog kinds {missing:?}");
     let mut conn = connect_redis(&config.redis_url).await.context("connecting to Redis")?;
     check_redis_settings(&mut conn, config.allow_eviction).await?;
     // Ten connections, whatever the concurrency: on two cores more active PostgreSQL
@@ -135,7 +73,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         db.clone(),
         conn.clone(),
         config.queue.clone(),
-        |kind, payload| jobs::find(kind).map(|spec| spec.new_job(payload)),
+        |kind, payload| nightshift_catalog::find(kind).map(|spec| spec.new_job(payload)),
     ));
     let env = Arc::new(JobEnv::new(&config, db.clone(), conn)?);
     let queues = env.queues.clone();
@@ -173,7 +111,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         });
     }
     drop(history_tx);
-    let gauges = tokio::spawn(export_queue_depth(queues.clone()));
+    let gauges = tokio::spawn(nightshift_catalog::export_queue_depth(queues.clone()));
     monitor
         .run_with_signal(async move {
             shutdown.await;

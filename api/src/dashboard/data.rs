@@ -2,8 +2,8 @@
 //! and latencies from PostgreSQL. Time ranges over history become ranges of the UUIDv7 primary
 //! key, so a million-row history is read through its primary key, not scanned.
 use chrono::{DateTime, Duration, Utc};
+use nightshift_common::job_ids::first_uuid_v7_at;
 use nightshift_queue::Counts;
-use nightshift_workers::jobs::maintenance::first_uuid_v7_at;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{PgPool, Postgres, QueryBuilder};
@@ -314,6 +314,32 @@ pub async fn misfires(db: &PgPool, schedule: &str) -> Result<Vec<Misfire>, sqlx:
          WHERE schedule = $1 AND outcome <> 'fired' ORDER BY tick DESC LIMIT 3",
     )
     .bind(schedule)
+    .fetch_all(db)
+    .await
+}
+
+/// A backup as the dashboard lists it: the manifest's status columns, not its fingerprints.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct BackupRow {
+    pub id: Uuid,
+    pub status: String,
+    pub started_at: DateTime<Utc>,
+    pub store: String,
+    pub location: String,
+    pub size_bytes: Option<i64>,
+    pub error: Option<String>,
+    pub verify_status: Option<String>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub verify_error: Option<String>,
+}
+
+/// The newest backups first.
+pub async fn backups(db: &PgPool, limit: i64) -> Result<Vec<BackupRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, status, started_at, store, location, size_bytes, error, verify_status, verified_at, verify_error
+         FROM backups ORDER BY started_at DESC LIMIT $1",
+    )
+    .bind(limit)
     .fetch_all(db)
     .await
 }

@@ -77,8 +77,8 @@ pub async fn jobs(
     let next = (rows.len() as i64 == data::PAGE)
         .then(|| rows.last().map(|r| r.id.to_string()))
         .flatten();
-    let kinds: Vec<&str> = nightshift_workers::jobs::catalog().keys().copied().collect();
-    let queues = nightshift_workers::jobs::queue_names();
+    let kinds: Vec<&str> = nightshift_catalog::catalog().keys().copied().collect();
+    let queues = nightshift_catalog::queue_names();
     let states: Vec<&str> = JobState::ALL.iter().map(|s| s.as_str()).collect();
     render(
         "jobs.html",
@@ -121,7 +121,7 @@ pub async fn job(
         .map(|d| d.kind.clone())
         .or_else(|| live.as_ref().map(|l| l.kind.clone()))
         .unwrap_or_default();
-    let declared = nightshift_workers::jobs::find(&kind).map_or(&[][..], |s| s.sensitive);
+    let declared = nightshift_catalog::find(&kind).map_or(&[][..], |s| s.sensitive);
     let mut payload = match (&detail, &live) {
         (Some(d), _) if d.payload.is_some() => d.payload.clone(),
         (_, Some(l)) => serde_json::from_str::<Value>(&l.payload).ok(),
@@ -261,12 +261,7 @@ pub async fn schedules(
 }
 
 pub async fn backups(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
-    let rows = nightshift_workers::jobs::backup::list(&state.db, 100)
-        .await
-        .map_err(|e| match e {
-            nightshift_workers::jobs::backup::BackupError::Database(e) => ApiError::from(e),
-            other => ApiError::Internal(Box::new(other)),
-        })?;
+    let rows = data::backups(&state.db, 100).await?;
     render("backups.html", page(&op, "backups", None, json!({ "backups": rows })))
 }
 

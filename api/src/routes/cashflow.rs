@@ -9,10 +9,12 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Days, NaiveDate, Utc};
+use nightshift_catalog::{
+    Kind,
+    cashflow::{Project, ProjectPayload},
+};
 use nightshift_common::auth::Scope;
-use nightshift_workers::jobs::{self, JobKind, cashflow};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::{
@@ -91,13 +93,13 @@ pub async fn refresh(
         return Err(ApiError::invalid("horizon_days", "must be 1 to 366"));
     }
     ensure_user(&state, id).await?;
-    let spec = jobs::find(cashflow::Project::NAME).expect("cashflow.project is in the catalog");
-    let payload = json!({ "user_id": id, "as_of": as_of, "horizon_days": req.horizon_days });
-    let queue = state
-        .queues
-        .get(spec.policy.queue)
-        .ok_or(ApiError::Unavailable("the queue"))?;
-    let (job_id, _) = super::jobs::push_for(&state, &caller, queue, spec.new_job(&payload)).await?;
+    let job = Project::job(&ProjectPayload {
+        user_id: id,
+        as_of,
+        horizon_days: req.horizon_days,
+    });
+    let queue = state.queues.of::<Project>();
+    let (job_id, _) = super::jobs::push_for(&state, &caller, queue, job.into_inner()).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { id: job_id })))
 }
 

@@ -7,8 +7,8 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Utc};
+use nightshift_catalog::email::{self, EnqueueError, NewEmail};
 use nightshift_common::auth::Scope;
-use nightshift_workers::jobs::email::{self, EnqueueError, NewEmail};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;

@@ -7,12 +7,12 @@ use axum::{
     extract::{Path, State, rejection::BytesRejection},
     http::{HeaderMap, StatusCode},
 };
+use nightshift_catalog::{Exposure, KindSpec};
 use nightshift_common::{
     auth::Scope,
     history::{self, JobStatus},
 };
 use nightshift_queue::{JobRecord, JobState, NewJob};
-use nightshift_workers::jobs::{self, Exposure, KindSpec};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -118,11 +118,7 @@ pub async fn enqueue(
         // Keys are per client: two callers choosing the same key do not collide.
         job = job.idempotency_key(format!("{}:{k}", caller.key_namespace()));
     }
-    let queue = state
-        .queues
-        .get(spec.policy.queue)
-        .ok_or(ApiError::Unavailable("the queue"))?;
-    let (id, record) = push_for(&state, &caller, queue, job).await?;
+    let (id, record) = push_for(&state, &caller, state.queues.for_spec(spec), job).await?;
     metrics::counter!("nightshift_api_enqueued_total", "kind" => record.kind.clone()).increment(1);
     tracing::info!(job.id = %id, job.kind = %record.kind, "job enqueued");
     Ok((StatusCode::ACCEPTED, Json(Accepted { id })))
@@ -134,8 +130,8 @@ pub async fn enqueue(
 /// 403 naming `kind`.
 fn permitted_kind(state: &AppState, caller: &Caller, kind: &str) -> Result<&'static KindSpec, ApiError> {
     let visible = |s: &KindSpec| !s.diagnostic || state.diagnostics;
-    let Some(spec) = jobs::find(kind).filter(|s| visible(s)) else {
-        let usable: Vec<_> = jobs::catalog()
+    let Some(spec) = nightshift_catalog::find(kind).filter(|s| visible(s)) else {
+        let usable: Vec<_> = nightshift_catalog::catalog()
             .values()
             .filter(|s| visible(s) && may_enqueue(caller, s).is_ok())
             .map(|s| s.name)

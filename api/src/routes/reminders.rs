@@ -7,8 +7,8 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{NaiveDate, NaiveTime};
+use nightshift_catalog::webhook;
 use nightshift_common::auth::Scope;
-use nightshift_workers::jobs::webhook;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::ToSchema;

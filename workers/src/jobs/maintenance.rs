@@ -1,44 +1,17 @@
 //! `maintenance.cleanup`: deletes what has outlived its use: finished jobs' history, sent and
 //! failed outbox rows, old tick-ledger and delivery rows. Hourly by default, in batches so no
 //! statement holds locks for long. The audit log is never deleted here.
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use nightshift_queue::{Backoff, Job, Outcome};
-use serde::{Deserialize, Serialize};
+use nightshift_catalog::maintenance::{Cleanup, CleanupPayload};
+use nightshift_common::job_ids::first_uuid_v7_at;
+use nightshift_queue::{Job, Outcome};
 use serde_json::json;
 use sqlx::PgPool;
 
-use super::{Exposure, JobEnv, JobKind, Policy};
+use super::{Handler, JobEnv};
 
 const BATCH: i64 = 5000;
 
-pub struct Cleanup;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CleanupPayload {
-    /// Finished jobs' history is kept this long; default 30.
-    #[serde(default)]
-    pub history_days: Option<u32>,
-    /// Sent or failed e-mails and webhook deliveries, fired ticks and reminder deliveries are
-    /// kept this long; default 90. Their keys fence duplicates until then.
-    #[serde(default)]
-    pub records_days: Option<u32>,
-}
-
-/// The smallest UUIDv7 of the millisecond `t`: job ids are UUIDv7, so every job created
-/// before `t` has a smaller id, and the primary key finds them without another index.
-pub fn first_uuid_v7_at(t: DateTime<Utc>) -> uuid::Uuid {
-    let ms = t.timestamp_millis().max(0) as u64;
-    let mut b = [0u8; 16];
-    b[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
-    b[6] = 0x70;
-    b[8] = 0x80;
-    uuid::Uuid::from_bytes(b)
-}
-
-/// Runs `sql` (a DELETE of at most `$2` rows older than `$1`) until it deletes fewer.
 async fn in_batches<T>(db: &PgPool, sql: &str, cutoff: T) -> Result<u64, sqlx::Error>
 where
     T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Clone + Send + Sync,
@@ -107,20 +80,7 @@ pub async fn cleanup(
     }))
 }
 
-impl JobKind for Cleanup {
-    const NAME: &'static str = "maintenance.cleanup";
-    const EXPOSURE: Exposure = Exposure::Operator;
-    const POLICY: Policy = Policy {
-        queue: "default",
-        max_attempts: 3,
-        timeout: Duration::from_secs(1800),
-        backoff: Backoff {
-            base: Duration::from_secs(30),
-            max: Duration::from_secs(600),
-        },
-    };
-    type Payload = CleanupPayload;
-
+impl Handler for Cleanup {
     async fn run(env: &JobEnv, _job: &Job, p: CleanupPayload) -> Outcome {
         let (history, records) = (p.history_days.unwrap_or(30), p.records_days.unwrap_or(90));
         // The reminder scan looks back 24 h and the idempotency keys live 24 h: anything
@@ -131,29 +91,6 @@ impl JobKind for Cleanup {
         match cleanup(&env.db, Utc::now(), history, records).await {
             Ok(deleted) => Outcome::Succeeded(Some(json!({ "deleted": deleted }).to_string())),
             Err(e) => Outcome::retry(format!("cleaning up: {e}")),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_uuid_bound_orders_against_real_v7_ids() {
-        let t: DateTime<Utc> = "2026-11-01T00:00:00Z".parse().unwrap();
-        let bound = first_uuid_v7_at(t);
-        assert_eq!(bound.get_version_num(), 7);
-        let at = |ms: i64| {
-            let when = t + chrono::Duration::milliseconds(ms);
-            uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-                uuid::NoContext,
-                when.timestamp() as u64,
-                when.timestamp_subsec_nanos(),
-            ))
-        };
-        for _ in 0..100 {
-            assert!(at(-1) < bound && bound <= at(0) && at(1) > bound);
         }
     }
 }

@@ -1,14 +1,13 @@
-//! The job catalog. Each kind lives in one module: payload, policy, handler and tests. This
-//! list is the one registration point; an unknown kind is an error, never a skip.
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+//! The handlers: one per kind of the catalog (`nightshift-catalog`), in a module named after
+//! the kind's, beside the code it needs. `handlers!` below is the one registration point; a
+//! worker refuses to start while a catalog kind has no handler.
+use std::{collections::BTreeMap, sync::Arc};
 
+use nightshift_catalog::{Kind, Queues, catalog};
 use nightshift_common::Config;
 use nightshift_queue::RedisConn;
-use nightshift_queue::{Backoff, Job, NewJob, Outcome};
-use serde::{Serialize, de::DeserializeOwned};
+use nightshift_queue::{Job, Outcome};
 use sqlx::PgPool;
-
-use crate::runtime::Queues;
 
 pub mod backup;
 pub mod cashflow;
@@ -19,41 +18,8 @@ pub mod reminders;
 pub mod secrets;
 pub mod webhook;
 
-/// What a job kind declares next to its handler, as Oban workers do.
-#[derive(Debug, Clone, Copy)]
-pub struct Policy {
-    pub queue: &'static str,
-    pub max_attempts: u32,
-    pub timeout: Duration,
-    pub backoff: Backoff,
-}
-
-/// Who may enqueue a kind through the API. Declared by every kind, beside its policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Exposure {
-    /// Any token with `jobs:write` (a user-confined one only for its own user).
-    Client,
-    /// Tokens with the `admin` scope; every request is audited.
-    Operator,
-    /// Never through the API: the scheduler and other jobs make them.
-    Internal,
-}
-
-/// A job kind. `NAME` is the stable wire name: renaming the Rust type must not rename it.
-pub trait JobKind {
-    const NAME: &'static str;
-    const POLICY: Policy;
-    const EXPOSURE: Exposure;
-    /// A test and benchmark kind: it exists for the API only when diagnostics are switched on
-    /// (`NIGHTSHIFT_DIAGNOSTICS=1`).
-    const DIAGNOSTIC: bool = false;
-    /// The payload field naming the user a job acts on: a user-confined token may enqueue
-    /// the kind only for its own user. Kinds without one are refused to such tokens.
-    const USER_FIELD: Option<&'static str> = None;
-    type Payload: DeserializeOwned + Serialize + Send;
-    /// Payload fields the dashboard masks (at any depth), beyond those named like secrets.
-    const SENSITIVE: &'static [&'static str] = &[];
+/// Runs jobs of a catalog kind. A failure without its own delay gets the kind's backoff.
+pub trait Handler: Kind {
     fn run(env: &JobEnv, job: &Job, payload: Self::Payload) -> impl Future<Output = Outcome> + Send;
 }
 
@@ -82,7 +48,7 @@ impl JobEnv {
             rotation: secrets::Rotation::from_config(config)?,
             queues: Queues::new(redis.clone(), &config.queue),
             mailer: Arc::new(email::Mailer::new(&config.mail, &config.queue.prefix)?),
-            mail_domain: email::message_id_domain(&config.mail.from).into(),
+            mail_domain: nightshift_catalog::email::message_id_domain(&config.mail.from).into(),
             http: webhook::http_client(config.webhook_allow_private),
             webhook_allow_private: config.webhook_allow_private,
             backups: Arc::new(backup::Backups::from_config(config)),
@@ -93,124 +59,76 @@ impl JobEnv {
     }
 }
 
-/// A kind's catalog entry: its policy and how to check a payload without running it.
-#[derive(Clone, Copy)]
-pub struct KindSpec {
-    pub name: &'static str,
-    pub policy: Policy,
-    pub exposure: Exposure,
-    pub diagnostic: bool,
-    pub user_field: Option<&'static str>,
-    pub sensitive: &'static [&'static str],
-    validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
-    run: for<'a> fn(&'a JobEnv, &'a Job) -> futures::future::BoxFuture<'a, Outcome>,
-}
+type RunFn = for<'a> fn(&'a JobEnv, &'a Job) -> futures::future::BoxFuture<'a, Outcome>;
 
-impl KindSpec {
-    /// Checks a payload against the kind's schema; the error is (field path, message).
-    pub fn validate(&self, payload: &serde_json::Value) -> Result<(), (String, String)> {
-        (self.validate)(payload)
-    }
-
-    /// The user a payload acts on, per the kind's `USER_FIELD`.
-    pub fn user_of(&self, payload: &serde_json::Value) -> Option<i64> {
-        self.user_field
-            .and_then(|f| payload.get(f))
-            .and_then(serde_json::Value::as_i64)
-    }
-
-    /// A job of this kind with its policy applied.
-    pub fn new_job(&self, payload: &serde_json::Value) -> NewJob {
-        NewJob::new(self.name, payload.to_string())
-            .max_attempts(self.policy.max_attempts)
-            .timeout(self.policy.timeout)
-    }
-}
-
-fn spec<K: JobKind>() -> KindSpec {
-    KindSpec {
-        name: K::NAME,
-        policy: K::POLICY,
-        exposure: K::EXPOSURE,
-        diagnostic: K::DIAGNOSTIC,
-        user_field: K::USER_FIELD,
-        sensitive: K::SENSITIVE,
-        validate: |v| {
-            serde_path_to_error::deserialize::<_, K::Payload>(v)
-                .map(|_| ())
-                .map_err(|e| {
-                    let path = e.path().to_string();
-                    let field = if path == "." {
-                        "payload".to_string()
-                    } else {
-                        format!("payload.{path}")
-                    };
-                    (field, e.into_inner().to_string())
-                })
-        },
-        run: |env, job| {
-            Box::pin(async move {
-                match serde_json::from_str::<K::Payload>(&job.payload) {
-                    // A failure without its own delay gets the kind's backoff.
-                    Ok(p) => match K::run(env, job, p).await {
-                        Outcome::Retry { error, after: None } => Outcome::Retry {
-                            error,
-                            after: Some(K::POLICY.backoff.delay(job.attempt)),
-                        },
-                        other => other,
+fn entry<K: Handler>() -> (&'static str, RunFn) {
+    (K::NAME, |env, job| {
+        Box::pin(async move {
+            match serde_json::from_str::<K::Payload>(&job.payload) {
+                Ok(p) => match K::run(env, job, p).await {
+                    Outcome::Retry { error, after: None } => Outcome::Retry {
+                        error,
+                        after: Some(K::POLICY.backoff.delay(job.attempt)),
                     },
-                    Err(e) => Outcome::Dead(format!("payload does not match `{}`: {e}", K::NAME)),
-                }
-            })
-        },
-    }
+                    other => other,
+                },
+                Err(e) => Outcome::Dead(format!("payload does not match `{}`: {e}", K::NAME)),
+            }
+        })
+    })
 }
 
-/// Every kind, by name.
-pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {
+/// Every handler, by kind name.
+fn handlers() -> &'static BTreeMap<&'static str, RunFn> {
+    use nightshift_catalog as c;
     use std::sync::OnceLock;
-    static CATALOG: OnceLock<BTreeMap<&'static str, KindSpec>> = OnceLock::new();
-    CATALOG.get_or_init(|| {
+    static HANDLERS: OnceLock<BTreeMap<&'static str, RunFn>> = OnceLock::new();
+    HANDLERS.get_or_init(|| {
         [
-            spec::<diag::Noop>(),
-            spec::<diag::Sleep>(),
-            spec::<diag::Fail>(),
-            spec::<diag::Snooze>(),
-            spec::<diag::Effect>(),
-            spec::<diag::Abort>(),
-            spec::<cashflow::Project>(),
-            spec::<cashflow::Nightly>(),
-            spec::<email::SendEmail>(),
-            spec::<reminders::Scan>(),
-            spec::<reminders::Notify>(),
-            spec::<webhook::SendWebhook>(),
-            spec::<maintenance::Cleanup>(),
-            spec::<secrets::Rotate>(),
-            spec::<backup::Run>(),
-            spec::<backup::Verify>(),
+            entry::<c::diag::Noop>(),
+            entry::<c::diag::Sleep>(),
+            entry::<c::diag::Fail>(),
+            entry::<c::diag::Snooze>(),
+            entry::<c::diag::Effect>(),
+            entry::<c::diag::Abort>(),
+            entry::<c::cashflow::Project>(),
+            entry::<c::cashflow::Nightly>(),
+            entry::<c::email::SendEmail>(),
+            entry::<c::reminders::Scan>(),
+            entry::<c::reminders::Notify>(),
+            entry::<c::webhook::SendWebhook>(),
+            entry::<c::maintenance::Cleanup>(),
+            entry::<c::secrets::Rotate>(),
+            entry::<c::backup::Run>(),
+            entry::<c::backup::Verify>(),
         ]
         .into_iter()
-        .map(|s| (s.name, s))
         .collect()
     })
 }
 
-pub fn find(kind: &str) -> Option<&'static KindSpec> {
-    catalog().get(kind)
-}
-
-/// The queues the catalog uses, each once.
-pub fn queue_names() -> Vec<&'static str> {
-    let mut names: Vec<_> = catalog().values().map(|s| s.policy.queue).collect();
-    names.sort();
-    names.dedup();
-    names
+/// Catalog kinds this build cannot run: a worker must not start while there is one, or it
+/// would lease such jobs and fail them.
+pub fn missing_handlers() -> Vec<&'static str> {
+    catalog()
+        .keys()
+        .copied()
+        .filter(|k| !handlers().contains_key(k))
+        .collect()
 }
 
 /// Runs a leased job with its kind's handler.
 pub async fn dispatch(env: Arc<JobEnv>, job: &Job) -> Outcome {
-    match find(&job.kind) {
-        Some(spec) => (spec.run)(&env, job).await,
+    match handlers().get(job.kind.as_str()) {
+        Some(run) => run(&env, job).await,
         None => Outcome::Dead(format!("unknown job kind `{}`", job.kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_catalog_kind_has_a_handler() {
+        assert_eq!(super::missing_handlers(), Vec::<&str>::new());
     }
 }

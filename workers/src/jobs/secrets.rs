@@ -4,12 +4,12 @@
 //! nothing restarts.
 use std::{sync::Arc, time::Duration};
 
+use nightshift_catalog::secrets::{Rotate, RotatePayload};
 use nightshift_common::{Config, keyring};
-use nightshift_queue::{Backoff, Job, Outcome};
-use serde::{Deserialize, Serialize};
+use nightshift_queue::{Job, Outcome};
 use serde_json::json;
 
-use super::{Exposure, JobEnv, JobKind, Policy};
+use super::{Handler, JobEnv};
 
 /// What the workers need to rotate: present only when NIGHTSHIFT_MASTER_KEY is set.
 pub struct Rotation {
@@ -33,30 +33,7 @@ impl Rotation {
     }
 }
 
-pub struct Rotate;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RotatePayload {
-    /// Rotate now, whatever the active key's age.
-    #[serde(default)]
-    pub force: bool,
-}
-
-impl JobKind for Rotate {
-    const NAME: &'static str = "secrets.rotate";
-    const EXPOSURE: Exposure = Exposure::Operator;
-    const POLICY: Policy = Policy {
-        queue: "default",
-        max_attempts: 5,
-        timeout: Duration::from_secs(60),
-        backoff: Backoff {
-            base: Duration::from_secs(10),
-            max: Duration::from_secs(600),
-        },
-    };
-    type Payload = RotatePayload;
-
+impl Handler for Rotate {
     async fn run(env: &JobEnv, _job: &Job, p: RotatePayload) -> Outcome {
         let Some(r) = &env.rotation else {
             return Outcome::Succeeded(Some(

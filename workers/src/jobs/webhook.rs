@@ -22,21 +22,18 @@ use std::{
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use nightshift_queue::{Backoff, Job, Outcome};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use nightshift_catalog::webhook::{SendPayload, SendWebhook};
+use nightshift_queue::{Job, Outcome};
+use serde_json::json;
 use sha2::Sha256;
 use sqlx::PgPool;
 
-use super::{Exposure, JobEnv, JobKind, Policy};
-use crate::runtime::Queues;
+use super::{Handler, JobEnv};
 
 pub const ID_HEADER: &str = "Nightshift-Webhook-Id";
 pub const SIGNATURE_HEADER: &str = "Nightshift-Signature";
 /// How far a signature's timestamp may be from the receiver's clock.
 pub const TOLERANCE: Duration = Duration::from_secs(300);
-/// How long the previous secret keeps signing after a rotation.
-pub const ROTATION_GRACE: Duration = Duration::from_secs(24 * 3600);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The client webhook jobs share: no redirects (a receiver must not bounce a signed request
@@ -170,11 +167,6 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
-/// A new endpoint secret: 32 random bytes, hex.
-pub fn new_secret() -> String {
-    format!("whsec_{}", hex::encode(rand::random::<[u8; 32]>()))
-}
-
 /// The HMAC-SHA256 of `"<t>.<body>"` under `secret`, before finalizing.
 fn mac(secret: &str, t: i64, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
@@ -228,61 +220,9 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance: Dura
     if matches { Ok(()) } else { Err(VerifyError::Mismatch) }
 }
 
-/// Stores a delivery under its key and pushes `webhook.send` for it (key as idempotency key).
-/// Safe to call again: the row and the job are each made once.
-pub async fn enqueue(
-    db: &PgPool,
-    queues: &Queues,
-    key: &str,
-    endpoint_id: i64,
-    event: &str,
-    data: &Value,
-) -> Result<String, super::email::EnqueueError> {
-    let body = json!({ "id": key, "event": event, "data": data }).to_string();
-    sqlx::query(
-        "INSERT INTO webhook_outbox (delivery_key, endpoint_id, event, body) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (delivery_key) DO NOTHING",
-    )
-    .bind(key)
-    .bind(endpoint_id)
-    .bind(event)
-    .bind(&body)
-    .execute(db)
-    .await?;
-    let spec = super::find(SendWebhook::NAME).expect("webhook.send is in the catalog");
-    let queue = queues
-        .get(spec.policy.queue)
-        .expect("the catalog's queues are all registered");
-    let job = spec
-        .new_job(&json!({ "delivery_key": key }))
-        .idempotency_key(format!("webhook:{key}"));
-    Ok(queue.push(job).await?)
-}
-
-pub struct SendWebhook;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendPayload {
-    pub delivery_key: String,
-}
-
 type Delivery = (String, String, String, String, Option<String>);
 
-impl JobKind for SendWebhook {
-    const NAME: &'static str = "webhook.send";
-    const EXPOSURE: Exposure = Exposure::Internal;
-    const POLICY: Policy = Policy {
-        queue: "webhooks",
-        max_attempts: 12,
-        timeout: Duration::from_secs(30),
-        backoff: Backoff {
-            base: Duration::from_secs(2),
-            max: Duration::from_secs(1800),
-        },
-    };
-    type Payload = SendPayload;
-
+impl Handler for SendWebhook {
     async fn run(env: &JobEnv, _job: &Job, p: SendPayload) -> Outcome {
         let row: Result<Option<Delivery>, _> = sqlx::query_as(
             "UPDATE webhook_outbox o SET attempts = attempts + 1

@@ -12,17 +12,18 @@ use std::{io::Write, str::FromStr, time::Duration};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use nightshift_catalog::backup::{Run, RunPayload, Verify, VerifyPayload};
 use nightshift_common::{Config, config::BackupConfig, db};
-use nightshift_queue::{Backoff, Job, Outcome};
+use nightshift_queue::{Job, Outcome};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::json;
 use sqlx::{Connection, PgConnection, PgPool, migrate::MigrateDatabase, types::Json};
 use tokio::{io::AsyncReadExt, process::ChildStderr, sync::mpsc};
 use tokio_util::io::SyncIoBridge;
 use uuid::Uuid;
 
-use super::{Exposure, JobEnv, JobKind, Policy};
+use super::{Handler, JobEnv};
 
 pub mod pg;
 pub mod retention;
@@ -610,20 +611,9 @@ impl Write for ChunkSender {
     }
 }
 
-const POLICY: Policy = Policy {
-    // Their own queue: a long dump never holds a slot that short jobs wait for.
-    queue: "backups",
-    max_attempts: 3,
-    timeout: Duration::from_secs(6 * 3600),
-    backoff: Backoff {
-        base: Duration::from_secs(300),
-        max: Duration::from_secs(1800),
-    },
-};
-
 /// Tells the operators, once per (what, backup), by e-mail: a failed backup is a page.
 async fn alert_operators(env: &JobEnv, what: &str, backup: &str, error: &str) {
-    use super::email::{self, NewEmail};
+    use nightshift_catalog::email::{self, NewEmail};
     let database = database_name(&env.backups.database_url);
     let vars = json!({ "what": what, "backup_id": backup, "database": database, "error": error });
     for to in env.operator_emails.iter() {
@@ -640,18 +630,7 @@ async fn alert_operators(env: &JobEnv, what: &str, backup: &str, error: &str) {
     }
 }
 
-pub struct Run;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunPayload {}
-
-impl JobKind for Run {
-    const NAME: &'static str = "backup.run";
-    const EXPOSURE: Exposure = Exposure::Operator;
-    const POLICY: Policy = POLICY;
-    type Payload = RunPayload;
-
+impl Handler for Run {
     async fn run(env: &JobEnv, job: &Job, _p: RunPayload) -> Outcome {
         let backups = &env.backups;
         match backups.take(&env.db).await {
@@ -690,22 +669,7 @@ async fn failed(env: &JobEnv, job: &Job, what: &str, backup: &str, e: BackupErro
     }
 }
 
-pub struct Verify;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyPayload {
-    /// The backup to check; the newest one when absent.
-    #[serde(default)]
-    pub backup_id: Option<Uuid>,
-}
-
-impl JobKind for Verify {
-    const NAME: &'static str = "backup.verify";
-    const EXPOSURE: Exposure = Exposure::Operator;
-    const POLICY: Policy = POLICY;
-    type Payload = VerifyPayload;
-
+impl Handler for Verify {
     async fn run(env: &JobEnv, job: &Job, p: VerifyPayload) -> Outcome {
         // Either the drill ran and gave its verdict, or it could not run at all.
         let (backup, verdict) = match env.backups.verify(&env.db, p.backup_id).await {

@@ -1,48 +1,15 @@
 //! `cashflow.project`: project one user's daily balance and store it under (user, as-of date).
-use std::time::Duration;
-
 use chrono::{NaiveDate, Utc};
-use nightshift_queue::{Backoff, Job, Outcome};
-use serde::{Deserialize, Serialize};
+use nightshift_catalog::cashflow::{DEFAULT_HORIZON_DAYS, Project, ProjectPayload};
+use nightshift_queue::{Job, Outcome};
 
-use super::{Exposure, JobEnv, JobKind, Policy};
+use super::{Handler, JobEnv};
 
 pub mod engine;
 pub mod nightly;
 mod store;
 
-pub use nightly::Nightly;
-
-pub const DEFAULT_HORIZON_DAYS: u32 = 90;
-
-pub struct Project;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProjectPayload {
-    pub user_id: i64,
-    /// The user's local date to project from; defaults to today in the user's time zone.
-    #[serde(default)]
-    pub as_of: Option<NaiveDate>,
-    #[serde(default)]
-    pub horizon_days: Option<u32>,
-}
-
-impl JobKind for Project {
-    const NAME: &'static str = "cashflow.project";
-    const EXPOSURE: Exposure = Exposure::Client;
-    const USER_FIELD: Option<&'static str> = Some("user_id");
-    const POLICY: Policy = Policy {
-        queue: "cashflow",
-        max_attempts: 5,
-        timeout: Duration::from_secs(60),
-        backoff: Backoff {
-            base: Duration::from_secs(2),
-            max: Duration::from_secs(600),
-        },
-    };
-    type Payload = ProjectPayload;
-
+impl Handler for Project {
     async fn run(env: &JobEnv, _job: &Job, p: ProjectPayload) -> Outcome {
         let horizon = p.horizon_days.unwrap_or(DEFAULT_HORIZON_DAYS);
         if !(1..=366).contains(&horizon) {
@@ -107,8 +74,8 @@ async fn warn_by_email(
     date: NaiveDate,
     balance: i64,
     threshold: i64,
-) -> Result<(), super::email::EnqueueError> {
-    use super::email::{self, NewEmail};
+) -> Result<(), nightshift_catalog::email::EnqueueError> {
+    use nightshift_catalog::email::{self, NewEmail};
     let key = format!("low_balance:{user_id}:{date}");
     let user: Option<(String, String, String)> = sqlx::query_as(
         "SELECT email, coalesce(name, split_part(email, '@', 1)), currency FROM users u
@@ -124,8 +91,8 @@ async fn warn_by_email(
     let vars = serde_json::json!({
         "name": name,
         "date": date,
-        "projected_balance": email::format_money(balance, &currency),
-        "threshold": email::format_money(threshold, &currency),
+        "projected_balance": super::email::format_money(balance, &currency),
+        "threshold": super::email::format_money(threshold, &currency),
     });
     let mail = NewEmail {
         key: &key,

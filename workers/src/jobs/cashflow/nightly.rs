@@ -5,36 +5,20 @@
 //! Resumable by construction: a run killed half-way is re-run by the queue and walks the users
 //! again; users already projected are skipped by the query, and users pushed but not yet
 //! projected are pushed again with the same idempotency key, which returns the same job.
-use std::time::Duration;
-
 use chrono::{DateTime, NaiveDate, Utc};
-use nightshift_queue::{Backoff, Job, NewJob, Outcome};
-use serde::{Deserialize, Serialize};
+use nightshift_catalog::{
+    Kind,
+    cashflow::{LOCAL_START, Nightly, NightlyPayload, Project, ProjectPayload},
+};
+use nightshift_queue::{Job, Outcome};
 
-use super::Project;
-use crate::jobs::{Exposure, JobEnv, JobKind, Policy};
+use crate::jobs::{Handler, JobEnv};
 
-pub const LOCAL_START: &str = "02:00";
 const PAGE: i64 = 1000;
-
-pub struct Nightly;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NightlyPayload {
-    /// The instant whose local times decide who is due; defaults to now.
-    #[serde(default)]
-    pub at: Option<DateTime<Utc>>,
-}
 
 /// Pushes projections for due users, `page_size` per round trip, at most `max_pages` pages
 /// (None: all). Returns how many users were pushed.
 pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages: Option<u32>) -> anyhow::Result<u64> {
-    let spec = crate::jobs::find(Project::NAME).expect("cashflow.project is in the catalog");
-    let queue = env
-        .queues
-        .get(Project::POLICY.queue)
-        .ok_or_else(|| anyhow::anyhow!("queue {} missing", Project::POLICY.queue))?;
     // Unknown zone names project in UTC (as the projection job does) instead of failing the
     // whole run. Checked once per run: PostgreSQL's own zone list is slow to read per page.
     let zones: Vec<String> = sqlx::query_scalar("SELECT DISTINCT time_zone FROM users")
@@ -67,15 +51,15 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
         let Some(&(last, _)) = due.last() else {
             return Ok(pushed);
         };
-        let jobs: Vec<NewJob> = due
-            .iter()
-            .map(|(user, date)| {
-                spec.new_job(&serde_json::json!({ "user_id": user, "as_of": date }))
-                    .idempotency_key(format!("cashflow.nightly:{user}:{date}"))
-            })
-            .collect();
-        queue.push_bulk(&jobs).await?;
-        pushed += jobs.len() as u64;
+        let jobs = due.iter().map(|&(user_id, date)| {
+            let payload = ProjectPayload {
+                user_id,
+                as_of: Some(date),
+                horizon_days: None,
+            };
+            Project::job(&payload).idempotency_key(format!("cashflow.nightly:{user_id}:{date}"))
+        });
+        pushed += env.queues.push_bulk(jobs).await?.len() as u64;
         after = last;
         pages += 1;
         if max_pages.is_some_and(|m| pages >= m) {
@@ -84,20 +68,7 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
     }
 }
 
-impl JobKind for Nightly {
-    const NAME: &'static str = "cashflow.nightly";
-    const EXPOSURE: Exposure = Exposure::Operator;
-    const POLICY: Policy = Policy {
-        queue: "default",
-        max_attempts: 5,
-        timeout: Duration::from_secs(1800),
-        backoff: Backoff {
-            base: Duration::from_secs(30),
-            max: Duration::from_secs(900),
-        },
-    };
-    type Payload = NightlyPayload;
-
+impl Handler for Nightly {
     async fn run(env: &JobEnv, _job: &Job, p: NightlyPayload) -> Outcome {
         match fan_out(env, p.at.unwrap_or_else(Utc::now), PAGE, None).await {
             Ok(pushed) => Outcome::Succeeded(Some(serde_json::json!({ "pushed": pushed }).to_string())),

@@ -1,6 +1,6 @@
 //! `email.send {message_key}`: sends one row of the e-mail outbox over SMTP with lettre.
 //!
-//! A message is rendered once, when it is queued ([`enqueue`]), and stored under its message
+//! A message is rendered once, when it is queued (`nightshift_catalog::email::enqueue`), and stored under its message
 //! key with a Message-ID; every attempt sends those bytes under that Message-ID. The send job
 //! claims the row, sends, and marks it sent, so a replayed or duplicated job finds it sent and
 //! does nothing. One window remains, as with any SMTP client: if the connection drops after
@@ -17,20 +17,14 @@ use lettre::{
     message::{Mailbox, MultiPart},
     transport::smtp::authentication::Credentials,
 };
-use nightshift_common::config::MailConfig;
-use nightshift_queue::{Backoff, Job, Outcome};
+use nightshift_catalog::email::{SendEmail, SendPayload};
+use nightshift_common::{config::MailConfig, rate::RateLimit};
+use nightshift_queue::{Job, Outcome};
 use secrecy::ExposeSecret;
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 
-use super::{Exposure, JobEnv, JobKind, Policy};
-use crate::runtime::Queues;
-
-pub mod templates;
-
-use nightshift_common::rate::RateLimit;
-pub use templates::TemplateError;
+use super::{Handler, JobEnv};
 
 /// The SMTP side of the workers: one pooled transport and the shared per-domain rate.
 pub struct Mailer {
@@ -72,120 +66,6 @@ impl Mailer {
     }
 }
 
-/// The domain of a From address, for Message-IDs (`Bills <bills@example.com>` → example.com).
-pub fn message_id_domain(from: &str) -> &str {
-    from.rsplit('@')
-        .next()
-        .unwrap_or("nightshift")
-        .trim_end_matches('>')
-        .trim()
-}
-
-/// An e-mail to queue.
-#[derive(Debug, Clone)]
-pub struct NewEmail<'a> {
-    /// The idempotency key: a second enqueue with the same key returns the first message.
-    pub key: &'a str,
-    pub template: &'a str,
-    pub to: &'a str,
-    pub vars: &'a Value,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum EnqueueError {
-    #[error(transparent)]
-    Template(#[from] TemplateError),
-    #[error("`{0}` is not an e-mail address")]
-    Address(String),
-    #[error("message key `{0}` was already used for another template or recipient")]
-    KeyReused(String),
-    #[error("postgres: {0}")]
-    Database(#[from] sqlx::Error),
-    #[error(transparent)]
-    Queue(#[from] nightshift_queue::QueueError),
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Queued {
-    pub message_key: String,
-    pub message_id: String,
-    /// The send job; `None` once the message was sent or failed.
-    pub job_id: Option<String>,
-    /// False when the key was already queued: nothing new was written.
-    pub created: bool,
-}
-
-/// Renders and stores the message under its key, then pushes `email.send` for it with the key
-/// as idempotency key. Safe to call again after any failure: the row and the job are each
-/// made once.
-pub async fn enqueue(
-    db: &PgPool,
-    queues: &Queues,
-    email: NewEmail<'_>,
-    id_domain: &str,
-) -> Result<Queued, EnqueueError> {
-    let to: Mailbox = email
-        .to
-        .parse()
-        .map_err(|_| EnqueueError::Address(email.to.to_string()))?;
-    let r = templates::render(email.template, email.vars)?;
-    let message_id = format!("<{}@{}>", uuid::Uuid::now_v7(), id_domain);
-    let created = sqlx::query(
-        "INSERT INTO email_outbox (message_key, message_id, template, recipient, subject, text_body, html_body)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (message_key) DO NOTHING",
-    )
-    .bind(email.key)
-    .bind(&message_id)
-    .bind(email.template)
-    .bind(to.to_string())
-    .bind(&r.subject)
-    .bind(&r.text)
-    .bind(&r.html)
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1;
-    let (message_id, template, recipient, state): (String, String, String, String) =
-        sqlx::query_as("SELECT message_id, template, recipient, state FROM email_outbox WHERE message_key = $1")
-            .bind(email.key)
-            .fetch_one(db)
-            .await?;
-    if template != email.template || recipient != to.to_string() {
-        return Err(EnqueueError::KeyReused(email.key.to_string()));
-    }
-    if state != "pending" {
-        // Sent or failed for good: there is nothing left to push.
-        return Ok(Queued {
-            message_key: email.key.to_string(),
-            message_id,
-            job_id: None,
-            created,
-        });
-    }
-    let spec = super::find(SendEmail::NAME).expect("email.send is in the catalog");
-    let queue = queues
-        .get(spec.policy.queue)
-        .expect("the catalog's queues are all registered");
-    let job = spec
-        .new_job(&json!({ "message_key": email.key }))
-        .idempotency_key(format!("email:{}", email.key));
-    let job_id = queue.push(job).await?;
-    Ok(Queued {
-        message_key: email.key.to_string(),
-        message_id,
-        job_id: Some(job_id),
-        created,
-    })
-}
-
-pub struct SendEmail;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SendPayload {
-    pub message_key: String,
-}
-
 /// How long a claim keeps other jobs off a message: past the job's timeout, so a claim never
 /// lapses while its sender may still be talking to the server.
 const CLAIM: Duration = Duration::from_secs(120);
@@ -194,20 +74,7 @@ const MAX_INLINE_WAIT: Duration = Duration::from_secs(5);
 
 type Claimed = (String, String, String, String, String);
 
-impl JobKind for SendEmail {
-    const NAME: &'static str = "email.send";
-    const EXPOSURE: Exposure = Exposure::Internal;
-    const POLICY: Policy = Policy {
-        queue: "email",
-        max_attempts: 12,
-        timeout: Duration::from_secs(60),
-        backoff: Backoff {
-            base: Duration::from_secs(2),
-            max: Duration::from_secs(1800),
-        },
-    };
-    type Payload = SendPayload;
-
+impl Handler for SendEmail {
     async fn run(env: &JobEnv, job: &Job, p: SendPayload) -> Outcome {
         let claimed: Option<Claimed> = match sqlx::query_as(
             "UPDATE email_outbox SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3), attempts = attempts + 1
@@ -375,11 +242,5 @@ mod tests {
         assert_eq!(format_money(123456, "EUR"), "1234.56 EUR");
         assert_eq!(format_money(-5, "USD"), "-0.05 USD");
         assert_eq!(format_money(i64::MIN, "EUR"), "-92233720368547758.08 EUR");
-    }
-
-    #[test]
-    fn message_ids_use_the_sender_domain() {
-        assert_eq!(message_id_domain("Bills <bills@example.com>"), "example.com");
-        assert_eq!(message_id_domain("a@b.org"), "b.org");
     }
 }

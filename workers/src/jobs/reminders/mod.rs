@@ -7,51 +7,27 @@
 //! a notify job for every fenced row still `queued`, under an idempotency key, so a push that
 //! happened is not repeated; the notify job writes its outbox row under a key derived from the
 //! fence, so its retries reuse it; and the outbox's own claim makes the send once.
-use std::time::Duration;
-
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
-use nightshift_queue::{Backoff, Job, NewJob, Outcome};
-use serde::{Deserialize, Serialize};
+use nightshift_catalog::{
+    Kind,
+    email::{self, EnqueueError, NewEmail},
+    reminders::{DEFAULT_LOOKBACK_HOURS, Notify, NotifyPayload, Scan, ScanPayload},
+    webhook,
+};
+use nightshift_queue::{Job, Outcome};
 use serde_json::json;
 
 use super::{
-    Exposure, JobEnv, JobKind, Policy,
+    Handler, JobEnv,
     cashflow::engine::{BusinessDay, Cadence, Recurring},
-    email::{self, EnqueueError, NewEmail},
-    webhook,
 };
 
 pub mod due;
 
 use due::{DueRule, Reminder};
 
-/// The scan looks this far back by default: a scheduler or worker outage shorter than this
-/// delays reminders; a longer one skips those whose time is long gone (they would be noise).
-pub const DEFAULT_LOOKBACK_HOURS: u32 = 24;
 const PAGE: i64 = 2000;
-
-const POLICY: Policy = Policy {
-    queue: "reminders",
-    max_attempts: 10,
-    timeout: Duration::from_secs(120),
-    backoff: Backoff {
-        base: Duration::from_secs(1),
-        max: Duration::from_secs(300),
-    },
-};
-
-pub struct Scan;
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScanPayload {
-    /// The instant to scan up to; defaults to now. Lets a replay scan a past moment.
-    #[serde(default)]
-    pub as_of: Option<DateTime<Utc>>,
-    #[serde(default)]
-    pub lookback_hours: Option<u32>,
-}
 
 type ReminderRow = (
     i64,
@@ -96,11 +72,6 @@ fn reminder(row: &ReminderRow) -> Option<Reminder> {
 /// each fenced one not yet handed off. Returns (fenced now, pushed).
 pub async fn scan(env: &JobEnv, until: DateTime<Utc>, lookback: chrono::Duration) -> anyhow::Result<(u64, u64)> {
     let after = until - lookback;
-    let spec = super::find(Notify::NAME).expect("reminder.notify is in the catalog");
-    let queue = env
-        .queues
-        .get(spec.policy.queue)
-        .ok_or_else(|| anyhow::anyhow!("queue {} missing", spec.policy.queue))?;
     let (mut last_id, mut fenced, mut pushed) = (0i64, 0u64, 0u64);
     loop {
         let rows: Vec<ReminderRow> = sqlx::query_as(
@@ -150,27 +121,18 @@ pub async fn scan(env: &JobEnv, until: DateTime<Utc>, lookback: chrono::Duration
         .bind(&dates)
         .fetch_all(&env.db)
         .await?;
-        let jobs: Vec<NewJob> = queued
-            .iter()
-            .map(|(id, due)| {
-                spec.new_job(&json!({ "reminder_id": id, "due_date": due }))
-                    .idempotency_key(format!("reminder:{id}:{due}"))
-            })
-            .collect();
-        if !jobs.is_empty() {
-            queue.push_bulk(&jobs).await?;
-            pushed += jobs.len() as u64;
+        if !queued.is_empty() {
+            let jobs = queued.iter().map(|&(reminder_id, due_date)| {
+                Notify::job(&NotifyPayload { reminder_id, due_date })
+                    .idempotency_key(format!("reminder:{reminder_id}:{due_date}"))
+            });
+            pushed += env.queues.push_bulk(jobs).await?.len() as u64;
         }
     }
     Ok((fenced, pushed))
 }
 
-impl JobKind for Scan {
-    const NAME: &'static str = "reminder.scan";
-    const EXPOSURE: Exposure = Exposure::Operator;
-    const POLICY: Policy = POLICY;
-    type Payload = ScanPayload;
-
+impl Handler for Scan {
     async fn run(env: &JobEnv, _job: &Job, p: ScanPayload) -> Outcome {
         let hours = p.lookback_hours.unwrap_or(DEFAULT_LOOKBACK_HOURS);
         if !(1..=24 * 14).contains(&hours) {
@@ -186,15 +148,6 @@ impl JobKind for Scan {
     }
 }
 
-pub struct Notify;
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NotifyPayload {
-    pub reminder_id: i64,
-    pub due_date: NaiveDate,
-}
-
 type NotifyRow = (
     String,
     i64,
@@ -208,12 +161,7 @@ type NotifyRow = (
     String,
 );
 
-impl JobKind for Notify {
-    const NAME: &'static str = "reminder.notify";
-    const EXPOSURE: Exposure = Exposure::Internal;
-    const POLICY: Policy = POLICY;
-    type Payload = NotifyPayload;
-
+impl Handler for Notify {
     async fn run(env: &JobEnv, _job: &Job, p: NotifyPayload) -> Outcome {
         let row: Result<Option<NotifyRow>, _> = sqlx::query_as(
             "SELECT d.state, r.user_id, r.title, r.amount, r.channel, r.webhook_id, r.active, u.email,
@@ -237,7 +185,7 @@ impl JobKind for Notify {
             return Outcome::Cancelled("the reminder was deactivated".into());
         }
         let key = format!("reminder:{}:{}", p.reminder_id, p.due_date);
-        let amount_text = amount.map(|a| email::format_money(a.abs(), &currency));
+        let amount_text = amount.map(|a| crate::jobs::email::format_money(a.abs(), &currency));
         let handed = match (channel.as_str(), webhook_id) {
             ("webhook", Some(endpoint)) => {
                 let data = json!({

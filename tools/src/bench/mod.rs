@@ -5,6 +5,11 @@
 //! an in-process worker over the same backend, so the start instant is read without a clock
 //! round trip. Everything lives under a private key prefix and a private database, both
 //! removed at the end.
+pub mod backup;
+pub mod cashflow;
+pub mod email;
+pub mod scale;
+
 use std::{
     collections::HashMap,
     convert::Infallible,

@@ -7,10 +7,9 @@ use chrono::{Timelike, Utc};
 use nightshift_common::{Config, db};
 use nightshift_queue::{Queue, connect_redis};
 
-use crate::{
-    bench::{Ctx, mib, rss_kib, stop_child},
-    jobs::{self, JobKind, cashflow},
-};
+use nightshift_catalog::{Kind, cashflow};
+
+use super::{Ctx, mib, rss_kib, stop_child};
 
 #[derive(Debug, clap::Args)]
 pub struct CashflowBenchArgs {
@@ -79,11 +78,12 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
         .with_hour(18)
         .and_then(|t| t.with_minute(0))
         .expect("18:00 exists");
-    let spec = jobs::find(cashflow::Nightly::NAME).expect("in catalog");
     let child = ctx.spawn_worker(args.concurrency, true)?;
     let pid = child.id().unwrap_or(0);
     let start = Instant::now();
-    let nightly = default.push(spec.new_job(&serde_json::json!({ "at": at }))).await?;
+    let nightly = default
+        .push(cashflow::Nightly::job(&cashflow::NightlyPayload { at: Some(at) }).into_inner())
+        .await?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut peak_rss = 0;
     loop {

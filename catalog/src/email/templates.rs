@@ -80,7 +80,7 @@ fn env() -> &'static Environment<'static> {
         env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
         macro_rules! add {
             ($($file:literal),*) => {$(
-                env.add_template($file, include_str!(concat!("../../../templates/email/", $file)))
+                env.add_template($file, include_str!(concat!("../../templates/email/", $file)))
                     .expect(concat!("template ", $file, " parses"));
             )*};
         }

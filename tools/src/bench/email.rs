@@ -8,14 +8,12 @@ use nightshift_common::{Config, db};
 use nightshift_queue::connect_redis;
 use serde_json::json;
 
-use crate::{
-    bench::{Ctx, mib, rss_kib, stop_child},
-    jobs::{
-        JobKind,
-        email::{self, NewEmail, SendEmail},
-    },
-    runtime::Queues,
+use nightshift_catalog::{
+    Queues,
+    email::{self, NewEmail, SendEmail},
 };
+
+use super::{Ctx, mib, rss_kib, stop_child};
 
 #[derive(Debug, clap::Args)]
 pub struct EmailBenchArgs {
@@ -61,7 +59,7 @@ async fn bench(ctx: &Ctx, args: &EmailBenchArgs) -> anyhow::Result<()> {
         queued.as_secs_f64(),
         f64::from(args.count) / queued.as_secs_f64()
     );
-    let queue = queues.get(SendEmail::POLICY.queue).expect("email queue");
+    let queue = queues.of::<SendEmail>();
     let child = ctx.spawn_worker(args.concurrency, true)?;
     let pid = child.id().unwrap_or(0);
     let start = Instant::now();

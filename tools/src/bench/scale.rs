@@ -16,7 +16,7 @@ use nightshift_common::{
 use secrecy::SecretString;
 use tokio::process::Child;
 
-use crate::bench::{Ctx, stop_child};
+use super::{Ctx, stop_child};
 
 #[derive(Debug, clap::Args)]
 pub struct ScaleBenchArgs {

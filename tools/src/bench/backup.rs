@@ -3,13 +3,10 @@
 use std::time::Instant;
 
 use nightshift_common::{Config, config::BackupStore, db};
+use nightshift_workers::jobs::backup::{self, Backups};
 use secrecy::SecretString;
 
-use crate::{
-    bench::{Ctx, mib, rss_kib},
-    bench_cashflow,
-    jobs::backup::{self, Backups},
-};
+use super::{Ctx, cashflow, mib, rss_kib};
 
 #[derive(Debug, clap::Args)]
 pub struct BackupBenchArgs {
@@ -38,7 +35,7 @@ pub async fn run(config: &Config, args: BackupBenchArgs) -> anyhow::Result<()> {
 async fn bench(ctx: &Ctx, args: &BackupBenchArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     let pool = db::connect(&ctx.bench_db_url, 4).await?;
     let t = Instant::now();
-    bench_cashflow::seed(&pool, args.users).await?;
+    cashflow::seed(&pool, args.users).await?;
     sqlx::query(PROJECTIONS).execute(&pool).await?;
     let db_bytes: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
         .fetch_one(&pool)

@@ -1,0 +1,158 @@
+//! What every job kind declares: its wire name, policy, exposure and payload type. The handler
+//! that runs it is the worker crate's business; making a job needs only this.
+use std::{marker::PhantomData, time::Duration};
+
+use nightshift_queue::{Backoff, NewJob};
+use serde::{Serialize, de::DeserializeOwned};
+
+/// What a job kind declares beside its payload, as Oban workers do.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    pub queue: &'static str,
+    pub max_attempts: u32,
+    pub timeout: Duration,
+    pub backoff: Backoff,
+}
+
+/// Who may enqueue a kind through the API. Declared by every kind, beside its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Exposure {
+    /// Any token with `jobs:write` (a user-confined one only for its own user).
+    Client,
+    /// Tokens with the `admin` scope; every request is audited.
+    Operator,
+    /// Never through the API: the scheduler and other jobs make them.
+    Internal,
+}
+
+pub(crate) mod sealed {
+    /// Implemented only by the `catalog!` list, so a kind cannot exist outside the catalog.
+    pub trait Listed {}
+}
+
+/// A job kind. `NAME` is the stable wire name: renaming the Rust type must not rename it.
+/// Sealed: every kind is declared in this crate and listed once in `catalog!`.
+pub trait Kind: sealed::Listed + Send + Sync + 'static {
+    const NAME: &'static str;
+    const POLICY: Policy;
+    const EXPOSURE: Exposure;
+    /// A test and benchmark kind: it exists for the API only when diagnostics are switched on
+    /// (`NIGHTSHIFT_DIAGNOSTICS=1`).
+    const DIAGNOSTIC: bool = false;
+    /// The payload field naming the user a job acts on: a user-confined token may enqueue
+    /// the kind only for its own user. Kinds without one are refused to such tokens.
+    const USER_FIELD: Option<&'static str> = None;
+    /// Payload fields the dashboard masks (at any depth), beyond those named like secrets.
+    const SENSITIVE: &'static [&'static str] = &[];
+    type Payload: DeserializeOwned + Serialize + Send;
+
+    /// A job of this kind with its policy applied, ready for [`crate::Queues::push`].
+    fn job(payload: &Self::Payload) -> Typed<Self>
+    where
+        Self: Sized,
+    {
+        // Payloads are derived structs of plain fields: serde_json fails only on maps with
+        // non-string keys or hand-written Serialize impls that error, and a catalog test
+        // serializes every kind's payload.
+        let payload = serde_json::to_string(payload).expect("a job payload serializes");
+        Typed {
+            job: NewJob::new(Self::NAME, payload)
+                .max_attempts(Self::POLICY.max_attempts)
+                .timeout(Self::POLICY.timeout),
+            kind: PhantomData,
+        }
+    }
+}
+
+/// A job of kind `K`: only [`Kind::job`] makes one, so what is pushed is always a catalog kind
+/// with its policy and a payload of its type.
+#[must_use]
+pub struct Typed<K> {
+    pub(crate) job: NewJob,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: Kind> Typed<K> {
+    /// A second push with the same key returns the first job instead of making another.
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.job = self.job.idempotency_key(key);
+        self
+    }
+
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.job = self.job.delay(d);
+        self
+    }
+
+    /// The untyped job, for bulk pushes of one kind.
+    pub fn into_inner(self) -> NewJob {
+        self.job
+    }
+}
+
+/// A kind's catalog entry: what the API and the dashboard need to know of a kind named only
+/// by a string (a client's request, a schedule file, a job read back from Redis).
+#[derive(Clone, Copy)]
+pub struct KindSpec {
+    pub name: &'static str,
+    pub policy: Policy,
+    pub exposure: Exposure,
+    pub diagnostic: bool,
+    pub user_field: Option<&'static str>,
+    pub sensitive: &'static [&'static str],
+    validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
+}
+
+impl std::fmt::Debug for KindSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KindSpec")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KindSpec {
+    pub(crate) fn of<K: Kind>() -> Self {
+        KindSpec {
+            name: K::NAME,
+            policy: K::POLICY,
+            exposure: K::EXPOSURE,
+            diagnostic: K::DIAGNOSTIC,
+            user_field: K::USER_FIELD,
+            sensitive: K::SENSITIVE,
+            validate: |v| {
+                serde_path_to_error::deserialize::<_, K::Payload>(v)
+                    .map(|_| ())
+                    .map_err(|e| {
+                        let path = e.path().to_string();
+                        let field = if path == "." {
+                            "payload".to_string()
+                        } else {
+                            format!("payload.{path}")
+                        };
+                        (field, e.into_inner().to_string())
+                    })
+            },
+        }
+    }
+
+    /// Checks a payload against the kind's schema; the error is (field path, message).
+    pub fn validate(&self, payload: &serde_json::Value) -> Result<(), (String, String)> {
+        (self.validate)(payload)
+    }
+
+    /// The user a payload acts on, per the kind's `USER_FIELD`.
+    pub fn user_of(&self, payload: &serde_json::Value) -> Option<i64> {
+        self.user_field
+            .and_then(|f| payload.get(f))
+            .and_then(serde_json::Value::as_i64)
+    }
+
+    /// A job of this kind with its policy applied, from a payload checked by [`Self::validate`].
+    pub fn new_job(&self, payload: &serde_json::Value) -> NewJob {
+        NewJob::new(self.name, payload.to_string())
+            .max_attempts(self.policy.max_attempts)
+            .timeout(self.policy.timeout)
+    }
+}

@@ -2,14 +2,13 @@
 //! against a running platform on real Redis and PostgreSQL. One regression test per hole
 //! found, then a table of hostile requests replayed in one go: each must get its status,
 //! push nothing, write nothing, and leave the platform healthy with its history advancing.
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use nightshift_common::auth::Scope;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::*;
 
 const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
 
@@ -1181,7 +1180,7 @@ async fn a_table_of_hostile_requests_gets_its_statuses_and_changes_nothing() {
     assert_eq!(live.status(), 200);
     app.stop().await;
     // The history writer still advances, on the same database, with diagnostics on.
-    let app = App::start(&common::config(&redis, &db), true).await;
+    let app = App::start(&crate::support::config(&redis, &db), true).await;
     history_advances(&app, &db).await;
     app.stop().await;
 }

@@ -1,11 +1,10 @@
 //! The HTTP API against a real Redis and PostgreSQL, with workers in-process.
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use nightshift_common::auth::Scope;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
 

@@ -2,8 +2,6 @@
 //! S3-compatible server (moto): backup → restore → compare equal; tampering and a wrong key
 //! refused; a backup under concurrent writes restores a consistent snapshot; retention; the
 //! jobs and the CLI.
-mod common;
-
 use std::{
     sync::{
         Arc,
@@ -12,12 +10,13 @@ use std::{
     time::Duration,
 };
 
-use common::*;
 use nightshift_common::{Config, auth::Scope, config::BackupStore, db};
 use nightshift_workers::jobs::backup::{self, BackupError, Backups};
 use secrecy::SecretString;
 use serde_json::json;
 use sqlx::{PgPool, migrate::MigrateDatabase};
+
+use crate::support::*;
 
 /// A backup directory removed with the test.
 struct Dir(std::path::PathBuf);

@@ -1,16 +1,15 @@
 //! Cashflow projections end to end: hand-computed balances through the API, idempotent
 //! re-runs, and the nightly fan-out by local time zone.
-mod common;
-
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::*;
 use nightshift_common::auth::Scope;
 use nightshift_queue::connect_redis;
 use nightshift_workers::jobs::{JobEnv, cashflow::nightly::fan_out};
 use serde_json::{Value, json};
 use sqlx::PgPool;
+
+use crate::support::*;
 
 const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
 
@@ -280,7 +279,7 @@ async fn cashflow_routes_answer_404_for_unknown_users_and_422_for_bad_dates() {
     let resp = app
         .http
         .post(format!("{b}/v1/users/3/cashflow/refresh"))
-        .bearer_auth(common::token(&[read_only]))
+        .bearer_auth(crate::support::token(&[read_only]))
         .send()
         .await
         .unwrap();

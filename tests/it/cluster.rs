@@ -1,13 +1,12 @@
 //! The queue backend on a three-master Redis Cluster started from `redis-server` processes:
 //! jobs of several queues (whose keys live on different masters) are enqueued through the API,
 //! delayed, retried, killed and run to their end.
-mod common;
-
 use std::{collections::BTreeSet, time::Duration};
 
-use common::*;
 use nightshift_common::auth::Scope;
 use serde_json::json;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn jobs_of_every_queue_run_on_a_three_master_cluster() {

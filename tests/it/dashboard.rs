@@ -1,14 +1,13 @@
 //! The operators' dashboard in a real browser: Debian's headless chromium, driven over
 //! WebDriver (chromedriver), against the API and workers on a private Redis and database.
 //! Screenshots of the main pages land in `target/dashboard-screenshots/`.
-mod common;
-
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use base64::Engine;
-use common::*;
 use nightshift_common::auth::Scope;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
 /// The W3C WebDriver key under which an element reference is returned.

@@ -1,14 +1,12 @@
 //! The deployment files are checked, not just written: the Kubernetes manifests render with
 //! kustomize and validate against the Kubernetes schemas (kubernetes-validate, strict), and the
 //! systemd units pass `systemd-analyze verify`.
-mod common;
-
 use std::{
     path::{Path, PathBuf},
     process::{Command, Output},
 };
 
-use common::test_python;
+use crate::support::test_python;
 
 fn venv_tool(name: &str) -> PathBuf {
     Path::new(&test_python()).with_file_name(name)

@@ -1,8 +1,6 @@
 //! The rotating token keyring against real PostgreSQL and Redis: two API instances pick up a
 //! rotation without a restart, reject no valid token while it happens, honour the old key for
 //! its grace period and not after.
-mod common;
-
 use std::{
     sync::{
         Arc,
@@ -11,13 +9,14 @@ use std::{
     time::Duration,
 };
 
-use common::*;
 use nightshift_common::{
     auth::Scope,
     keyring::{self, MasterKey},
 };
 use secrecy::SecretString;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 const MASTER: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
 

@@ -1,13 +1,12 @@
 //! The hourly clean-up: what has outlived its retention goes, everything else stays.
-mod common;
-
 use std::time::Duration;
 
 use chrono::Utc;
-use common::*;
 use nightshift_common::auth::Scope;
 use nightshift_common::job_ids::first_uuid_v7_at;
 use serde_json::json;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn cleanup_deletes_expired_history_and_outbox_rows_and_keeps_the_rest() {

@@ -1,13 +1,12 @@
 //! The OpenAPI document is generated from the handlers and covers every route; schemathesis
 //! (PyPI) fuzzes the running API against it and finds no 5xx and no response the document
 //! does not allow.
-mod common;
-
 use std::collections::BTreeSet;
 
-use common::*;
 use nightshift_common::auth::Scope;
 use serde_json::Value;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn the_openapi_document_lists_every_route_with_its_scope() {

@@ -1,12 +1,11 @@
 //! PostgreSQL stopped and restarted under a running platform: enqueues are refused (never a
 //! 2xx for a job not on record), readiness says why, and everything resumes by itself.
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use nightshift_common::auth::Scope;
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
 const WAIT: Duration = Duration::from_secs(30);

@@ -1,12 +1,11 @@
 //! Real `nightshift` processes killed and stopped: what a crash or a deploy does to jobs.
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use nightshift_common::auth::Scope;
 use nightshift_queue::{JobState, NewJob};
 use serde_json::json;
+
+use crate::support::*;
 
 const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
 

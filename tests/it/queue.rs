@@ -1,12 +1,11 @@
 //! The queue backend's guarantees, against a private Redis.
-mod common;
-
 use std::{task::Poll, time::Duration};
 
 use apalis_core::{backend::Backend, worker::context::WorkerContext};
-use common::*;
 use nightshift_queue::{Backoff, JobState, NewJob, QueueError, RedisBackend, WorkerIdentity, WorkerOptions};
 use serde_json::Value;
+
+use crate::support::*;
 
 async fn state_of(q: &nightshift_queue::Queue, id: &str) -> Option<JobState> {
     q.inspect(id).await.ok().flatten().map(|r| r.state)

@@ -1,12 +1,9 @@
 //! Reminders, e-mail and webhooks end to end, against a real SMTP server (aiosmtpd) and a real
 //! HTTP receiver: one e-mail per (reminder, due date) whatever runs twice, retries through an
 //! SMTP outage, 550s that end dead with the reply kept, and signed webhooks.
-mod common;
-
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::*;
 use nightshift_common::{auth::Scope, rate::RateLimit};
 use nightshift_queue::connect_redis;
 use nightshift_workers::jobs::{
@@ -15,6 +12,8 @@ use nightshift_workers::jobs::{
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
+
+use crate::support::*;
 
 const ALL: &[Scope] = &Scope::ALL;
 
@@ -306,7 +305,7 @@ async fn email_requests_are_checked_field_by_field_and_need_their_scope() {
     }
     let (status, _) = post(
         &app,
-        &crate::token(&[Scope::JobsWrite]),
+        &crate::support::token(&[Scope::JobsWrite]),
         "/v1/emails",
         json!({"template": "password_reset", "to": "a@example.com", "vars": vars}),
     )

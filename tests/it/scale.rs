@@ -1,8 +1,6 @@
 //! The scale-out benchmark's short mode: two API processes, two schedulers and one, two, then
 //! three worker processes on one Redis and one PostgreSQL lose no job and duplicate no effect.
-mod common;
-
-use common::*;
+use crate::support::*;
 
 #[tokio::test]
 async fn two_apis_two_schedulers_and_up_to_three_workers_lose_and_duplicate_nothing() {

@@ -1,12 +1,11 @@
 //! Real `nightshift scheduler` processes: one enqueue per tick across replicas, and misfire
 //! policies applied and recorded after downtime.
-mod common;
-
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use common::*;
 use sqlx::PgPool;
+
+use crate::support::*;
 
 type Tick = (String, DateTime<Utc>, String, Option<uuid::Uuid>);
 

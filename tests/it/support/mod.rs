@@ -614,7 +614,7 @@ impl Drop for S3Server {
     }
 }
 
-/// The SMTP server of the e-mail tests: tests/support/smtp_sink.py (aiosmtpd) on a free port,
+/// The SMTP server of the e-mail tests: tests/it/support/smtp_sink.py (aiosmtpd) on a free port,
 /// keeping each accepted message as JSON in its own directory. `reject*@` recipients get 550,
 /// `busy*@` 451.
 pub struct SmtpSink {
@@ -636,7 +636,7 @@ impl SmtpSink {
 
     fn spawn(&mut self) {
         let child = Command::new(test_python())
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_sink.py"))
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/it/support/smtp_sink.py"))
             .arg(self.port.to_string())
             .arg(&self.dir)
             .stdout(Stdio::null())

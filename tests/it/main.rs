@@ -1,0 +1,32 @@
+//! Nightshift's integration tests, one test binary (`cargo test --test it`) so the workspace is
+//! linked once rather than once per file. Each module is one concern; `support` holds the
+//! fixtures they share.
+//!
+//! The suite needs real services: `redis-server`/`redis-cli` on PATH (each test starts its own),
+//! PostgreSQL at `NIGHTSHIFT_TEST_PG_URL` (each test creates its own database), the PostgreSQL
+//! server binaries, an SMTP server (aiosmtpd), an S3 server (moto), schemathesis, libfaketime,
+//! and headless Chromium with chromedriver. `scripts/test.sh` installs and starts them all, then
+//! runs `cargo test --workspace`.
+//!
+//! All tests share this one process: nothing here may change process-global state (environment
+//! variables, current directory, global subscribers) — children get their environment through
+//! `Command::env` instead.
+
+mod adversarial;
+mod api;
+mod backups;
+mod cashflow;
+mod chaos;
+mod cluster;
+mod dashboard;
+mod deploy;
+mod keyring;
+mod maintenance;
+mod openapi;
+mod outages;
+mod processes;
+mod queue;
+mod reminders;
+mod scale;
+mod scheduler;
+mod support;

@@ -50,7 +50,7 @@ if [[ -z ${NIGHTSHIFT_SMTP_URL:-} ]]; then
     ensure_test_python
     mail_dir="$NS_STATE_DIR/mail"
     smtp_port="$(_ns_free_port 1025)"
-    "$NIGHTSHIFT_TEST_PYTHON" tests/support/smtp_sink.py "$smtp_port" "$mail_dir" >/dev/null 2>&1 &
+    "$NIGHTSHIFT_TEST_PYTHON" tests/it/support/smtp_sink.py "$smtp_port" "$mail_dir" >/dev/null 2>&1 &
     sink_pid=$!
     trap 'kill "$sink_pid" 2>/dev/null || true' EXIT
     export NIGHTSHIFT_SMTP_URL="smtp://127.0.0.1:$smtp_port"

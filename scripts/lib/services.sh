@@ -11,7 +11,7 @@
 #   ensure_chromium      install Debian's chromium and chromium-driver (the dashboard's browser
 #                        tests drive them over WebDriver); exports NIGHTSHIFT_CHROMEDRIVER
 #   ensure_test_python   a Python venv (.nightshift/venv) with the tests' SMTP server (aiosmtpd,
-#                        tests/support/smtp_sink.py), S3 server (moto), API fuzzer
+#                        tests/it/support/smtp_sink.py), S3 server (moto), API fuzzer
 #                        (schemathesis) and manifest checks (kubectl, kubernetes-validate);
 #                        exports NIGHTSHIFT_TEST_PYTHON
 #   stop_private_services  stop the private Redis/PostgreSQL started by the functions above

@@ -43,8 +43,7 @@ fn with_backups(mut config: Config, store: BackupStore, key: &str) -> Config {
 
 /// An empty database (no migrations), dropped with the test.
 async fn empty_db() -> TestDb {
-    let admin = std::env::var("NIGHTSHIFT_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = pg_admin_url();
     let url = db::with_database(&admin, &format!("ns_restore_{}", uuid::Uuid::new_v4().simple())).unwrap();
     sqlx::Postgres::create_database(&url).await.unwrap();
     TestDb { url }

@@ -4,10 +4,11 @@
 //! run's business (scripts/chaos.sh).
 use std::process::Stdio;
 
+use crate::support::pg_admin_url;
+
 #[tokio::test]
 async fn a_short_chaos_run_loses_no_job_and_duplicates_no_effect() {
-    let admin = std::env::var("NIGHTSHIFT_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = pg_admin_url();
     // The runner starts its own redis-server and creates (and drops) its own database.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))
         .args(["chaos", "--workers", "3", "--concurrency", "8"])

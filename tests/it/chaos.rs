@@ -4,10 +4,13 @@
 //! run's business (scripts/chaos.sh).
 use std::process::Stdio;
 
-use crate::support::pg_admin_url;
+use crate::support::{heavy, pg_admin_url};
 
 #[tokio::test]
 async fn a_short_chaos_run_loses_no_job_and_duplicates_no_effect() {
+    // A fleet of processes with a 2 s lease and a 60 s drain: alone in its binary until the
+    // tests were one, now kept from overlapping the other heavy tests (support::serial).
+    let _heavy = heavy().await;
     let admin = pg_admin_url();
     // The runner starts its own redis-server and creates (and drops) its own database.
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))

@@ -10,7 +10,8 @@
 //!
 //! All tests share this one process: nothing here may change process-global state (environment
 //! variables, current directory, global subscribers) — children get their environment through
-//! `Command::env` instead.
+//! `Command::env` instead. The few tests that load the whole machine take `support::heavy()`
+//! so that they do not overlap one another (they used to be alone in their binaries).
 
 mod adversarial;
 mod api;

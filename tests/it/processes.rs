@@ -99,6 +99,9 @@ async fn sigterm_lets_running_jobs_finish_and_leaves_the_rest_queued_without_lea
 
 #[tokio::test]
 async fn a_burst_of_100k_due_jobs_is_all_processed() {
+    // 100,000 jobs through a worker at concurrency 256: kept from overlapping the chaos and
+    // scale runs, which used to have the machine to themselves (support::serial).
+    let _heavy = heavy().await;
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let mut config = config(&redis, &db);
     config.concurrency = 256;

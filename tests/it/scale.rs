@@ -4,6 +4,9 @@ use crate::support::*;
 
 #[tokio::test]
 async fn two_apis_two_schedulers_and_up_to_three_workers_lose_and_duplicate_nothing() {
+    // Up to seven `nightshift` processes: alone in its binary until the tests were one, now
+    // kept from overlapping the other heavy tests (support::serial).
+    let _heavy = heavy().await;
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))
         .args([

@@ -2,7 +2,8 @@
 //! (`redis`, `postgres`, `mail`, `s3`, `webhook`), the platform in this process or as real
 //! `nightshift` processes (`app`, driven over HTTP with `http`), and the dashboard's browser
 //! (`browser`). Each test starts its own: a private `redis-server` per test on a free port (so
-//! tests may kill and restart it), a fresh PostgreSQL database per test.
+//! tests may kill and restart it), a fresh PostgreSQL database per test. `serial` keeps the
+//! tests that load the whole machine from running beside one another.
 
 mod app;
 pub mod browser;
@@ -11,6 +12,7 @@ mod mail;
 mod postgres;
 mod redis;
 mod s3;
+mod serial;
 mod webhook;
 
 use std::{
@@ -23,6 +25,7 @@ pub use mail::SmtpSink;
 pub use postgres::{PrivatePostgres, TestDb, pg_admin_url};
 pub use redis::{PrivateRedis, RedisCluster};
 pub use s3::S3Server;
+pub use serial::heavy;
 pub use webhook::WebhookReceiver;
 
 pub fn free_port() -> u16 {

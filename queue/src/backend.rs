@@ -162,7 +162,11 @@ impl RedisBackend {
 
     fn start_backoff(&mut self) {
         self.fetch_failures += 1;
-        let wait = Duration::from_millis(100 * 2u64.pow(self.fetch_failures.min(5))).min(Duration::from_secs(2));
+        const FETCH: Backoff = Backoff {
+            base: Duration::from_millis(200),
+            max: Duration::from_secs(2),
+        };
+        let wait = FETCH.ceiling(self.fetch_failures);
         self.idle = Some(tokio::time::sleep(wait).boxed());
     }
 }

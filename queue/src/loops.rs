@@ -7,7 +7,7 @@ use tokio::sync::{mpsc, watch};
 use crate::{
     backend::{AckRequest, Shared},
     identity,
-    job::AttemptReport,
+    job::{AttemptReport, Backoff},
     protocol::Ack,
     queue::now_ms,
 };
@@ -58,7 +58,11 @@ async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckReques
                 Err(e) => {
                     failures += 1;
                     tracing::warn!(error = %e, pending = batch.len(), "ack failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * 2u64.pow(failures.min(6)))).await;
+                    const ACK: Backoff = Backoff {
+                        base: Duration::from_millis(100),
+                        max: Duration::from_millis(3200),
+                    };
+                    tokio::time::sleep(ACK.ceiling(failures)).await;
                 }
             }
         };

@@ -2,7 +2,7 @@
 //! statements, a row PostgreSQL refuses split out and skipped, transient errors retried.
 use std::{borrow::Cow, collections::HashSet, time::Duration};
 
-use nightshift_queue::AttemptReport;
+use nightshift_queue::{AttemptReport, Backoff};
 use sqlx::PgPool;
 use tokio::{sync::mpsc, task::JoinHandle};
 use uuid::Uuid;
@@ -33,7 +33,11 @@ async fn write_loop(pool: PgPool, mut rx: mpsc::Receiver<AttemptReport>) {
         while let Err(e) = write_rows(&pool, &rows).await {
             failures += 1;
             tracing::warn!(error = %e, rows = rows.len(), "job history write failed; retrying");
-            tokio::time::sleep(Duration::from_millis(100 * 2u64.pow(failures.min(6)))).await;
+            const WRITE: Backoff = Backoff {
+                base: Duration::from_millis(200),
+                max: Duration::from_millis(6400),
+            };
+            tokio::time::sleep(WRITE.ceiling(failures)).await;
         }
         drop(rows); // it borrows the batch
         batch.clear();

@@ -19,7 +19,7 @@ use lettre::{
 };
 use nightshift_catalog::email::{SendEmail, SendPayload};
 use nightshift_common::{config::MailConfig, rate::RateLimit};
-use nightshift_queue::{Job, Outcome};
+use nightshift_queue::{Backoff, Job, Outcome};
 use secrecy::ExposeSecret;
 use serde_json::json;
 use sqlx::PgPool;
@@ -177,7 +177,11 @@ async fn wait_for_rate(env: &JobEnv, domain: &str) -> Option<Duration> {
 
 async fn mark_sent(db: &PgPool, key: &str, reply: &str) {
     // The message is out: try hard to record it, since a retry would send it again.
-    for attempt in 0..5 {
+    const RECORD: Backoff = Backoff {
+        base: Duration::from_millis(200),
+        max: Duration::from_millis(3200),
+    };
+    for attempt in 1..=5 {
         let done = sqlx::query(
             "UPDATE email_outbox SET state = 'sent', sent_at = now(), smtp_reply = $2, claimed_by = NULL,
                     claimed_until = NULL, last_error = NULL
@@ -191,7 +195,7 @@ async fn mark_sent(db: &PgPool, key: &str, reply: &str) {
             Ok(_) => return,
             Err(e) => {
                 tracing::warn!(error = %e, attempt, "recording a sent e-mail failed; retrying");
-                tokio::time::sleep(Duration::from_millis(200 << attempt)).await;
+                tokio::time::sleep(RECORD.ceiling(attempt)).await;
             }
         }
     }

@@ -2,7 +2,8 @@
 //! in this process and prints what it did; state-changing ones are in the audit log.
 use anyhow::bail;
 use clap::Subcommand;
-use nightshift_common::{Config, audit, db};
+use nightshift_api::operations::Actor;
+use nightshift_common::{Config, db};
 use nightshift_workers::jobs::backup::{self, Backups};
 use uuid::Uuid;
 
@@ -33,10 +34,6 @@ pub enum BackupCommand {
     Keygen,
 }
 
-fn actor() -> String {
-    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()))
-}
-
 pub async fn run(config: &Config, command: BackupCommand) -> anyhow::Result<()> {
     if let BackupCommand::Keygen = command {
         let (identity, recipient) = backup::keygen();
@@ -54,7 +51,7 @@ pub async fn run(config: &Config, command: BackupCommand) -> anyhow::Result<()> 
                 Ok(m) => serde_json::json!({ "backup_id": m.id, "size_bytes": m.size_bytes }),
                 Err(e) => serde_json::json!({ "error": e.to_string() }),
             };
-            audit::record(&pool, &actor(), "backup.run", "database", detail).await?;
+            Actor::cli().record(&pool, "backup.run", "database", detail).await;
             let m = result?;
             let pruned = backups.prune(&pool, &backups.store().await?).await?;
             println!(
@@ -90,7 +87,9 @@ pub async fn run(config: &Config, command: BackupCommand) -> anyhow::Result<()> 
         BackupCommand::Verify { id } => {
             let (id, result) = backups.verify(&pool, id).await?;
             let detail = serde_json::json!({ "backup_id": id, "ok": result.is_ok() });
-            audit::record(&pool, &actor(), "backup.verify", &id.to_string(), detail).await?;
+            Actor::cli()
+                .record(&pool, "backup.verify", &id.to_string(), detail)
+                .await;
             let r = result?;
             println!(
                 "backup {id} verified: {} bytes restored into a scratch database in {:.1}s; {} tables, {} rows match the source as of the dump",
@@ -103,7 +102,9 @@ pub async fn run(config: &Config, command: BackupCommand) -> anyhow::Result<()> 
             }
             let result = backups.restore(&pool, id, &into, force).await;
             let detail = serde_json::json!({ "force": force, "ok": result.is_ok() });
-            audit::record(&pool, &actor(), "backup.restore", &id.to_string(), detail).await?;
+            Actor::cli()
+                .record(&pool, "backup.restore", &id.to_string(), detail)
+                .await;
             let r = result?;
             println!(
                 "backup {id} restored in {:.1}s: {} tables, {} rows, matching the source as of the dump",

@@ -206,14 +206,9 @@ async fn main() -> anyhow::Result<()> {
                     let kid = keyring::rotate(&db, &master, config.key_grace).await?;
                     let mut conn = nightshift_queue::connect_redis(&config.redis_url).await?;
                     keyring::announce(&mut conn, &config.queue.prefix).await?;
-                    nightshift_common::audit::record(
-                        &db,
-                        &format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into())),
-                        "keys.rotate",
-                        &kid,
-                        serde_json::json!({ "via": "cli" }),
-                    )
-                    .await?;
+                    nightshift_api::operations::Actor::cli()
+                        .record(&db, "keys.rotate", &kid, serde_json::json!({}))
+                        .await;
                     println!(
                         "rotated: new signing key {kid}; the previous one verifies for {} more days",
                         config.key_grace.as_secs() / 86_400

@@ -1,9 +1,11 @@
-//! Operator commands: what the dashboard does, from a shell.
-use clap::Subcommand;
-use nightshift_common::{Config, audit};
+//! Operator commands: what the dashboard does, from a shell. The actions themselves, and their
+//! audit rows, are `nightshift_api::operations`'.
+use clap::{Subcommand, builder::PossibleValuesParser};
+use nightshift_api::operations::{Actor, JobAction, QueueAction, ScheduleAction};
+use nightshift_catalog::Queues;
+use nightshift_common::Config;
 use nightshift_queue::{Queue, connect_redis, known_queues};
 use nightshift_scheduler::ledger;
-use serde_json::json;
 
 #[derive(Subcommand)]
 pub enum OperatorCommand {
@@ -17,13 +19,13 @@ pub enum OperatorCommand {
     Schedules,
     /// Pause, resume or run now one schedule.
     Schedule {
-        #[arg(value_parser = ["pause", "resume", "run"])]
+        #[arg(value_parser = PossibleValuesParser::new(ScheduleAction::NAMES))]
         action: String,
         name: String,
     },
     /// Act on one job.
     Job {
-        #[arg(value_parser = ["inspect", "retry", "cancel", "discard"])]
+        #[arg(value_parser = PossibleValuesParser::new(["inspect"].iter().chain(JobAction::NAMES)))]
         action: String,
         id: String,
         #[arg(long, default_value = "default")]
@@ -33,27 +35,37 @@ pub enum OperatorCommand {
 
 pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
     let conn = connect_redis(&config.redis_url).await?;
-    let queue = |name: &str| Queue::with_connection(conn.clone(), name, config.queue.clone());
+    let queues = Queues::new(conn.clone(), &config.queue);
+    let queue = |name: &str| -> anyhow::Result<&Queue> {
+        queues.get(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no queue named {name} (known: {})",
+                nightshift_catalog::queue_names().join(", ")
+            )
+        })
+    };
+    let db = || nightshift_common::db::connect(&config.database_url, 1);
+    let actor = Actor::cli();
     match cmd {
         OperatorCommand::Queues => {
             let mut c = conn.clone();
             for name in known_queues(&mut c, &config.queue.prefix).await? {
-                let counts = queue(&name).counts().await?;
+                let counts = Queue::with_connection(conn.clone(), &name, config.queue.clone())
+                    .counts()
+                    .await?;
                 println!("{name}: {}", serde_json::to_string(&counts)?);
             }
         }
         OperatorCommand::Pause { queue: q } => {
-            queue(&q).pause().await?;
-            cli_audit(config, "queue.pause", &q, json!({})).await?;
+            actor.queue(&db().await?, queue(&q)?, QueueAction::Pause).await?;
             println!("{q} paused");
         }
         OperatorCommand::Resume { queue: q } => {
-            queue(&q).resume().await?;
-            cli_audit(config, "queue.resume", &q, json!({})).await?;
+            actor.queue(&db().await?, queue(&q)?, QueueAction::Resume).await?;
             println!("{q} resumed");
         }
         OperatorCommand::Schedules => {
-            let db = nightshift_common::db::connect(&config.database_url, 1).await?;
+            let db = db().await?;
             for s in nightshift_scheduler::load()? {
                 let paused = ledger::is_paused(&db, &s.name).await?;
                 let last = ledger::latest(&db, &s.name).await?;
@@ -72,65 +84,28 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
             }
         }
         OperatorCommand::Schedule { action, name } => {
-            let db = nightshift_common::db::connect(&config.database_url, 1).await?;
             let schedules = nightshift_scheduler::load()?;
             let Some(s) = schedules.iter().find(|s| s.name == name) else {
                 anyhow::bail!("no schedule named {name}");
             };
-            let by = cli_actor();
-            match action.as_str() {
-                "pause" | "resume" => {
-                    ledger::set_paused(&db, &s.name, action == "pause", &by).await?;
-                    audit::record(
-                        &db,
-                        &by,
-                        &format!("schedule.{action}"),
-                        &s.name,
-                        json!({ "via": "cli" }),
-                    )
-                    .await?;
-                    println!("{name}: {action}d");
-                }
-                "run" => {
-                    let queues = nightshift_catalog::Queues::new(conn.clone(), &config.queue);
-                    let id = nightshift_scheduler::run_now(&queues, s).await?;
-                    audit::record(&db, &by, "schedule.run", &s.name, json!({ "via": "cli", "job_id": id })).await?;
-                    println!("{name}: enqueued {id}");
-                }
-                _ => unreachable!("clap restricts the action"),
+            let action: ScheduleAction = action.parse()?;
+            match actor.schedule(&db().await?, &queues, s, action).await? {
+                Some(id) => println!("{name}: enqueued {id}"),
+                None => println!("{name}: {action}d"),
             }
         }
         OperatorCommand::Job { action, id, queue: q } => {
-            let q = queue(&q);
-            match action.as_str() {
-                "inspect" => match q.inspect(&id).await? {
+            let q = queue(&q)?;
+            if action == "inspect" {
+                match q.inspect(&id).await? {
                     Some(rec) => println!("{}", serde_json::to_string_pretty(&rec)?),
                     None => anyhow::bail!("job {id} not found in queue {}", q.name()),
-                },
-                "retry" | "cancel" | "discard" => {
-                    let outcome = match action.as_str() {
-                        "retry" => q.retry(&id).await?.to_string(),
-                        "cancel" => q.cancel(&id).await?.to_string(),
-                        _ => q.discard(&id).await.map(|()| "discarded".to_string())?,
-                    };
-                    cli_audit(config, &format!("job.{action}"), &id, json!({ "queue": q.name() })).await?;
-                    println!("{id}: {outcome}");
                 }
-                _ => unreachable!("clap restricts the action"),
+            } else {
+                let state = actor.job(&db().await?, q, &id, action.parse()?).await?;
+                println!("{id}: {state}");
             }
         }
     }
-    Ok(())
-}
-
-fn cli_actor() -> String {
-    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "operator".into()))
-}
-
-/// Records an operator action taken from the shell in the audit log.
-async fn cli_audit(config: &Config, action: &str, target: &str, mut detail: serde_json::Value) -> anyhow::Result<()> {
-    let db = nightshift_common::db::connect(&config.database_url, 1).await?;
-    detail["via"] = json!("cli");
-    audit::record(&db, &cli_actor(), action, target, detail).await?;
     Ok(())
 }

@@ -22,6 +22,7 @@ mod auth;
 mod dashboard;
 mod error;
 pub mod openapi;
+pub mod operations;
 mod routes;
 mod server;
 

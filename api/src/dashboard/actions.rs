@@ -1,5 +1,6 @@
-//! Everything the dashboard changes. Each action checks the session and its CSRF token, does
-//! the same thing the CLI and the admin API do, and writes an audit row, refused ones included.
+//! Everything the dashboard changes. Each action checks the session and its CSRF token, then
+//! hands over to `operations`, which does the same thing the CLI and the admin API do and
+//! writes the audit row, refused ones included.
 use std::net::SocketAddr;
 
 use axum::{
@@ -8,20 +9,20 @@ use axum::{
     http::{HeaderMap, header},
     response::{IntoResponse, Redirect, Response},
 };
-use nightshift_common::audit as audit_log;
-use nightshift_queue::JobState;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{DashError, Operator, session};
-use crate::{ApiError, AppState};
+use crate::{
+    ApiError, AppState,
+    operations::{Actor, DeadAction, JobAction, QueueAction, ScheduleAction},
+};
 
-/// Records an action; a failed write is loud in the logs but does not undo what happened.
-pub async fn audit(state: &AppState, actor: &str, action: &str, target: &str, mut detail: Value) {
-    detail["via"] = json!("dashboard");
-    if let Err(e) = audit_log::record(&state.db, actor, action, target, detail).await {
-        tracing::error!(error = %e, action, target, "audit log write failed");
-    }
+/// Records what the dashboard saw happen or refused.
+pub async fn audit(state: &AppState, actor: &str, action: &str, target: &str, detail: Value) {
+    Actor::dashboard(actor.to_string())
+        .record(&state.db, action, target, detail)
+        .await;
 }
 
 /// Runs an action after the CSRF check, and audits it with its outcome either way.
@@ -33,16 +34,24 @@ async fn audited<T>(
     target: &str,
     run: impl Future<Output = Result<T, DashError>>,
 ) -> Result<T, DashError> {
-    let result = match op.check_csrf(csrf) {
-        Ok(()) => run.await,
-        Err(e) => Err(e),
-    };
-    let outcome = match &result {
-        Ok(_) => json!({ "outcome": "ok" }),
-        Err(e) => json!({ "outcome": "refused", "reason": e.to_string() }),
-    };
-    audit(state, &op.actor(), action, target, outcome).await;
-    result
+    Actor::dashboard(op.actor())
+        .audited(&state.db, action, target, async {
+            op.check_csrf(csrf)?;
+            run.await
+        })
+        .await
+}
+
+/// The CSRF check of an operator action, whose refusal is audited under the action's name;
+/// the action itself is audited by `operations`.
+async fn checked(state: &AppState, op: &Operator, csrf: &str, action: &str, target: &str) -> Result<Actor, DashError> {
+    let actor = Actor::dashboard(op.actor());
+    if let Err(e) = op.check_csrf(csrf) {
+        let detail = json!({ "outcome": "refused", "reason": e.to_string() });
+        actor.record(&state.db, action, target, detail).await;
+        return Err(e);
+    }
+    Ok(actor)
 }
 
 #[derive(Deserialize)]
@@ -156,23 +165,13 @@ pub async fn job_action(
     let id = uuid::Uuid::parse_str(&id)
         .map_err(|_| ApiError::NotFound("job"))?
         .to_string();
-    if !matches!(action.as_str(), "retry" | "cancel" | "discard") {
-        return Err(ApiError::NotFound("action").into());
-    }
+    let action: JobAction = action.parse().map_err(|_| ApiError::NotFound("action"))?;
     let queue = state
         .queues
         .get(&form.queue)
         .ok_or_else(|| ApiError::invalid("queue", "is not a known queue"))?;
-    audited(&state, &op, &form.csrf, &format!("job.{action}"), &id, async {
-        match action.as_str() {
-            "retry" => queue.retry(&id).await.map(drop)?,
-            "cancel" => queue.cancel(&id).await.map(drop)?,
-            _ => queue.discard(&id).await?,
-        }
-        tracing::info!(job.id = %id, %action, by = %op.subject, "dashboard job action");
-        Ok(())
-    })
-    .await?;
+    let actor = checked(&state, &op, &form.csrf, &format!("job.{action}"), &id).await?;
+    actor.job(&state.db, queue, &id, action).await?;
     Ok(Redirect::to(&format!("/dashboard/jobs/{id}?done={action}")))
 }
 
@@ -183,19 +182,9 @@ pub async fn queue_action(
     Form(form): Form<CsrfForm>,
 ) -> Result<Redirect, DashError> {
     let queue = state.queues.get(&name).ok_or(ApiError::NotFound("queue"))?;
-    if !matches!(action.as_str(), "pause" | "resume") {
-        return Err(ApiError::NotFound("action").into());
-    }
-    audited(&state, &op, &form.csrf, &format!("queue.{action}"), &name, async {
-        if action == "pause" {
-            queue.pause().await?;
-        } else {
-            queue.resume().await?;
-        }
-        tracing::info!(queue = %name, %action, by = %op.subject, "dashboard queue action");
-        Ok(())
-    })
-    .await?;
+    let action: QueueAction = action.parse().map_err(|_| ApiError::NotFound("action"))?;
+    let actor = checked(&state, &op, &form.csrf, &format!("queue.{action}"), &name).await?;
+    actor.queue(&state.db, queue, action).await?;
     Ok(Redirect::to(&format!("/dashboard/queues/{name}?done={action}")))
 }
 
@@ -216,44 +205,11 @@ pub async fn dead_action(
     Path((name, action)): Path<(String, String)>,
     Form(form): Form<BulkForm>,
 ) -> Result<Redirect, DashError> {
-    const BATCH: usize = 500;
     let queue = state.queues.get(&name).ok_or(ApiError::NotFound("queue"))?;
-    if !matches!(action.as_str(), "retry" | "discard") {
-        return Err(ApiError::NotFound("action").into());
-    }
+    let action: DeadAction = action.parse().map_err(|_| ApiError::NotFound("action"))?;
     let target = format!("{name}/dead");
-    audited(&state, &op, &form.csrf, &format!("dead.{action}_all"), &target, async {
-        // Bounded by the jobs looked at, not the jobs moved: a job that cannot be moved stays
-        // at the head of the dead set and must not make this loop spin.
-        let (mut seen, mut done) = (0u64, 0u64);
-        while seen < form.expected {
-            let take = BATCH.min((form.expected - seen) as usize);
-            let batch = queue.list(JobState::Dead, 0, take).await?;
-            if batch.is_empty() {
-                break;
-            }
-            for job in &batch {
-                seen += 1;
-                // A job another operator just moved is no reason to stop the rest.
-                let moved = if action == "retry" {
-                    queue.retry(&job.id).await.map(drop)
-                } else {
-                    queue.discard(&job.id).await
-                };
-                match moved {
-                    Ok(()) => done += 1,
-                    Err(
-                        nightshift_queue::QueueError::NotFound(_)
-                        | nightshift_queue::QueueError::InvalidTransition { .. },
-                    ) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
-        tracing::info!(queue = %name, %action, jobs = done, by = %op.subject, "dashboard bulk action on the dead set");
-        Ok(done)
-    })
-    .await?;
+    let actor = checked(&state, &op, &form.csrf, &format!("dead.{action}_all"), &target).await?;
+    actor.dead(&state.db, queue, action, form.expected).await?;
     Ok(Redirect::to(&format!("/dashboard/queues/{name}?state=dead&done=bulk")))
 }
 
@@ -263,30 +219,13 @@ pub async fn schedule_action(
     Path((name, action)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Result<Redirect, DashError> {
-    use nightshift_scheduler::ledger;
     let schedule = state
         .schedules
         .iter()
         .find(|s| s.name == name)
         .ok_or(ApiError::NotFound("schedule"))?;
-    if !matches!(action.as_str(), "pause" | "resume" | "run") {
-        return Err(ApiError::NotFound("action").into());
-    }
-    audited(&state, &op, &form.csrf, &format!("schedule.{action}"), &name, async {
-        match action.as_str() {
-            "run" => {
-                let id = nightshift_scheduler::run_now(&state.queues, schedule)
-                    .await
-                    .map_err(|e| match e {
-                        nightshift_scheduler::SchedulerError::Redis(q) => ApiError::from(q),
-                        other => ApiError::Internal(other.to_string().into()),
-                    })?;
-                tracing::info!(schedule = %name, job.id = %id, by = %op.subject, "dashboard: schedule run now");
-            }
-            _ => ledger::set_paused(&state.db, &schedule.name, action == "pause", &op.actor()).await?,
-        }
-        Ok(())
-    })
-    .await?;
+    let action: ScheduleAction = action.parse().map_err(|_| ApiError::NotFound("action"))?;
+    let actor = checked(&state, &op, &form.csrf, &format!("schedule.{action}"), &name).await?;
+    actor.schedule(&state.db, &state.queues, schedule, action).await?;
     Ok(Redirect::to(&format!("/dashboard/schedules?done={action}")))
 }

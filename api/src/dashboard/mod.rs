@@ -46,6 +46,12 @@ impl From<sqlx::Error> for DashError {
     }
 }
 
+impl From<crate::operations::OpError> for DashError {
+    fn from(e: crate::operations::OpError) -> Self {
+        DashError::Api(e.into())
+    }
+}
+
 impl From<nightshift_queue::QueueError> for DashError {
     fn from(e: nightshift_queue::QueueError) -> Self {
         DashError::Api(e.into())

@@ -15,6 +15,7 @@ use crate::{
     auth::Caller,
     error::ApiError,
     openapi::{Accepted, Errors},
+    operations::{Actor, ScheduleAction},
 };
 
 #[derive(Serialize, ToSchema)]
@@ -91,8 +92,14 @@ async fn set_paused(
 ) -> Result<Json<PausedState>, ApiError> {
     caller.require(Scope::Admin)?;
     let s = find(state, name)?;
-    ledger::set_paused(&state.db, &s.name, paused, caller.subject()).await?;
-    tracing::info!(schedule = %s.name, paused, by = %caller.subject(), "schedule state changed");
+    let action = if paused {
+        ScheduleAction::Pause
+    } else {
+        ScheduleAction::Resume
+    };
+    Actor::api(caller.subject())
+        .schedule(&state.db, &state.queues, s, action)
+        .await?;
     Ok(Json(PausedState {
         name: s.name.clone(),
         paused,
@@ -142,12 +149,9 @@ pub async fn run_now(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require(Scope::Admin)?;
     let s = find(&state, &name)?;
-    let id = nightshift_scheduler::run_now(&state.queues, s)
-        .await
-        .map_err(|e| match e {
-            nightshift_scheduler::SchedulerError::Redis(q) => ApiError::from(q),
-            other => ApiError::Internal(Box::new(other)),
-        })?;
-    tracing::info!(schedule = %s.name, job.id = %id, by = %caller.subject(), "schedule run now");
+    let job = Actor::api(caller.subject())
+        .schedule(&state.db, &state.queues, s, ScheduleAction::Run)
+        .await?;
+    let id = job.ok_or_else(|| ApiError::Internal("a run made no job".into()))?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { id })))
 }

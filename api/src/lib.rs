@@ -110,7 +110,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 
 /// Every route with its OpenAPI documentation, and the document served at `/v1/openapi.json`.
 fn api_routes() -> Router<AppState> {
-    use routes::{cashflow, emails, health, jobs, keys, reminders, schedules};
+    use routes::{cashflow, emails, health, jobs, keys, reminders, schedules, webhooks};
     use utoipa::OpenApi;
     use utoipa_axum::{router::OpenApiRouter, routes};
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -120,9 +120,9 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(cashflow::refresh))
         .routes(routes!(reminders::list, reminders::create))
         .routes(routes!(reminders::get, reminders::replace, reminders::delete))
-        .routes(routes!(reminders::list_webhooks, reminders::create_webhook))
-        .routes(routes!(reminders::delete_webhook))
-        .routes(routes!(reminders::rotate_webhook))
+        .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::rotate_webhook))
         .routes(routes!(emails::send))
         .routes(routes!(emails::status))
         .routes(routes!(keys::list))

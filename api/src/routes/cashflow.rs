@@ -3,7 +3,7 @@ use axum::{
     Json,
     body::Bytes,
     extract::{
-        Path, Query, State,
+        Query, State,
         rejection::{BytesRejection, QueryRejection},
     },
     http::StatusCode,
@@ -13,47 +13,19 @@ use nightshift_catalog::{
     Kind,
     cashflow::{Project, ProjectPayload},
 };
-use nightshift_common::auth::Scope;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::user::{JobsRead, JobsWrite, UserRoute};
 use crate::{
     AppState,
-    auth::Caller,
     error::ApiError,
     openapi::{Accepted, Errors},
 };
 
-/// The user of a `/v1/users/{id}/…` route. A user-confined token naming another user gets
-/// the same 404 as a user that does not exist: it learns nothing about who does.
-pub(super) fn user_id(caller: &Caller, raw: &str) -> Result<i64, ApiError> {
-    let id = raw
-        .parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| ApiError::invalid("id", "must be a positive integer user id"))?;
-    if caller.may_act_on(id) {
-        Ok(id)
-    } else {
-        Err(ApiError::NotFound("user"))
-    }
-}
-
 fn date(field: &str, raw: &str) -> Result<NaiveDate, ApiError> {
     NaiveDate::parse_from_str(raw, "%Y-%m-%d")
         .map_err(|e| ApiError::invalid(field, format!("`{raw}` is not a YYYY-MM-DD date: {e}")))
-}
-
-pub(super) async fn ensure_user(state: &AppState, id: i64) -> Result<(), ApiError> {
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
-        .bind(id)
-        .fetch_one(&state.db)
-        .await?;
-    if exists {
-        Ok(())
-    } else {
-        Err(ApiError::NotFound("user"))
-    }
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -79,12 +51,9 @@ pub(crate) struct RefreshRequest {
 )]
 pub async fn refresh(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(raw_id): Path<String>,
+    UserRoute { caller, user: id, .. }: UserRoute<JobsWrite>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.require(Scope::JobsWrite)?;
-    let id = user_id(&caller, &raw_id)?;
     let req: RefreshRequest = super::body::json(body, true)?;
     let as_of = req.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
     if let Some(h) = req.horizon_days
@@ -92,7 +61,6 @@ pub async fn refresh(
     {
         return Err(ApiError::invalid("horizon_days", "must be 1 to 366"));
     }
-    ensure_user(&state, id).await?;
     let job = Project::job(&ProjectPayload {
         user_id: id,
         as_of,
@@ -161,15 +129,11 @@ type ProjectionRow = (
 )]
 pub async fn read(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(raw_id): Path<String>,
+    UserRoute { user: id, .. }: UserRoute<JobsRead>,
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<Projection>, ApiError> {
-    caller.require(Scope::JobsRead)?;
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let id = user_id(&caller, &raw_id)?;
     let as_of = q.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
-    ensure_user(&state, id).await?;
     let row: Option<ProjectionRow> = sqlx::query_as(
         "SELECT as_of, opening, inflows, outflows, closing, lowest_balance, lowest_date, first_shortfall, threshold, computed_at
          FROM cashflow_projections WHERE user_id = $1 AND ($2::date IS NULL OR as_of = $2)

@@ -6,3 +6,5 @@ pub mod jobs;
 pub mod keys;
 pub mod reminders;
 pub mod schedules;
+mod user;
+pub mod webhooks;

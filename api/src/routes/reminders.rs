@@ -1,5 +1,4 @@
-//! A user's reminders and webhook endpoints:
-//! `/v1/users/{id}/reminders[/{rid}]` and `/v1/users/{id}/webhooks[/{wid}[/rotate]]`.
+//! A user's reminders: `/v1/users/{id}/reminders[/{rid}]`.
 use axum::{
     Json,
     body::Bytes,
@@ -7,14 +6,11 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{NaiveDate, NaiveTime};
-use nightshift_catalog::webhook;
-use nightshift_common::auth::Scope;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 
-use super::cashflow::{ensure_user, user_id};
-use crate::{AppState, auth::Caller, error::ApiError, openapi::Errors};
+use super::user::{RemindersRead, RemindersWrite, UserRoute};
+use crate::{AppState, error::ApiError, openapi::Errors};
 
 const CADENCES: &[&str] = &[
     "weekly",
@@ -76,9 +72,8 @@ pub(crate) struct ReminderBody {
     active: Option<bool>,
 }
 
-/// A reminder as stored (built by the database as JSON, documented here).
-#[allow(dead_code)]
-#[derive(ToSchema)]
+/// A reminder as stored.
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
 pub(crate) struct Reminder {
     id: i64,
     user_id: i64,
@@ -100,43 +95,9 @@ pub(crate) struct Reminder {
     updated_at: chrono::DateTime<chrono::Utc>,
 }
 
-#[allow(dead_code)]
-#[derive(ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Reminders {
     reminders: Vec<Reminder>,
-}
-
-/// A webhook endpoint as listed: never its secret.
-#[allow(dead_code)]
-#[derive(ToSchema)]
-pub(crate) struct Webhook {
-    id: i64,
-    url: String,
-    created_at: chrono::DateTime<chrono::Utc>,
-    rotated_at: Option<chrono::DateTime<chrono::Utc>>,
-    /// While set, deliveries also carry a signature with the previous secret.
-    previous_secret_valid_until: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-#[allow(dead_code)]
-#[derive(ToSchema)]
-pub(crate) struct Webhooks {
-    webhooks: Vec<Webhook>,
-}
-
-/// A new endpoint with its signing secret, shown this once.
-#[derive(Serialize, ToSchema)]
-pub(crate) struct NewWebhook {
-    id: i64,
-    url: String,
-    secret: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub(crate) struct RotatedSecret {
-    id: i64,
-    secret: String,
-    previous_secret_valid_until: chrono::DateTime<chrono::Utc>,
 }
 
 struct Valid {
@@ -235,7 +196,7 @@ async fn validate(state: &AppState, user: i64, body: ReminderBody) -> Result<Val
     Ok(Valid { body, notify_time })
 }
 
-fn positive_id(field: &str, raw: &str) -> Result<i64, ApiError> {
+pub(super) fn positive_id(field: &str, raw: &str) -> Result<i64, ApiError> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
@@ -246,12 +207,9 @@ fn reminder_id(raw: &str) -> Result<i64, ApiError> {
     positive_id("reminder_id", raw)
 }
 
-/// The stored columns a reminder is shown with.
-const SHOW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'title', title, 'amount', amount,
-    'due_date', due_date, 'cadence', cadence, 'interval_weeks', interval_weeks, 'days_of_month', days_of_month,
-    'end_date', end_date, 'lead_days', lead_days, 'notify_time', to_char(notify_time, 'HH24:MI'),
-    'channel', channel, 'webhook_id', webhook_id, 'active', active, 'created_at', created_at,
-    'updated_at', updated_at)";
+/// The stored columns of a [`Reminder`].
+const SHOW: &str = "id, user_id, title, amount, due_date, cadence, interval_weeks, days_of_month, end_date,
+    lead_days, to_char(notify_time, 'HH24:MI') AS notify_time, channel, webhook_id, active, created_at, updated_at";
 
 #[utoipa::path(
     post, path = "/v1/users/{id}/reminders", tag = "reminders",
@@ -261,30 +219,26 @@ const SHOW: &str = "jsonb_build_object('id', id, 'user_id', user_id, 'title', ti
 )]
 pub async fn create(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(raw_id): Path<String>,
+    UserRoute { user, .. }: UserRoute<RemindersWrite>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    caller.require(Scope::RemindersWrite)?;
-    let user = user_id(&caller, &raw_id)?;
+) -> Result<(StatusCode, Json<Reminder>), ApiError> {
     let body: ReminderBody = super::body::json(body, false)?;
-    ensure_user(&state, user).await?;
     let Valid { body: b, notify_time } = validate(&state, user, body).await?;
     let sql = format!(
         "INSERT INTO reminders (user_id, title, amount, due_date, cadence, interval_weeks, days_of_month,
                                 end_date, lead_days, notify_time, channel, webhook_id, active)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {SHOW}"
     );
-    let shown: Value = bind_fields(sqlx::query_scalar(&sql).bind(user), &b, notify_time)
+    let shown: Reminder = bind_fields(sqlx::query_as(&sql).bind(user), &b, notify_time)
         .fetch_one(&state.db)
         .await?;
     Ok((StatusCode::CREATED, Json(shown)))
 }
 
-type ScalarQuery<'q> = sqlx::query::QueryScalar<'q, sqlx::Postgres, Value, sqlx::postgres::PgArguments>;
+type RowQuery<'q> = sqlx::query::QueryAs<'q, sqlx::Postgres, Reminder, sqlx::postgres::PgArguments>;
 
 /// Binds a reminder's fields as $2..$13, after the user ($1).
-fn bind_fields<'q>(q: ScalarQuery<'q>, b: &'q ReminderBody, notify_time: NaiveTime) -> ScalarQuery<'q> {
+fn bind_fields<'q>(q: RowQuery<'q>, b: &'q ReminderBody, notify_time: NaiveTime) -> RowQuery<'q> {
     q.bind(b.title.trim())
         .bind(b.amount)
         .bind(b.due_date)
@@ -314,17 +268,13 @@ fn channel_name(c: &Channel) -> &'static str {
 )]
 pub async fn list(
     State(state): State<AppState>,
-    caller: Caller,
-    Path(raw_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::RemindersRead)?;
-    let user = user_id(&caller, &raw_id)?;
-    ensure_user(&state, user).await?;
-    let rows: Vec<Value> = sqlx::query_scalar(&format!("SELECT {SHOW} FROM reminders WHERE user_id = $1 ORDER BY id"))
+    UserRoute { user, .. }: UserRoute<RemindersRead>,
+) -> Result<Json<Reminders>, ApiError> {
+    let reminders = sqlx::query_as(&format!("SELECT {SHOW} FROM reminders WHERE user_id = $1 ORDER BY id"))
         .bind(user)
         .fetch_all(&state.db)
         .await?;
-    Ok(Json(json!({ "reminders": rows })))
+    Ok(Json(Reminders { reminders }))
 }
 
 #[utoipa::path(
@@ -335,17 +285,15 @@ pub async fn list(
 )]
 pub async fn get(
     State(state): State<AppState>,
-    caller: Caller,
-    Path((raw_id, raw_rid)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::RemindersRead)?;
-    let (user, id) = (user_id(&caller, &raw_id)?, reminder_id(&raw_rid)?);
-    let row: Option<Value> =
-        sqlx::query_scalar(&format!("SELECT {SHOW} FROM reminders WHERE user_id = $1 AND id = $2"))
-            .bind(user)
-            .bind(id)
-            .fetch_optional(&state.db)
-            .await?;
+    UserRoute { user, .. }: UserRoute<RemindersRead>,
+    Path((_, raw_rid)): Path<(String, String)>,
+) -> Result<Json<Reminder>, ApiError> {
+    let id = reminder_id(&raw_rid)?;
+    let row: Option<Reminder> = sqlx::query_as(&format!("SELECT {SHOW} FROM reminders WHERE user_id = $1 AND id = $2"))
+        .bind(user)
+        .bind(id)
+        .fetch_optional(&state.db)
+        .await?;
     row.map(Json).ok_or(ApiError::NotFound("reminder"))
 }
 
@@ -359,12 +307,11 @@ pub async fn get(
 )]
 pub async fn replace(
     State(state): State<AppState>,
-    caller: Caller,
-    Path((raw_id, raw_rid)): Path<(String, String)>,
+    UserRoute { user, .. }: UserRoute<RemindersWrite>,
+    Path((_, raw_rid)): Path<(String, String)>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::RemindersWrite)?;
-    let (user, id) = (user_id(&caller, &raw_id)?, reminder_id(&raw_rid)?);
+) -> Result<Json<Reminder>, ApiError> {
+    let id = reminder_id(&raw_rid)?;
     let body: ReminderBody = super::body::json(body, false)?;
     let Valid { body: b, notify_time } = validate(&state, user, body).await?;
     let sql = format!(
@@ -373,7 +320,7 @@ pub async fn replace(
                 webhook_id = $12, active = $13, updated_at = now()
          WHERE user_id = $1 AND id = $14 RETURNING {SHOW}"
     );
-    let shown: Option<Value> = bind_fields(sqlx::query_scalar(&sql).bind(user), &b, notify_time)
+    let shown: Option<Reminder> = bind_fields(sqlx::query_as(&sql).bind(user), &b, notify_time)
         .bind(id)
         .fetch_optional(&state.db)
         .await?;
@@ -388,11 +335,10 @@ pub async fn replace(
 )]
 pub async fn delete(
     State(state): State<AppState>,
-    caller: Caller,
-    Path((raw_id, raw_rid)): Path<(String, String)>,
+    UserRoute { user, .. }: UserRoute<RemindersWrite>,
+    Path((_, raw_rid)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::RemindersWrite)?;
-    let (user, id) = (user_id(&caller, &raw_id)?, reminder_id(&raw_rid)?);
+    let id = reminder_id(&raw_rid)?;
     let deleted = sqlx::query("DELETE FROM reminders WHERE user_id = $1 AND id = $2")
         .bind(user)
         .bind(id)
@@ -403,139 +349,5 @@ pub async fn delete(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("reminder"))
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct WebhookBody {
-    /// An http(s) URL.
-    #[schema(format = "uri")]
-    url: String,
-}
-
-/// The URL, normalized (`HTTPS://X` → `https://x/`), if it is an http(s) URL.
-fn check_url(raw: &str) -> Result<String, ApiError> {
-    match url::Url::parse(raw) {
-        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(u.to_string()),
-        _ => Err(ApiError::invalid("url", format!("`{raw}` is not an http(s) URL"))),
-    }
-}
-
-/// Creates an endpoint; its secret is returned here and on rotation only.
-#[utoipa::path(
-    post, path = "/v1/users/{id}/webhooks", tag = "reminders",
-    params(("id" = i64, Path, minimum = 1, description = "The user id")), request_body = WebhookBody,
-    responses((status = 201, description = "Created; the secret is shown this once", body = NewWebhook), Errors),
-    security(("bearer" = ["reminders:write"]))
-)]
-pub async fn create_webhook(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(raw_id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<NewWebhook>), ApiError> {
-    caller.require(Scope::RemindersWrite)?;
-    let user = user_id(&caller, &raw_id)?;
-    let b: WebhookBody = super::body::json(body, false)?;
-    let url = check_url(&b.url)?;
-    ensure_user(&state, user).await?;
-    let secret = webhook::new_secret();
-    let id: i64 =
-        sqlx::query_scalar("INSERT INTO webhook_endpoints (user_id, url, secret) VALUES ($1, $2, $3) RETURNING id")
-            .bind(user)
-            .bind(&url)
-            .bind(&secret)
-            .fetch_one(&state.db)
-            .await?;
-    Ok((StatusCode::CREATED, Json(NewWebhook { id, url, secret })))
-}
-
-#[utoipa::path(
-    get, path = "/v1/users/{id}/webhooks", tag = "reminders",
-    params(("id" = i64, Path, minimum = 1, description = "The user id")),
-    responses((status = 200, description = "The user's endpoints", body = Webhooks), Errors),
-    security(("bearer" = ["reminders:read"]))
-)]
-pub async fn list_webhooks(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(raw_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require(Scope::RemindersRead)?;
-    let user = user_id(&caller, &raw_id)?;
-    ensure_user(&state, user).await?;
-    let rows: Vec<Value> = sqlx::query_scalar(
-        "SELECT jsonb_build_object('id', id, 'url', url, 'created_at', created_at, 'rotated_at', rotated_at,
-                'previous_secret_valid_until', CASE WHEN previous_expires_at > now() THEN previous_expires_at END)
-         FROM webhook_endpoints WHERE user_id = $1 ORDER BY id",
-    )
-    .bind(user)
-    .fetch_all(&state.db)
-    .await?;
-    Ok(Json(json!({ "webhooks": rows })))
-}
-
-/// A new secret; the old one keeps signing (as a second signature) for the grace window.
-#[utoipa::path(
-    post, path = "/v1/users/{id}/webhooks/{wid}/rotate", tag = "reminders",
-    params(("id" = i64, Path, minimum = 1, description = "The user id"), ("wid" = i64, Path, minimum = 1, description = "The webhook endpoint id")),
-    responses((status = 200, description = "Rotated; the old secret signs too for 24 h", body = RotatedSecret), Errors),
-    security(("bearer" = ["reminders:write"]))
-)]
-pub async fn rotate_webhook(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((raw_id, raw_wid)): Path<(String, String)>,
-) -> Result<Json<RotatedSecret>, ApiError> {
-    caller.require(Scope::RemindersWrite)?;
-    let user = user_id(&caller, &raw_id)?;
-    let id = positive_id("webhook_id", &raw_wid)?;
-    let secret = webhook::new_secret();
-    let until: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
-        "UPDATE webhook_endpoints SET previous_secret = secret, secret = $3, rotated_at = now(),
-                previous_expires_at = now() + make_interval(secs => $4)
-         WHERE user_id = $1 AND id = $2 RETURNING previous_expires_at",
-    )
-    .bind(user)
-    .bind(id)
-    .bind(&secret)
-    .bind(webhook::ROTATION_GRACE.as_secs_f64())
-    .fetch_optional(&state.db)
-    .await?;
-    let until = until.ok_or(ApiError::NotFound("webhook endpoint"))?;
-    Ok(Json(RotatedSecret {
-        id,
-        secret,
-        previous_secret_valid_until: until,
-    }))
-}
-
-#[utoipa::path(
-    delete, path = "/v1/users/{id}/webhooks/{wid}", tag = "reminders",
-    params(("id" = i64, Path, minimum = 1, description = "The user id"), ("wid" = i64, Path, minimum = 1, description = "The webhook endpoint id")),
-    responses((status = 204, description = "Deleted"), Errors),
-    security(("bearer" = ["reminders:write"]))
-)]
-pub async fn delete_webhook(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path((raw_id, raw_wid)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
-    caller.require(Scope::RemindersWrite)?;
-    let user = user_id(&caller, &raw_id)?;
-    let id = positive_id("webhook_id", &raw_wid)?;
-    let res = sqlx::query("DELETE FROM webhook_endpoints WHERE user_id = $1 AND id = $2")
-        .bind(user)
-        .bind(id)
-        .execute(&state.db)
-        .await;
-    match res {
-        Ok(r) if r.rows_affected() == 1 => Ok(StatusCode::NO_CONTENT),
-        Ok(_) => Err(ApiError::NotFound("webhook endpoint")),
-        Err(sqlx::Error::Database(e)) if e.is_foreign_key_violation() => Err(ApiError::Conflict(
-            "reminders still deliver to this endpoint; move or delete them first".into(),
-        )),
-        Err(e) => Err(e.into()),
     }
 }

@@ -20,6 +20,7 @@ use crate::{ApiError, AppState};
 mod actions;
 mod data;
 mod pages;
+mod search;
 mod session;
 
 pub use session::Operator;

@@ -9,7 +9,7 @@ use nightshift_queue::{JobState, list_workers};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DashError, Operator, data, render};
+use super::{DashError, Operator, data, render, search};
 use crate::{ApiError, AppState};
 
 /// Workers whose last heartbeat is older than this are gone.
@@ -70,9 +70,9 @@ pub async fn overview_json(State(state): State<AppState>, _op: Operator) -> Resu
 pub async fn jobs(
     State(state): State<AppState>,
     op: Operator,
-    Query(filter): Query<data::JobFilter>,
+    Query(filter): Query<search::JobFilter>,
 ) -> Result<Html<String>, DashError> {
-    let rows = data::search_jobs(&state.db, &filter).await?;
+    let rows = search::search_jobs(&state.db, &filter).await?;
     // A full page may have more behind it: the next page starts after its last row.
     let next = (rows.len() as i64 == data::PAGE)
         .then(|| rows.last().map(|r| r.id.to_string()))
@@ -99,7 +99,7 @@ pub async fn job(
 ) -> Result<Html<String>, DashError> {
     let uuid = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("job"))?;
     let id = uuid.to_string();
-    let mut detail = data::job(&state.db, uuid).await?;
+    let mut detail = search::job(&state.db, uuid).await?;
     // The live record, when Redis still has it: fresher than the history. The history names
     // the job's queue; only a job not on record yet is looked for in every queue.
     let mut live = None;
@@ -128,7 +128,7 @@ pub async fn job(
         _ => None,
     };
     if let Some(p) = payload.as_mut() {
-        data::mask(p, declared);
+        search::mask(p, declared);
     }
     // Only the masked copy reaches the template.
     if let Some(d) = detail.as_mut() {

@@ -8,13 +8,13 @@
 //! data directory under a temp dir) and a private database on the configured PostgreSQL, both
 //! removed at the end.
 mod enqueue;
+mod faults;
+mod fleet;
 mod redis_server;
 mod report;
 
 use std::{
-    os::unix::process::ExitStatusExt,
-    path::{Path, PathBuf},
-    process::Stdio,
+    path::Path,
     time::{Duration, Instant},
 };
 
@@ -24,12 +24,13 @@ use nightshift_common::{
     auth::{Scope, TokenKeys},
     db,
 };
-use nightshift_queue::{JobState, Queue};
+use nightshift_queue::Queue;
 use secrecy::SecretString;
-use tokio::process::Child;
 
 use crate::bench::Ctx;
 use enqueue::Enqueuer;
+use faults::Run;
+use fleet::Fleet;
 use redis_server::PrivateRedis;
 use report::{Faults, Recovery};
 
@@ -130,237 +131,6 @@ pub async fn run(config: &Config, args: ChaosArgs) -> anyhow::Result<()> {
         bail!("chaos run failed: {why}");
     }
     Ok(())
-}
-
-/// The API and workers, as child processes on the private Redis and database.
-struct Fleet<'a> {
-    ctx: &'a Ctx,
-    env: Vec<(String, String)>,
-    log: PathBuf,
-    target: usize,
-    workers: Vec<Child>,
-    /// SIGTERMed workers finishing their jobs; replacements already run.
-    draining: Vec<Child>,
-    faults: Faults,
-}
-
-impl Fleet<'_> {
-    fn spawn(&self, role: &str, extra: &[(&str, &str)]) -> anyhow::Result<Child> {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log)?;
-        // Finished jobs stay in Redis for the whole run: the final check reads them there.
-        let mut env: Vec<(&str, &str)> = vec![("NIGHTSHIFT_FINISHED_TTL_SECS", "86400")];
-        env.extend(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        env.extend(extra.iter().copied());
-        let mut cmd = self.ctx.command(role, &env)?;
-        cmd.stderr(Stdio::from(log));
-        cmd.spawn().with_context(|| format!("starting nightshift {role}"))
-    }
-
-    /// Notes workers that died on their own (a job aborted them) and brings the fleet back to
-    /// its size; a worker refuses to start without Redis, so none is started while it is down.
-    fn supervise(&mut self, redis_up: bool) -> anyhow::Result<()> {
-        let mut i = 0;
-        while i < self.workers.len() {
-            match self.workers[i].try_wait()? {
-                None => i += 1,
-                Some(status) => {
-                    if status.signal() == Some(6) {
-                        self.faults.aborted += 1;
-                    } else {
-                        self.faults.other_exits += 1;
-                    }
-                    self.workers.swap_remove(i);
-                }
-            }
-        }
-        let mut i = 0;
-        while i < self.draining.len() {
-            match self.draining[i].try_wait()? {
-                None => i += 1,
-                Some(status) => {
-                    if !status.success() {
-                        self.faults.unclean_terms += 1;
-                    }
-                    self.draining.swap_remove(i);
-                }
-            }
-        }
-        while redis_up && self.workers.len() < self.target {
-            let w = self.spawn("worker", &[])?;
-            self.workers.push(w);
-        }
-        Ok(())
-    }
-
-    fn random_worker(&mut self) -> Option<Child> {
-        if self.workers.is_empty() {
-            return None;
-        }
-        let i = rand::random_range(0..self.workers.len());
-        Some(self.workers.swap_remove(i))
-    }
-}
-
-fn signal(pid: u32, sig: &str) {
-    let _ = std::process::Command::new("kill")
-        .arg(format!("-{sig}"))
-        .arg(pid.to_string())
-        .status();
-}
-
-/// The jobs a worker process holds, by the worker identity each lease names.
-async fn held_by(queue: &Queue, pid: u32) -> Vec<(String, String)> {
-    let tag = format!(":{pid}:");
-    let running = queue.list(JobState::Running, 0, 100_000).await.unwrap_or_default();
-    running
-        .into_iter()
-        .filter_map(|r| Some((r.id, r.worker.filter(|w| w.contains(&tag))?)))
-        .collect()
-}
-
-struct Run<'a> {
-    fleet: Fleet<'a>,
-    queue: Queue,
-    stats_key: String,
-    recovery: Recovery,
-    api: String,
-    http: reqwest::Client,
-}
-
-impl Run<'_> {
-    /// Waits `d` while keeping the fleet at size and noting recovered jobs.
-    async fn pace(&mut self, d: Duration, redis_up: bool) -> anyhow::Result<()> {
-        let until = Instant::now() + d;
-        loop {
-            self.fleet.supervise(redis_up)?;
-            if redis_up {
-                self.recovery.check(&self.queue).await;
-            }
-            if Instant::now() >= until {
-                return Ok(());
-            }
-            tokio::time::sleep(Duration::from_millis(100).min(until - Instant::now())).await;
-        }
-    }
-
-    async fn kill(&mut self, sig: &str) -> anyhow::Result<()> {
-        let Some(mut victim) = self.fleet.random_worker() else {
-            return Ok(());
-        };
-        let pid = victim.id().unwrap_or(0);
-        let held = held_by(&self.queue, pid).await;
-        signal(pid, sig);
-        if sig == "KILL" {
-            let _ = victim.wait().await;
-            self.recovery.watch(Instant::now(), held);
-            self.fleet.faults.killed += 1;
-        } else {
-            self.fleet.draining.push(victim);
-            self.fleet.faults.termed += 1;
-        }
-        self.fleet.supervise(true)
-    }
-
-    /// SIGSTOP the worker holding the most jobs, start another, wait until its jobs were taken
-    /// back (its lease expired), then SIGCONT: its late outcomes must be refused.
-    async fn stall(&mut self, lease: Duration) -> anyhow::Result<()> {
-        let mut best: Option<(usize, Vec<(String, String)>)> = None;
-        for (i, w) in self.fleet.workers.iter().enumerate() {
-            let held = held_by(&self.queue, w.id().unwrap_or(0)).await;
-            if best.as_ref().is_none_or(|b| held.len() > b.1.len()) {
-                best = Some((i, held));
-            }
-        }
-        let Some((i, held)) = best else { return Ok(()) };
-        let pid = self.fleet.workers[i].id().unwrap_or(0);
-        signal(pid, "STOP");
-        let replacement = self.fleet.spawn("worker", &[])?;
-        self.fleet.workers.push(replacement);
-        let ids: Vec<String> = held.iter().map(|(id, _)| id.clone()).collect();
-        let stalled_at = Instant::now();
-        let deadline = stalled_at + lease * 3 + Duration::from_secs(5);
-        loop {
-            self.pace(Duration::from_millis(200), true).await?;
-            let mut taken = 0;
-            for (id, owner) in &held {
-                if let Ok(Some(rec)) = self.queue.inspect(id).await
-                    && rec.worker.as_deref() != Some(owner.as_str())
-                {
-                    taken += 1;
-                }
-            }
-            if (taken == ids.len() && stalled_at.elapsed() > lease) || Instant::now() > deadline {
-                self.fleet.faults.stalled_jobs_taken_back += taken;
-                self.fleet.faults.stalled_jobs += ids.len();
-                break;
-            }
-        }
-        signal(pid, "CONT");
-        self.fleet.faults.stopped += 1;
-        Ok(())
-    }
-
-    async fn restart_redis(
-        &mut self,
-        redis: &mut PrivateRedis,
-        down: Duration,
-        log: &mut report::Outages,
-    ) -> anyhow::Result<()> {
-        // An fsync the disk is slow to finish makes Redis postpone writing the append-only file
-        // while still answering clients: a kill then loses acknowledged writes. Noted per kill.
-        let info: Result<String, _> = redis::cmd("INFO")
-            .arg("persistence")
-            .query_async(&mut self.queue.connection())
-            .await;
-        let delayed = info.ok().and_then(|i| {
-            i.lines()
-                .find_map(|l| l.strip_prefix("aof_delayed_fsync:"))
-                .and_then(|v| v.trim().parse().ok())
-        });
-        log.delayed_fsync.push(delayed);
-        redis.kill().await;
-        let down_at = Instant::now();
-        self.pace(down / 2, false).await?;
-        let ready = self
-            .http
-            .get(format!("{}/health/ready", self.api))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .ok();
-        self.pace(down.saturating_sub(down_at.elapsed()), false).await?;
-        let restart_at = Instant::now();
-        redis.restart().await?;
-        let back = Instant::now();
-        let stat = |q: Queue, key: String| async move {
-            let mut conn = q.connection();
-            redis::cmd("HGET")
-                .arg(key)
-                .arg("succeeded")
-                .query_async::<Option<u64>>(&mut conn)
-                .await
-        };
-        let mut base = None;
-        let mut first_job = None;
-        while back.elapsed() < Duration::from_secs(60) {
-            match (stat(self.queue.clone(), self.stats_key.clone()).await, base) {
-                (Ok(n), None) => base = Some(n.unwrap_or(0)),
-                (Ok(n), Some(b)) if n.unwrap_or(0) > b => {
-                    first_job = Some(back.elapsed());
-                    break;
-                }
-                _ => {}
-            }
-            self.fleet.supervise(true)?;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        log.windows.push((down_at, restart_at));
-        log.ready_while_down.push(ready);
-        log.first_job_after.push(first_job);
-        self.fleet.faults.redis_restarts += 1;
-        Ok(())
-    }
 }
 
 async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs) -> anyhow::Result<report::Report> {

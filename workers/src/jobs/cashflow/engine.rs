@@ -1,3 +1,4 @@
+// Over 400 lines: 250 of pure projection rules and, beside them, the tests that pin them to the cent.
 //! The projection itself: a pure function of balances and rules, so it is tested without a
 //! database and gives byte-identical output for identical input. Dates are the user's local
 //! dates; money is integer minor units.

@@ -53,8 +53,8 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
         Self: Sized,
     {
         // Payloads are derived structs of plain fields: serde_json fails only on maps with
-        // non-string keys or hand-written Serialize impls that error, and a catalog test
-        // serializes every kind's payload.
+        // non-string keys or on hand-written Serialize impls that error, and no payload has
+        // either.
         let payload = serde_json::to_string(payload).expect("a job payload serializes");
         Typed {
             job: NewJob::new(Self::NAME, payload)
@@ -77,11 +77,6 @@ impl<K: Kind> Typed<K> {
     /// A second push with the same key returns the first job instead of making another.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.job = self.job.idempotency_key(key);
-        self
-    }
-
-    pub fn delay(mut self, d: Duration) -> Self {
-        self.job = self.job.delay(d);
         self
     }
 

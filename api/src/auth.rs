@@ -68,7 +68,7 @@ fn key_namespace(sub: &str, user: Option<i64>) -> String {
 /// The API's rate limits, built once from the configuration.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    per_client: RateLimit,
+    pub(crate) per_client: RateLimit,
     per_ip: RateLimit,
     /// Failed authentications per IP, the API's and the dashboard's sign-ins alike.
     pub(crate) auth_failures: RateLimit,
@@ -88,6 +88,11 @@ impl Limits {
 /// on its own then, and reads should not.
 pub(crate) async fn within(state: &AppState, limit: &RateLimit, subject: &str) -> Result<(), ApiError> {
     limited(limit.take(&mut state.redis.clone(), subject).await)
+}
+
+/// Takes `n` events of a budget at once (the jobs of a batch), all or none.
+pub(crate) async fn within_n(state: &AppState, limit: &RateLimit, subject: &str, n: u64) -> Result<(), ApiError> {
+    limited(limit.take_n(&mut state.redis.clone(), subject, n).await)
 }
 
 /// Refuses when a failures-only budget is already spent, without spending it: a locked-out

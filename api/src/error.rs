@@ -5,6 +5,8 @@ use axum::{
 };
 use serde_json::json;
 
+use crate::openapi::ErrorDetail;
+
 /// Every error the API returns, with its status. Bodies are JSON and name the offending field;
 /// internal causes are logged once and never sent to clients.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,48 @@ impl ApiError {
         }
     }
 
+    /// The body's `error` object: code, message and the field at fault.
+    pub(crate) fn detail(&self) -> ErrorDetail {
+        let field = match self {
+            ApiError::BadRequest { field, .. } | ApiError::Invalid { field, .. } | ApiError::Refused { field, .. } => {
+                Some(field.clone())
+            }
+            ApiError::TooLarge(_) => Some("body".into()),
+            _ => None,
+        };
+        ErrorDetail {
+            code: self.code().into(),
+            message: self.to_string(),
+            field,
+        }
+    }
+
+    /// The same error about one item of a list: its field named under `at` (`jobs[3]`).
+    pub(crate) fn within(self, at: &str) -> Self {
+        let under = |field: String| {
+            if field == "body" || field.starts_with(at) {
+                at.to_string()
+            } else {
+                format!("{at}.{field}")
+            }
+        };
+        match self {
+            ApiError::Invalid { field, message } => ApiError::Invalid {
+                field: under(field),
+                message,
+            },
+            ApiError::Refused { field, message } => ApiError::Refused {
+                field: under(field),
+                message,
+            },
+            ApiError::BadRequest { field, message } => ApiError::BadRequest {
+                field: under(field),
+                message,
+            },
+            other => other,
+        }
+    }
+
     fn code(&self) -> &'static str {
         match self {
             ApiError::Unauthorized(_) => "unauthorized",
@@ -92,18 +136,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = %cause, "internal error");
         }
-        let field = match &self {
-            ApiError::BadRequest { field, .. } | ApiError::Invalid { field, .. } | ApiError::Refused { field, .. } => {
-                Some(field.clone())
-            }
-            ApiError::TooLarge(_) => Some("body".into()),
-            _ => None,
-        };
-        let mut error = json!({ "code": self.code(), "message": self.to_string() });
-        if let Some(f) = field {
-            error["field"] = json!(f);
-        }
-        let mut resp = (self.status_code(), Json(json!({ "error": error }))).into_response();
+        let mut resp = (self.status_code(), Json(json!({ "error": self.detail() }))).into_response();
         match self {
             ApiError::TooManyRequests(wait) => {
                 resp.headers_mut()

@@ -110,11 +110,17 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 
 /// Every route with its OpenAPI documentation, and the document served at `/v1/openapi.json`.
 fn api_routes() -> Router<AppState> {
-    use routes::{cashflow, emails, health, jobs, keys, reminders, schedules, webhooks};
+    use routes::{batch, cashflow, emails, health, jobs, keys, reminders, schedules, webhooks};
     use utoipa::OpenApi;
     use utoipa_axum::{router::OpenApiRouter, routes};
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(jobs::enqueue))
+        .merge(
+            // A batch may be larger than any other body; each of its jobs may not.
+            OpenApiRouter::new()
+                .routes(routes!(batch::enqueue_batch))
+                .layer(DefaultBodyLimit::max(batch::MAX_BATCH_BYTES)),
+        )
         .routes(routes!(jobs::status))
         .routes(routes!(cashflow::read))
         .routes(routes!(cashflow::refresh))

@@ -58,7 +58,7 @@ pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Serialize, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// unauthorized, forbidden, bad_request, invalid, too_large, not_found, conflict,
     /// rate_limited, unavailable or internal.

@@ -108,7 +108,8 @@ impl std::fmt::Debug for KindSpec {
 }
 
 impl KindSpec {
-    pub(crate) fn of<K: Kind>() -> Self {
+    /// The entry of a kind known by its type.
+    pub fn of<K: Kind>() -> Self {
         KindSpec {
             name: K::NAME,
             policy: K::POLICY,

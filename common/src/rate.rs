@@ -14,9 +14,10 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local cost = tonumber(ARGV[4])
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local new_tat = tat + interval
+local new_tat = tat + interval * cost
 local wait = new_tat - now - burst * interval
 if wait > 0 then return wait end
 if ARGV[3] == '1' then return 0 end
@@ -46,16 +47,33 @@ impl RateLimit {
 
     /// Takes one event for `subject`: `None` if it may happen now, else how long to wait.
     pub async fn take(&self, conn: &mut RedisConn, subject: &str) -> redis::RedisResult<Option<Duration>> {
-        self.invoke(conn, subject, false).await
+        self.invoke(conn, subject, 1, false).await
+    }
+
+    /// Takes `n` events at once (a batch of jobs), all or none. More than the burst never fits:
+    /// see [`Self::burst`].
+    pub async fn take_n(&self, conn: &mut RedisConn, subject: &str, n: u64) -> redis::RedisResult<Option<Duration>> {
+        self.invoke(conn, subject, n, false).await
+    }
+
+    /// The most events one subject may take at once.
+    pub fn burst(&self) -> u64 {
+        self.burst
     }
 
     /// Whether one event for `subject` could happen now, without taking it: a budget that is
     /// spent only by failures (failed sign-ins) is checked before the attempt.
     pub async fn peek(&self, conn: &mut RedisConn, subject: &str) -> redis::RedisResult<Option<Duration>> {
-        self.invoke(conn, subject, true).await
+        self.invoke(conn, subject, 1, true).await
     }
 
-    async fn invoke(&self, conn: &mut RedisConn, subject: &str, peek: bool) -> redis::RedisResult<Option<Duration>> {
+    async fn invoke(
+        &self,
+        conn: &mut RedisConn,
+        subject: &str,
+        cost: u64,
+        peek: bool,
+    ) -> redis::RedisResult<Option<Duration>> {
         static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
         let wait: u64 = SCRIPT
             .get_or_init(|| Script::new(GCRA))
@@ -63,6 +81,7 @@ impl RateLimit {
             .arg(self.interval_us)
             .arg(self.burst)
             .arg(if peek { "1" } else { "0" })
+            .arg(cost)
             .invoke_async(conn)
             .await?;
         Ok((wait > 0).then(|| Duration::from_micros(wait)))

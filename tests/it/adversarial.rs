@@ -101,7 +101,14 @@ async fn trailing_bytes_and_nul_characters_are_refused_before_anything_is_pushed
     add_users(&db, &[1]).await;
     let app = App::start(&config(&redis, &db), true).await;
     let admin = token(&Scope::ALL);
-    let cases: [(&str, &'static str, u16, &str); 6] = [
+    let cases: [(&str, &'static str, u16, &str); 8] = [
+        (
+            "/v1/jobs/batch",
+            r#"{"jobs":[{"kind":"noop"},{"kind":"diag.fail","payload":{"message":"a\u0000b"}}]}"#,
+            422,
+            "jobs[1].payload.message",
+        ),
+        ("/v1/jobs/batch", r#"{"jobs":[{"kind":"noop"}]} []"#, 400, "body"),
         (
             "/v1/jobs",
             r#"{"kind":"diag.fail","payload":{"message":"a\u0000b"}}x"#,
@@ -1118,6 +1125,47 @@ async fn a_table_of_hostile_requests_gets_its_statuses_and_changes_nothing() {
             404,
         ),
         ("metrics on the API port", "GET", "/metrics".into(), None, vec![], 404),
+        // The batch route: whole-request refusals store nothing.
+        (
+            "batch without a token",
+            "POST",
+            "/v1/jobs/batch".into(),
+            j(json!({"jobs": [project.clone()]})),
+            vec![],
+            401,
+        ),
+        (
+            "batch with a read-only token",
+            "POST",
+            "/v1/jobs/batch".into(),
+            j(json!({"jobs": [project.clone()]})),
+            bearer(&token(&[Scope::JobsRead])),
+            403,
+        ),
+        (
+            "batch of 1,001 jobs",
+            "POST",
+            "/v1/jobs/batch".into(),
+            j(json!({"jobs": vec![project.clone(); 1001]})),
+            bearer(&client),
+            422,
+        ),
+        (
+            "batch whose jobs are not a list",
+            "POST",
+            "/v1/jobs/batch".into(),
+            j(json!({"jobs": {"0": project.clone()}})),
+            bearer(&client),
+            422,
+        ),
+        (
+            "batch with an unknown top-level field",
+            "POST",
+            "/v1/jobs/batch".into(),
+            j(json!({"jobs": [project.clone()], "priority": 1})),
+            bearer(&client),
+            422,
+        ),
         (
             "dashboard under another host",
             "GET",

@@ -627,7 +627,7 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         worker: None,
         idempotency_key: None,
     };
-    history::record_enqueued(&pool, &accepted, "client-a", None)
+    history::record_enqueued(&pool, std::slice::from_ref(&accepted), "client-a", None)
         .await
         .unwrap();
     let uuid = uuid::Uuid::parse_str(&id).unwrap();

@@ -16,6 +16,7 @@
 mod adversarial;
 mod api;
 mod backups;
+mod batch;
 mod cashflow;
 mod chaos;
 mod cluster;

@@ -24,6 +24,7 @@ async fn the_openapi_document_lists_every_route_with_its_scope() {
     let paths: BTreeSet<&str> = doc["paths"].as_object().unwrap().keys().map(String::as_str).collect();
     let expected: BTreeSet<&str> = [
         "/v1/jobs",
+        "/v1/jobs/batch",
         "/v1/jobs/{id}",
         "/v1/users/{id}/cashflow",
         "/v1/users/{id}/cashflow/refresh",
@@ -62,7 +63,7 @@ async fn the_openapi_document_lists_every_route_with_its_scope() {
             }
         }
     }
-    assert_eq!(operations, 23);
+    assert_eq!(operations, 24);
     app.stop().await;
 }
 
@@ -113,6 +114,6 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
         String::from_utf8_lossy(&out.stderr)
     );
     // It really ran: every operation was tested.
-    assert!(stdout.contains("23 selected"), "{stdout}");
+    assert!(stdout.contains("24 selected"), "{stdout}");
     app.stop().await;
 }

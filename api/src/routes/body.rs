@@ -6,8 +6,17 @@ use crate::{MAX_BODY_BYTES, error::ApiError};
 
 /// Parses a body; an empty body is `{}` when `empty_ok`.
 pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, empty_ok: bool) -> Result<T, ApiError> {
+    json_within(body, empty_ok, MAX_BODY_BYTES)
+}
+
+/// As [`json`], for a route whose body limit is `limit` bytes.
+pub fn json_within<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    empty_ok: bool,
+    limit: usize,
+) -> Result<T, ApiError> {
     let bytes = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(MAX_BODY_BYTES),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(limit),
         _ => ApiError::BadRequest {
             field: "body".into(),
             message: rejection.body_text(),
@@ -36,23 +45,31 @@ pub fn json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, empty_ok: 
         return Err(ApiError::invalid(path, "must not contain the NUL character (\\u0000)"));
     }
     let de = &mut serde_json::Deserializer::from_slice(text);
-    let parsed = serde_path_to_error::deserialize(de).map_err(|e| {
-        let field = match e.path().to_string() {
-            p if p == "." => "body".to_string(),
-            p => p,
-        };
-        let inner = e.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::BadRequest {
-                field: "body".into(),
-                message: format!("malformed JSON: {inner}"),
-            }
-        } else {
-            // serde names a missing or unknown field in its message; the path names a mistyped one.
-            ApiError::invalid(field, inner.to_string())
+    serde_path_to_error::deserialize(de).map_err(|e| typed_error(e, "body", ""))
+}
+
+/// Parses one part of a body already read as JSON; fields are named from `at` (`jobs[3]`).
+pub fn from_value<T: DeserializeOwned>(value: serde_json::Value, at: &str) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| typed_error(e, at, &format!("{at}.")))
+}
+
+/// A typed parse's failure as a 400 (not JSON) or a 422 naming the field (`whole` for the
+/// value itself, `prefix` before a field's path).
+fn typed_error(e: serde_path_to_error::Error<serde_json::Error>, whole: &str, prefix: &str) -> ApiError {
+    let field = match e.path().to_string() {
+        p if p == "." => whole.to_string(),
+        p => format!("{prefix}{p}"),
+    };
+    let inner = e.into_inner();
+    if inner.is_syntax() || inner.is_eof() {
+        ApiError::BadRequest {
+            field: "body".into(),
+            message: format!("malformed JSON: {inner}"),
         }
-    })?;
-    Ok(parsed)
+    } else {
+        // serde names a missing or unknown field in its message; the path names a mistyped one.
+        ApiError::invalid(field, inner.to_string())
+    }
 }
 
 /// JSON can only carry NUL escaped: a cheap scan spares the second parse for every other body.

@@ -10,7 +10,7 @@ use axum::{
 };
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use nightshift_catalog::{
-    Kind,
+    Kind, KindSpec,
     cashflow::{Project, ProjectPayload},
 };
 use serde::{Deserialize, Serialize};
@@ -66,8 +66,11 @@ pub async fn refresh(
         as_of,
         horizon_days: req.horizon_days,
     });
-    let queue = state.queues.of::<Project>();
-    let (job_id, _) = super::jobs::push_for(&state, &caller, queue, job.into_inner()).await?;
+    let checked = super::enqueue::Checked {
+        spec: KindSpec::of::<Project>(),
+        job: job.into_inner(),
+    };
+    let job_id = super::enqueue::push_one(&state, &caller, checked).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { id: job_id })))
 }
 

@@ -1,6 +1,8 @@
+pub mod batch;
 mod body;
 pub mod cashflow;
 pub mod emails;
+mod enqueue;
 pub mod health;
 pub mod jobs;
 pub mod keys;

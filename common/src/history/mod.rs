@@ -13,7 +13,7 @@ mod sanitize;
 mod test_db;
 mod writer;
 
-pub use queries::{find, queue_of_key, request_of, submitter};
+pub use queries::{Request, find, queues_of_keys, requests_of, submitter};
 pub use writer::{CHANNEL_CAPACITY, spawn_writer, write_batch};
 
 use sanitize::{json_or_none, safe_text};
@@ -22,49 +22,68 @@ fn ts(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
-/// Records an accepted job before the API answers, so the record exists even if Redis later
-/// loses it. An idempotent replay finds the row and leaves it alone; so does a fast worker
-/// whose report of the first attempt got there first, except that the job's submitter is
-/// still recorded (without it the client could not read its own job). The API refuses NUL
-/// and malformed JSON already; the record is made safe all the same, since it must not fail.
-/// `submitted_user` is the user of a user-confined token (`None` for service tokens).
+/// Records jobs accepted through the API, in one statement: `submitted_by` is the token's
+/// subject, `submitted_user` the user of a user-confined token (`None` for service tokens). A
+/// job already on record (a reused idempotency key) keeps its row; only a missing submitter or
+/// key is filled in.
 pub async fn record_enqueued(
     pool: &PgPool,
-    rec: &JobRecord,
+    recs: &[JobRecord],
     submitted_by: &str,
     submitted_user: Option<i64>,
 ) -> Result<(), sqlx::Error> {
-    let id = Uuid::parse_str(&rec.id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
-    let queue = safe_text(&rec.id, "queue", &rec.queue);
-    let kind = safe_text(&rec.id, "kind", &rec.kind);
-    let payload = json_or_none(&rec.id, "payload", &rec.payload);
-    let submitted_by = safe_text(&rec.id, "submitted_by", submitted_by);
-    let key = rec
-        .idempotency_key
-        .as_deref()
-        .map(|k| safe_text(&rec.id, "idempotency_key", k));
+    if recs.is_empty() {
+        return Ok(());
+    }
+    let n = recs.len();
+    let (mut ids, mut queues, mut kinds, mut payloads, mut states) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut max_attempts, mut created, mut keys) =
+        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    for rec in recs {
+        ids.push(Uuid::parse_str(&rec.id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
+        queues.push(safe_text(&rec.id, "queue", &rec.queue).into_owned());
+        kinds.push(safe_text(&rec.id, "kind", &rec.kind).into_owned());
+        payloads.push(json_or_none(&rec.id, "payload", &rec.payload).map(|p| p.into_owned()));
+        states.push(rec.state.as_str());
+        max_attempts.push(rec.max_attempts as i32);
+        created.push(ts(rec.created_at_ms));
+        keys.push(
+            rec.idempotency_key
+                .as_deref()
+                .map(|k| safe_text(&rec.id, "idempotency_key", k).into_owned()),
+        );
+    }
+    let submitted_by = safe_text(&recs[0].id, "submitted_by", submitted_by);
     sqlx::query(
         r#"
         INSERT INTO job_history (id, queue, kind, payload, state, attempts, max_attempts, created_at, submitted_by,
             submitted_user, idempotency_key, events)
-        VALUES ($1, $2, $3, $4::jsonb, $5, 0, $6, $7, $8, $9, $10,
-            jsonb_build_array(jsonb_build_object('state', $5::text, 'attempt', 0, 'at', $7)))
+        SELECT u.id, u.queue, u.kind, u.payload::jsonb, u.state, 0, u.max_attempts, u.created_at, $9, $10, u.key,
+            jsonb_build_array(jsonb_build_object('state', u.state, 'attempt', 0, 'at', u.created_at))
+        FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[], $8::text[])
+            AS u (id, queue, kind, payload, state, max_attempts, created_at, key)
         ON CONFLICT (id) DO UPDATE SET
             submitted_by = COALESCE(job_history.submitted_by, EXCLUDED.submitted_by),
             submitted_user = COALESCE(job_history.submitted_user, EXCLUDED.submitted_user),
             idempotency_key = COALESCE(job_history.idempotency_key, EXCLUDED.idempotency_key)
         "#,
     )
-    .bind(id)
-    .bind(&queue)
-    .bind(&kind)
-    .bind(&payload)
-    .bind(rec.state.as_str())
-    .bind(rec.max_attempts as i32)
-    .bind(ts(rec.created_at_ms))
+    .bind(&ids)
+    .bind(&queues)
+    .bind(&kinds)
+    .bind(&payloads)
+    .bind(&states)
+    .bind(&max_attempts)
+    .bind(&created)
+    .bind(&keys)
     .bind(&submitted_by)
     .bind(submitted_user)
-    .bind(key.as_deref())
     .execute(pool)
     .await?;
     Ok(())
@@ -143,8 +162,12 @@ mod tests {
         };
         let nul = record(r#"{"a": "\u0000"}"#);
         let not_json = record("{oops");
-        record_enqueued(&pool, &nul, "client\0", None).await.unwrap();
-        record_enqueued(&pool, &not_json, "client", None).await.unwrap();
+        record_enqueued(&pool, std::slice::from_ref(&nul), "client\0", None)
+            .await
+            .unwrap();
+        record_enqueued(&pool, std::slice::from_ref(&not_json), "client", None)
+            .await
+            .unwrap();
 
         let (queue, kind, payload, submitted_by): (String, String, serde_json::Value, String) =
             sqlx::query_as("SELECT queue, kind, payload, submitted_by FROM job_history WHERE id = $1::uuid")

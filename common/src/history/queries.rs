@@ -1,5 +1,7 @@
-//! Reads of job history: a job's status, its submitter, what it was enqueued with, and the
-//! queue behind an idempotency key.
+//! Reads of job history: a job's status, its submitter, what jobs were enqueued with, and the
+//! queues behind idempotency keys.
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -15,30 +17,45 @@ pub async fn submitter(pool: &PgPool, id: Uuid) -> Result<Option<(Option<String>
         .await
 }
 
-/// The queue of the newest job recorded under a (caller-namespaced) idempotency key since
-/// `since`, if any.
-pub async fn queue_of_key(pool: &PgPool, key: &str, since: DateTime<Utc>) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT queue FROM job_history WHERE idempotency_key = $1 AND created_at >= $2 ORDER BY created_at DESC LIMIT 1",
+/// The queue of the newest job recorded under each of these (caller-namespaced) idempotency
+/// keys since `since`; keys not on record are absent.
+pub async fn queues_of_keys(
+    pool: &PgPool,
+    keys: &[&str],
+    since: DateTime<Utc>,
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT DISTINCT ON (idempotency_key) idempotency_key, queue FROM job_history
+         WHERE idempotency_key = ANY($1) AND created_at >= $2 ORDER BY idempotency_key, created_at DESC",
     )
-    .bind(key)
+    .bind(keys)
     .bind(since)
-    .fetch_optional(pool)
-    .await
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
-/// What a job was enqueued with: kind, payload, max attempts; `None` if not on record.
-pub async fn request_of(
-    pool: &PgPool,
-    id: &str,
-) -> Result<Option<(String, Option<serde_json::Value>, Option<i32>)>, sqlx::Error> {
-    let Ok(id) = Uuid::parse_str(id) else {
-        return Ok(None);
-    };
-    sqlx::query_as("SELECT kind, payload, max_attempts FROM job_history WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+/// What a job was enqueued with: kind, payload, max attempts.
+pub type Request = (String, Option<serde_json::Value>, Option<i32>);
+
+/// What each of these jobs was enqueued with, by id; jobs not on record are absent.
+pub async fn requests_of(pool: &PgPool, ids: &[&str]) -> Result<HashMap<String, Request>, sqlx::Error> {
+    let ids: Vec<Uuid> = ids.iter().filter_map(|id| Uuid::parse_str(id).ok()).collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, String, Option<serde_json::Value>, Option<i32>)> =
+        sqlx::query_as("SELECT id, kind, payload, max_attempts FROM job_history WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(pool)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, kind, payload, max)| (id.to_string(), (kind, payload, max)))
+        .collect())
 }
 
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<JobStatus>, sqlx::Error> {

@@ -1,0 +1,220 @@
+//! The enqueue path that `POST /v1/jobs`, the batch route and the typed routes share: what a
+//! caller may enqueue ([`check`]), then the push and the record ([`push_all`]). A job is
+//! answered only once it is in its queue and on record under its caller's name.
+use std::{collections::HashMap, time::Duration};
+
+use nightshift_catalog::{Exposure, KindSpec};
+use nightshift_common::history;
+use nightshift_queue::{JobRecord, JobState, NewJob, Queue};
+use serde_json::Value;
+
+use super::jobs::EnqueueRequest;
+use crate::{AppState, auth::Caller, error::ApiError};
+
+const MAX_DELAY_SECS: u64 = 366 * 24 * 3600;
+const MAX_ATTEMPTS: u32 = 100;
+
+/// A job the caller may enqueue, with its options applied and its key in the caller's namespace.
+pub(crate) struct Checked {
+    pub(crate) spec: KindSpec,
+    pub(crate) job: NewJob,
+}
+
+/// Everything about one job request that needs no I/O: the kind's exposure, the payload against
+/// the kind's type, the user a confined token may act on, attempts, delay, and the key.
+pub(crate) fn check(
+    state: &AppState,
+    caller: &Caller,
+    req: EnqueueRequest,
+    key: Option<String>,
+) -> Result<Checked, ApiError> {
+    let spec = permitted_kind(state, caller, &req.kind)?;
+    spec.validate(&req.payload)
+        .map_err(|(field, message)| ApiError::invalid(field, message))?;
+    // A confined token enqueues only for its own user; another user is as unknown as a
+    // missing one.
+    if let Some(user) = caller.user()
+        && spec.user_of(&req.payload) != Some(user)
+    {
+        return Err(ApiError::NotFound("user"));
+    }
+    let mut job = spec.new_job(&req.payload);
+    if let Some(n) = req.max_attempts {
+        if !(1..=MAX_ATTEMPTS).contains(&n) {
+            return Err(ApiError::invalid(
+                "max_attempts",
+                format!("must be 1 to {MAX_ATTEMPTS}"),
+            ));
+        }
+        job = job.max_attempts(n);
+    }
+    if let Some(d) = req.delay_secs {
+        if d > MAX_DELAY_SECS {
+            return Err(ApiError::invalid(
+                "delay_secs",
+                format!("must be at most {MAX_DELAY_SECS}"),
+            ));
+        }
+        job = job.delay(Duration::from_secs(d));
+    }
+    if let Some(k) = &key {
+        // Keys are per client: two callers choosing the same key do not collide.
+        job = job.idempotency_key(format!("{}:{k}", caller.key_namespace()));
+    }
+    Ok(Checked { spec: *spec, job })
+}
+
+/// The catalog entry of a kind the caller may enqueue: an unknown kind (or a diagnostic one
+/// while diagnostics are off) is a 422 listing the kinds the caller may use; an internal kind,
+/// an operator kind without `admin`, or a kind without a user for a user-confined token is a
+/// 403 naming `kind`.
+fn permitted_kind(state: &AppState, caller: &Caller, kind: &str) -> Result<&'static KindSpec, ApiError> {
+    let visible = |s: &KindSpec| !s.diagnostic || state.diagnostics;
+    let Some(spec) = nightshift_catalog::find(kind).filter(|s| visible(s)) else {
+        let usable: Vec<_> = nightshift_catalog::catalog()
+            .values()
+            .filter(|s| visible(s) && may_enqueue(caller, s).is_ok())
+            .map(|s| s.name)
+            .collect();
+        return Err(ApiError::invalid(
+            "kind",
+            format!(
+                "unknown job kind `{}` (yours to use: {})",
+                nightshift_common::telemetry::untrusted(kind),
+                usable.join(", ")
+            ),
+        ));
+    };
+    may_enqueue(caller, spec).map_err(|why| ApiError::refused("kind", format!("`{kind}` {why}")))?;
+    Ok(spec)
+}
+
+/// Why the caller may not enqueue a kind, if it may not.
+fn may_enqueue(caller: &Caller, spec: &KindSpec) -> Result<(), &'static str> {
+    match spec.exposure {
+        Exposure::Internal => Err("is made by the platform itself, never through the API"),
+        Exposure::Operator if !caller.is_admin() => Err("is an operator kind: it needs the `admin` scope"),
+        Exposure::Operator => Ok(()),
+        Exposure::Client if caller.user().is_some() && spec.user_field.is_none() => {
+            Err("does not act on one user, so a user-confined token may not enqueue it")
+        }
+        Exposure::Client => Ok(()),
+    }
+}
+
+/// Pushes one checked job and records it; its id.
+pub(crate) async fn push_one(state: &AppState, caller: &Caller, job: Checked) -> Result<String, ApiError> {
+    push_all(state, caller, vec![job])
+        .await?
+        .pop()
+        .unwrap_or_else(|| Err(ApiError::Internal("one job in, no answer out".into())))
+}
+
+/// Pushes checked jobs on a caller's behalf and records the accepted ones, in one push per
+/// queue and one history write for them all: a 202 (or a batch item's id) means the job is in
+/// its queue and on record, and only its caller (or an admin) reads it. Answers each job in
+/// order: its id, or why it was refused (a key already used for another request). A failure
+/// to reach Redis or PostgreSQL fails the whole call.
+pub(crate) async fn push_all(
+    state: &AppState,
+    caller: &Caller,
+    jobs: Vec<Checked>,
+) -> Result<Vec<Result<String, ApiError>>, ApiError> {
+    let mut answers: Vec<Option<Result<String, ApiError>>> = (0..jobs.len()).map(|_| None).collect();
+    // Redis maps keys per queue: a key already used for a kind of another queue is found in
+    // the record, and refused before anything is pushed.
+    let keys: Vec<&str> = jobs.iter().filter_map(|c| c.job.idempotency_key.as_deref()).collect();
+    let ttl = state
+        .queues
+        .iter()
+        .next()
+        .map_or(Duration::ZERO, |q| q.config().idempotency_ttl);
+    let since = chrono::Utc::now() - ttl;
+    let queue_of_key = history::queues_of_keys(&state.db, &keys, since).await?;
+    let mut by_queue: HashMap<&str, (&Queue, Vec<usize>)> = HashMap::new();
+    for (i, c) in jobs.iter().enumerate() {
+        let queue = state.queues.for_spec(&c.spec);
+        if let Some(k) = &c.job.idempotency_key
+            && queue_of_key.get(k).is_some_and(|q| q != queue.name())
+        {
+            answers[i] = Some(Err(ApiError::invalid(
+                "Idempotency-Key",
+                "was already used for a different request (a kind of another queue)",
+            )));
+            continue;
+        }
+        by_queue.entry(queue.name()).or_insert((queue, Vec::new())).1.push(i);
+    }
+    let mut ids: Vec<Option<String>> = vec![None; jobs.len()];
+    for (queue, members) in by_queue.values() {
+        let batch: Vec<NewJob> = members.iter().map(|&i| jobs[i].job.clone()).collect();
+        for (&i, id) in members.iter().zip(queue.push_bulk(&batch).await?) {
+            ids[i] = Some(id);
+        }
+    }
+    // Another id back means the idempotency key was used before: the same request gets the
+    // same answer, a different one under the same key is refused.
+    let reused: Vec<&str> = ids
+        .iter()
+        .zip(&jobs)
+        .filter_map(|(id, c)| id.as_deref().filter(|id| *id != c.job.id))
+        .collect();
+    let mut first: HashMap<String, history::Request> = history::requests_of(&state.db, &reused).await?;
+    let mut records = Vec::with_capacity(jobs.len());
+    for (i, (id, c)) in ids.into_iter().zip(&jobs).enumerate() {
+        let Some(id) = id else { continue };
+        let payload = serde_json::from_str::<Value>(&c.job.payload).ok();
+        let max = Some(c.job.max_attempts as i32);
+        // The first request under a key is the one on record, or the first of this call; it
+        // is recorded once.
+        if let Some((kind0, payload0, max0)) = first.get(&id) {
+            let same = *kind0 == c.job.kind && *payload0 == payload && *max0 == max;
+            answers[i] = Some(if same {
+                Ok(id)
+            } else {
+                Err(ApiError::invalid(
+                    "Idempotency-Key",
+                    "was already used for a different request (kind, payload or max_attempts differ)",
+                ))
+            });
+            continue;
+        }
+        first.insert(id.clone(), (c.job.kind.clone(), payload, max));
+        records.push(record(&id, state.queues.for_spec(&c.spec), &c.job));
+        answers[i] = Some(Ok(id));
+    }
+    history::record_enqueued(&state.db, &records, caller.subject(), caller.user()).await?;
+    for r in &records {
+        metrics::counter!("nightshift_api_enqueued_total", "kind" => r.kind.clone()).increment(1);
+        tracing::info!(job.id = %r.id, job.kind = %r.kind, "job enqueued");
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("a job was left unanswered".into()))))
+        .collect())
+}
+
+/// The history row of a job just pushed.
+fn record(id: &str, queue: &Queue, job: &NewJob) -> JobRecord {
+    JobRecord {
+        id: id.to_string(),
+        queue: queue.name().to_string(),
+        kind: job.kind.clone(),
+        payload: job.payload.clone(),
+        state: if job.delay.is_some() {
+            JobState::Scheduled
+        } else {
+            JobState::Queued
+        },
+        attempts: 0,
+        max_attempts: job.max_attempts,
+        created_at_ms: chrono::Utc::now().timestamp_millis(),
+        run_at_ms: None,
+        started_at_ms: None,
+        finished_at_ms: None,
+        error: None,
+        result: None,
+        worker: None,
+        idempotency_key: job.idempotency_key.clone(),
+    }
+}

@@ -49,6 +49,8 @@ pub enum StartError {
 pub struct AppState {
     pub queues: Queues,
     pub db: PgPool,
+    /// Records accepted jobs, group-committing the requests that arrive together.
+    pub recorder: nightshift_common::history::GroupRecorder,
     pub redis: nightshift_queue::RedisConn,
     pub keys: TokenKeys,
     pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
@@ -216,6 +218,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
     };
     Ok(AppState {
         queues,
+        recorder: nightshift_common::history::GroupRecorder::spawn(db.clone()),
         db,
         redis,
         keys,

@@ -627,9 +627,16 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         worker: None,
         idempotency_key: None,
     };
-    history::record_enqueued(&pool, std::slice::from_ref(&accepted), "client-a", None)
-        .await
-        .unwrap();
+    history::record_enqueued(
+        &pool,
+        &[history::Submitted {
+            record: accepted.clone(),
+            by: "client-a".into(),
+            user: None,
+        }],
+    )
+    .await
+    .unwrap();
     let uuid = uuid::Uuid::parse_str(&id).unwrap();
     assert_eq!(
         history::submitter(&pool, uuid).await.unwrap(),

@@ -22,6 +22,7 @@ mod chaos;
 mod cluster;
 mod dashboard;
 mod deploy;
+mod enqueue;
 mod keyring;
 mod maintenance;
 mod openapi;

@@ -183,11 +183,27 @@ pub(crate) async fn push_all(
         records.push(record(&id, state.queues.for_spec(&c.spec), &c.job));
         answers[i] = Some(Ok(id));
     }
-    history::record_enqueued(&state.db, &records, caller.subject(), caller.user()).await?;
     for r in &records {
         metrics::counter!("nightshift_api_enqueued_total", "kind" => r.kind.clone()).increment(1);
         tracing::info!(job.id = %r.id, job.kind = %r.kind, "job enqueued");
     }
+    let submitted = records
+        .into_iter()
+        .map(|record| history::Submitted {
+            record,
+            by: caller.subject().to_string(),
+            user: caller.user(),
+        })
+        .collect();
+    // With the records of whatever other requests arrive meanwhile: one statement, one commit.
+    state.recorder.record(submitted).await.map_err(|e| {
+        if e.is_unavailable() {
+            tracing::warn!(error = %e, "database unavailable for the enqueue record");
+            ApiError::Unavailable("the database")
+        } else {
+            ApiError::Internal(Box::new(e))
+        }
+    })?;
     Ok(answers
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("a job was left unanswered".into()))))

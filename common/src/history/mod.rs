@@ -1,18 +1,21 @@
 //! Job history in PostgreSQL. Workers report state changes after Redis committed them; the
 //! writer turns them into one upsert per batch so PostgreSQL is never a round trip per job.
-//! The API records each job it accepts before answering, and reads history back.
+//! The API records each job it accepts before answering (requests arriving together share one
+//! statement: `group`), and reads history back.
 use chrono::{DateTime, TimeZone, Utc};
 use nightshift_queue::JobRecord;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+mod group;
 mod queries;
 mod sanitize;
 #[cfg(test)]
 mod test_db;
 mod writer;
 
+pub use group::{GroupRecorder, RecordError};
 pub use queries::{Request, find, queues_of_keys, requests_of, submitter};
 pub use writer::{CHANNEL_CAPACITY, spawn_writer, write_batch};
 
@@ -22,22 +25,30 @@ fn ts(ms: i64) -> DateTime<Utc> {
     Utc.timestamp_millis_opt(ms).single().unwrap_or_else(Utc::now)
 }
 
-/// Records jobs accepted through the API, in one statement: `submitted_by` is the token's
-/// subject, `submitted_user` the user of a user-confined token (`None` for service tokens). A
-/// job already on record (a reused idempotency key) keeps its row; only a missing submitter or
-/// key is filled in.
-pub async fn record_enqueued(
+/// A job accepted through the API and who asked for it: the token's subject, and the user of
+/// a user-confined token (`None` for service tokens).
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    pub record: JobRecord,
+    pub by: String,
+    pub user: Option<i64>,
+}
+
+/// Records jobs accepted through the API, in one statement. A job already on record (a reused
+/// idempotency key) keeps its row; only a missing submitter or key is filled in. A job named
+/// twice is recorded once, as first named.
+pub async fn record_enqueued<'a>(
     pool: &PgPool,
-    recs: &[JobRecord],
-    submitted_by: &str,
-    submitted_user: Option<i64>,
+    jobs: impl IntoIterator<Item = &'a Submitted>,
 ) -> Result<(), sqlx::Error> {
-    if recs.is_empty() {
+    let mut seen = std::collections::HashSet::new();
+    let jobs: Vec<&Submitted> = jobs.into_iter().filter(|j| seen.insert(j.record.id.as_str())).collect();
+    if jobs.is_empty() {
         return Ok(());
     }
-    let n = recs.len();
-    let (mut ids, mut queues, mut kinds, mut payloads, mut states) = (
-        Vec::with_capacity(n),
+    let n = jobs.len();
+    let mut ids = Vec::with_capacity(n);
+    let (mut queues, mut kinds, mut payloads, mut states) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -45,7 +56,13 @@ pub async fn record_enqueued(
     );
     let (mut max_attempts, mut created, mut keys) =
         (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-    for rec in recs {
+    let (mut by, mut users) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for Submitted {
+        record: rec,
+        by: who,
+        user,
+    } in jobs
+    {
         ids.push(Uuid::parse_str(&rec.id).map_err(|e| sqlx::Error::Decode(Box::new(e)))?);
         queues.push(safe_text(&rec.id, "queue", &rec.queue).into_owned());
         kinds.push(safe_text(&rec.id, "kind", &rec.kind).into_owned());
@@ -58,16 +75,18 @@ pub async fn record_enqueued(
                 .as_deref()
                 .map(|k| safe_text(&rec.id, "idempotency_key", k).into_owned()),
         );
+        by.push(safe_text(&rec.id, "submitted_by", who).into_owned());
+        users.push(*user);
     }
-    let submitted_by = safe_text(&recs[0].id, "submitted_by", submitted_by);
     sqlx::query(
         r#"
         INSERT INTO job_history (id, queue, kind, payload, state, attempts, max_attempts, created_at, submitted_by,
             submitted_user, idempotency_key, events)
-        SELECT u.id, u.queue, u.kind, u.payload::jsonb, u.state, 0, u.max_attempts, u.created_at, $9, $10, u.key,
+        SELECT u.id, u.queue, u.kind, u.payload::jsonb, u.state, 0, u.max_attempts, u.created_at, u.by, u.usr, u.key,
             jsonb_build_array(jsonb_build_object('state', u.state, 'attempt', 0, 'at', u.created_at))
-        FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[], $8::text[])
-            AS u (id, queue, kind, payload, state, max_attempts, created_at, key)
+        FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::int[], $7::timestamptz[],
+                    $8::text[], $9::text[], $10::bigint[])
+            AS u (id, queue, kind, payload, state, max_attempts, created_at, key, by, usr)
         ON CONFLICT (id) DO UPDATE SET
             submitted_by = COALESCE(job_history.submitted_by, EXCLUDED.submitted_by),
             submitted_user = COALESCE(job_history.submitted_user, EXCLUDED.submitted_user),
@@ -82,8 +101,8 @@ pub async fn record_enqueued(
     .bind(&max_attempts)
     .bind(&created)
     .bind(&keys)
-    .bind(&submitted_by)
-    .bind(submitted_user)
+    .bind(&by)
+    .bind(&users)
     .execute(pool)
     .await?;
     Ok(())
@@ -138,6 +157,14 @@ mod tests {
     use nightshift_queue::JobState;
     use serde_json::json;
 
+    fn submitted(record: &JobRecord, by: &str) -> Submitted {
+        Submitted {
+            record: record.clone(),
+            by: by.into(),
+            user: None,
+        }
+    }
+
     #[tokio::test]
     async fn record_enqueued_makes_nul_and_non_json_safe() {
         let db = TestDb::create().await;
@@ -162,12 +189,8 @@ mod tests {
         };
         let nul = record(r#"{"a": "\u0000"}"#);
         let not_json = record("{oops");
-        record_enqueued(&pool, std::slice::from_ref(&nul), "client\0", None)
-            .await
-            .unwrap();
-        record_enqueued(&pool, std::slice::from_ref(&not_json), "client", None)
-            .await
-            .unwrap();
+        record_enqueued(&pool, &[submitted(&nul, "client\0")]).await.unwrap();
+        record_enqueued(&pool, &[submitted(&not_json, "client")]).await.unwrap();
 
         let (queue, kind, payload, submitted_by): (String, String, serde_json::Value, String) =
             sqlx::query_as("SELECT queue, kind, payload, submitted_by FROM job_history WHERE id = $1::uuid")

@@ -5,6 +5,7 @@
 //! an in-process worker over the same backend, so the start instant is read without a clock
 //! round trip. Everything lives under a private key prefix and a private database, both
 //! removed at the end.
+pub mod api;
 pub mod backup;
 pub mod cashflow;
 pub mod email;

@@ -1,0 +1,207 @@
+//! `nightshift bench-api`: the front door, measured with wrk against a real `nightshift api`
+//! child process in one run: the HTTP ceiling (`GET /health/live`), single `POST /v1/jobs`,
+//! and `POST /v1/jobs/batch` at 1,000 jobs a request; the API's memory. No worker runs: the
+//! jobs stay queued under a private prefix and database, both removed at the end.
+//! `scripts/bench-api.sh` installs wrk and runs it.
+use std::{path::Path, process::Stdio, time::Duration};
+
+use anyhow::{Context as _, bail};
+use nightshift_common::auth::{Scope, TokenKeys};
+use secrecy::SecretString;
+
+use super::{Ctx, mib, rss_kib, stop_child};
+
+#[derive(Debug, clap::Args)]
+pub struct ApiBenchArgs {
+    /// Connections for the health and single-enqueue runs.
+    #[arg(long, default_value_t = 64)]
+    pub connections: u32,
+    /// Connections for the batch run (each request carries 1,000 jobs).
+    #[arg(long, default_value_t = 8)]
+    pub batch_connections: u32,
+    /// Seconds of each run.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+}
+
+pub async fn run(config: &nightshift_common::Config, args: ApiBenchArgs) -> anyhow::Result<()> {
+    let wrk = std::process::Command::new("wrk").arg("--version").output();
+    if wrk.is_err() {
+        bail!("wrk is not installed: scripts/bench-api.sh installs it (Debian's wrk package)");
+    }
+    let ctx = Ctx::create(config).await?;
+    let result = bench(&ctx, &args).await;
+    ctx.remove().await?;
+    result
+}
+
+/// What wrk measured: requests a second, p50 and p99, and how many answers were not 2xx.
+struct Run {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    not_2xx: u64,
+}
+
+async fn bench(ctx: &Ctx, args: &ApiBenchArgs) -> anyhow::Result<()> {
+    let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
+    let addr = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port()
+    );
+    let env = [
+        ("NIGHTSHIFT_JWT_SECRET", secret.as_str()),
+        ("NIGHTSHIFT_API_ADDR", addr.as_str()),
+        ("NIGHTSHIFT_API_RATE_PER_MINUTE", "1000000000"),
+        ("NIGHTSHIFT_API_RATE_BURST", "100000000"),
+        ("NIGHTSHIFT_API_IP_RATE_PER_MINUTE", "1000000000"),
+        ("NIGHTSHIFT_API_IP_RATE_BURST", "100000000"),
+        // The load is `noop`, a diagnostic kind.
+        ("NIGHTSHIFT_DIAGNOSTICS", "1"),
+    ];
+    let api = ctx.spawn("api", &env)?;
+    let pid = api.id().unwrap_or(0);
+    let base = format!("http://{addr}");
+    let result = measure(&base, pid, &secret, args).await;
+    stop_child(api).await;
+    result
+}
+
+async fn measure(base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if std::time::Instant::now() > deadline {
+            bail!("the API did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let keys = TokenKeys::from_secret(&SecretString::from(secret.to_string()));
+    let token = keys.issue("bench-api", &[Scope::JobsWrite], Duration::from_secs(3600))?;
+    let dir = std::env::temp_dir().join(format!("nightshift-bench-api-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let single = post_script(&dir, "single", &token, r#"{"kind":"noop"}"#)?;
+    let jobs: Vec<&str> = (0..1000).map(|_| r#"{"kind":"noop"}"#).collect();
+    let batch = post_script(&dir, "batch", &token, &format!(r#"{{"jobs":[{}]}}"#, jobs.join(",")))?;
+    let c = args.connections;
+    let health = wrk(&format!("{base}/health/live"), None, c, args.seconds)?;
+    let one = wrk(&format!("{base}/v1/jobs"), Some(&single), c, args.seconds)?;
+    let many = wrk(
+        &format!("{base}/v1/jobs/batch"),
+        Some(&batch),
+        args.batch_connections,
+        args.seconds,
+    )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let (rss, peak) = rss_kib(pid);
+    let line = |what: &str, r: &Run| {
+        println!(
+            "{what:<34}: {:>9.0} requests/s  p50 {:>7.2} ms  p99 {:>7.2} ms{}",
+            r.rps,
+            r.p50.as_secs_f64() * 1000.0,
+            r.p99.as_secs_f64() * 1000.0,
+            if r.not_2xx > 0 {
+                format!("  ({} answers not 2xx)", r.not_2xx)
+            } else {
+                String::new()
+            }
+        )
+    };
+    line(&format!("GET /health/live, {c} conns"), &health);
+    line(&format!("POST /v1/jobs, {c} conns"), &one);
+    println!(
+        "    single enqueue is {:.0}% of the health ceiling",
+        100.0 * one.rps / health.rps
+    );
+    line(
+        &format!("POST /v1/jobs/batch x1000, {} conns", args.batch_connections),
+        &many,
+    );
+    println!("    batch enqueue: {:.0} jobs/s", many.rps * 1000.0);
+    println!("API RSS {:.1} MiB, peak {:.1} MiB", mib(rss), mib(peak));
+    Ok(())
+}
+
+/// A wrk script that POSTs `body` with the token.
+fn post_script(dir: &Path, name: &str, token: &str, body: &str) -> anyhow::Result<String> {
+    let path = dir.join(format!("{name}.lua"));
+    let quoted = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    std::fs::write(
+        &path,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = {}\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.headers[\"Authorization\"] = {}\n",
+            quoted(body),
+            quoted(&format!("Bearer {token}"))
+        ),
+    )?;
+    Ok(path.to_string_lossy().into_owned())
+}
+
+fn wrk(url: &str, script: Option<&str>, connections: u32, seconds: u64) -> anyhow::Result<Run> {
+    let mut cmd = std::process::Command::new("wrk");
+    cmd.args([
+        "-t",
+        "2",
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{seconds}s"),
+        "--latency",
+    ]);
+    if let Some(s) = script {
+        cmd.args(["-s", s]);
+    }
+    let out = cmd.arg(url).stderr(Stdio::inherit()).output().context("running wrk")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!("wrk failed on {url}:\n{text}");
+    }
+    parse(&text).with_context(|| format!("reading wrk's output for {url}:\n{text}"))
+}
+
+fn parse(text: &str) -> Option<Run> {
+    let after = |prefix: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
+    };
+    Some(Run {
+        rps: after("Requests/sec:")?.parse().ok()?,
+        p50: duration(&after("50%")?)?,
+        p99: duration(&after("99%")?)?,
+        not_2xx: after("Non-2xx or 3xx responses:").map_or(Some(0), |v| v.parse().ok())?,
+    })
+}
+
+/// wrk's `635.91us`, `1.02ms`, `1.20s`.
+fn duration(v: &str) -> Option<Duration> {
+    let (number, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+    let n: f64 = number.parse().ok()?;
+    let secs = match unit {
+        "us" => n / 1e6,
+        "ms" => n / 1e3,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_wrk_output() {
+        let text = "Running 10s test @ http://127.0.0.1:1/health/live\n  Latency Distribution\n     50%  635.91us\n     75%  712.35us\n     90%  786.29us\n     99%    1.02ms\n  979456 requests in 10.00s, 1.2MB read\n  Non-2xx or 3xx responses: 12\nRequests/sec:  97945.67\n";
+        let r = parse(text).unwrap();
+        assert_eq!(r.rps, 97945.67);
+        assert_eq!(r.p50, Duration::from_nanos(635_910));
+        assert_eq!(r.p99, Duration::from_micros(1020));
+        assert_eq!(r.not_2xx, 12);
+    }
+}

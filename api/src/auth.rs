@@ -7,7 +7,7 @@ use axum::{
 use nightshift_common::{
     auth::{AuthError, Claims, Scope},
     keyring,
-    rate::RateLimit,
+    rate::{self, Check, RateLimit},
 };
 
 use crate::{AppState, error::ApiError};
@@ -125,8 +125,27 @@ impl FromRequestParts<AppState> for Caller {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip().to_string());
         if let Some(ip) = &ip {
-            within(state, &state.limits.per_ip, ip).await?;
-            not_locked_out(state, &state.limits.auth_failures, ip).await?;
+            // The address's rate and its failed-sign-in budget (peeked, not spent), in one
+            // round trip.
+            let checks = [
+                Check {
+                    limit: &state.limits.per_ip,
+                    subject: ip,
+                    cost: 1,
+                    peek: false,
+                },
+                Check {
+                    limit: &state.limits.auth_failures,
+                    subject: ip,
+                    cost: 1,
+                    peek: true,
+                },
+            ];
+            limited(
+                rate::check_all(&mut state.redis.clone(), &checks)
+                    .await
+                    .map(|refused| refused.map(|(_, wait)| wait)),
+            )?;
         }
         match verify(parts, state).await {
             Ok(claims) => {

@@ -9,20 +9,27 @@ use redis::Script;
 
 // Microseconds (Redis's TIME resolution; below 2^53, exact in Lua's doubles), so rates of
 // thousands a second keep their precision.
+// Several limits in one call (one round trip): KEYS[i] with ARGV[4i-3..4i] = interval, burst,
+// peek, cost. They are checked in order; the first that is over answers its wait and the ones
+// after it are not touched.
 const GCRA: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local cost = tonumber(ARGV[4])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local new_tat = tat + interval * cost
-local wait = new_tat - now - burst * interval
-if wait > 0 then return wait end
-if ARGV[3] == '1' then return 0 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
-return 0
+for i = 1, #KEYS do
+  local interval = tonumber(ARGV[4 * i - 3])
+  local burst = tonumber(ARGV[4 * i - 2])
+  local peek = ARGV[4 * i - 1] == '1'
+  local cost = tonumber(ARGV[4 * i])
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval * cost
+  local wait = new_tat - now - burst * interval
+  if wait > 0 then return {i, wait} end
+  if not peek then
+    redis.call('SET', KEYS[i], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+  end
+end
+return {0, 0}
 "#;
 
 #[derive(Clone, Debug)]
@@ -74,16 +81,39 @@ impl RateLimit {
         cost: u64,
         peek: bool,
     ) -> redis::RedisResult<Option<Duration>> {
-        static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
-        let wait: u64 = SCRIPT
-            .get_or_init(|| Script::new(GCRA))
-            .key(format!("{}:{subject}", self.key_prefix))
-            .arg(self.interval_us)
-            .arg(self.burst)
-            .arg(if peek { "1" } else { "0" })
-            .arg(cost)
-            .invoke_async(conn)
-            .await?;
-        Ok((wait > 0).then(|| Duration::from_micros(wait)))
+        let check = Check {
+            limit: self,
+            subject,
+            cost,
+            peek,
+        };
+        Ok(check_all(conn, &[check]).await?.map(|(_, wait)| wait))
     }
+}
+
+/// One limit to check in [`check_all`]: take `cost` events for `subject`, or only peek.
+pub struct Check<'a> {
+    pub limit: &'a RateLimit,
+    pub subject: &'a str,
+    pub cost: u64,
+    pub peek: bool,
+}
+
+/// Checks several limits in one round trip, in order: `None` when all passed (and took their
+/// events), else the index of the first that refused and how long to wait; a refusal takes
+/// nothing from it or from the ones after it.
+pub async fn check_all(conn: &mut RedisConn, checks: &[Check<'_>]) -> redis::RedisResult<Option<(usize, Duration)>> {
+    static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    let script = SCRIPT.get_or_init(|| Script::new(GCRA));
+    let mut invocation = script.prepare_invoke();
+    for c in checks {
+        invocation
+            .key(format!("{}:{}", c.limit.key_prefix, c.subject))
+            .arg(c.limit.interval_us)
+            .arg(c.limit.burst)
+            .arg(if c.peek { "1" } else { "0" })
+            .arg(c.cost);
+    }
+    let (index, wait): (usize, u64) = invocation.invoke_async(conn).await?;
+    Ok((index > 0).then(|| (index - 1, Duration::from_micros(wait))))
 }

@@ -653,3 +653,28 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         "the worker's outcome stands"
     );
 }
+
+#[tokio::test]
+async fn an_address_over_its_rate_gets_429_whichever_token_it_uses() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    // Three requests a minute per address; clients' own budgets are far from spent.
+    config.api_limits.per_ip = (3, 3);
+    let app = App::start(&config, false).await;
+    let status_of = |token: String| {
+        let req = app.http.get(format!("{}/v1/jobs/{}", app.base, uuid::Uuid::now_v7()));
+        async move { req.bearer_auth(token).send().await.unwrap() }
+    };
+    for _ in 0..3 {
+        assert_eq!(status_of(token(RW)).await.status(), 404, "within the address's rate");
+    }
+    let other = keys().issue("other-client", RW, Duration::from_secs(60)).unwrap();
+    let limited = status_of(other).await;
+    assert_eq!(
+        limited.status(),
+        429,
+        "the address is over its rate, whatever the token"
+    );
+    assert!(limited.headers().contains_key("retry-after"));
+    app.stop().await;
+}

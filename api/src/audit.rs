@@ -52,8 +52,14 @@ pub async fn record_changes(State(state): State<AppState>, mut req: Request, nex
     let resp = next.run(req).await;
     let who = actor.0.get().map_or("anonymous", String::as_str);
     let detail = json!({ "status": resp.status().as_u16(), "ip": ip, "request_id": request_id });
+    let entry = audit::Entry {
+        actor: who.to_string(),
+        action: format!("{method} {route}"),
+        target: path.clone(),
+        detail,
+    };
     // The action has happened; a lost audit row is loud in the logs, not a failed request.
-    if let Err(e) = audit::record(&state.db, who, &format!("{method} {route}"), &path, detail).await {
+    if let Err(e) = state.audit.write(vec![entry]).await {
         tracing::error!(error = %e, %path, "audit log write failed");
     }
     resp

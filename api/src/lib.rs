@@ -50,7 +50,9 @@ pub struct AppState {
     pub queues: Queues,
     pub db: PgPool,
     /// Records accepted jobs, group-committing the requests that arrive together.
-    pub recorder: nightshift_common::history::GroupRecorder,
+    pub recorder: nightshift_common::group::GroupWriter<nightshift_common::history::Submitted>,
+    /// Writes the audit rows of state-changing requests, group-committed too.
+    pub audit: nightshift_common::group::GroupWriter<nightshift_common::audit::Entry>,
     pub redis: nightshift_queue::RedisConn,
     pub keys: TokenKeys,
     pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
@@ -218,7 +220,8 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
     };
     Ok(AppState {
         queues,
-        recorder: nightshift_common::history::GroupRecorder::spawn(db.clone()),
+        recorder: nightshift_common::group::GroupWriter::spawn(db.clone(), "enqueue"),
+        audit: nightshift_common::group::GroupWriter::spawn(db.clone(), "audit"),
         db,
         redis,
         keys,

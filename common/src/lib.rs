@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod group;
 pub mod history;
 pub mod job_ids;
 pub mod keyring;

@@ -196,7 +196,7 @@ pub(crate) async fn push_all(
         })
         .collect();
     // With the records of whatever other requests arrive meanwhile: one statement, one commit.
-    state.recorder.record(submitted).await.map_err(|e| {
+    state.recorder.write(submitted).await.map_err(|e| {
         if e.is_unavailable() {
             tracing::warn!(error = %e, "database unavailable for the enqueue record");
             ApiError::Unavailable("the database")

@@ -1,21 +1,19 @@
 //! Job history in PostgreSQL. Workers report state changes after Redis committed them; the
 //! writer turns them into one upsert per batch so PostgreSQL is never a round trip per job.
 //! The API records each job it accepts before answering (requests arriving together share one
-//! statement: `group`), and reads history back.
+//! statement: `crate::group`), and reads history back.
 use chrono::{DateTime, TimeZone, Utc};
 use nightshift_queue::JobRecord;
 use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-mod group;
 mod queries;
 mod sanitize;
 #[cfg(test)]
 mod test_db;
 mod writer;
 
-pub use group::{GroupRecorder, RecordError};
 pub use queries::{Request, find, queues_of_keys, requests_of, submitter};
 pub use writer::{CHANNEL_CAPACITY, spawn_writer, write_batch};
 
@@ -106,6 +104,12 @@ pub async fn record_enqueued<'a>(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+impl crate::group::Rows for Submitted {
+    fn write<'a>(pool: &'a PgPool, rows: Vec<&'a Self>) -> futures::future::BoxFuture<'a, Result<(), sqlx::Error>> {
+        Box::pin(record_enqueued(pool, rows))
+    }
 }
 
 /// A job as the status endpoint shows it.

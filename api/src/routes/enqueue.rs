@@ -183,10 +183,15 @@ pub(crate) async fn push_all(
         records.push(record(&id, state.queues.for_spec(&c.spec), &c.job));
         answers[i] = Some(Ok(id));
     }
+    let mut per_kind: HashMap<&str, u64> = HashMap::new();
     for r in &records {
-        metrics::counter!("nightshift_api_enqueued_total", "kind" => r.kind.clone()).increment(1);
-        tracing::info!(job.id = %r.id, job.kind = %r.kind, "job enqueued");
+        *per_kind.entry(r.kind.as_str()).or_default() += 1;
+        tracing::debug!(job.id = %r.id, job.kind = %r.kind, "job enqueued");
     }
+    for (kind, n) in per_kind {
+        metrics::counter!("nightshift_api_enqueued_total", "kind" => kind.to_string()).increment(n);
+    }
+    tracing::info!(jobs = records.len(), "jobs enqueued");
     let submitted = records
         .into_iter()
         .map(|record| history::Submitted {

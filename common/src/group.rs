@@ -1,7 +1,8 @@
 //! Group commit: rows of requests that arrive together share one statement and one commit.
 //! While one write is in flight, the rows of the requests that come meanwhile gather, and the
 //! next write takes them all (up to `MAX_ROWS`). No request waits for a timer; under load,
-//! each write carries more. Each request is answered only once its own rows are committed.
+//! each write carries more. Each request is answered only once its own rows are committed, and
+//! a group that fails is written again request by request, so one bad row fails only its own.
 //! The enqueue path's history records and the API's audit rows go through one each.
 use std::sync::Arc;
 
@@ -95,16 +96,74 @@ async fn run<T: Rows>(pool: PgPool, mut rx: mpsc::Receiver<Request<T>>, name: &'
                 Err(_) => break,
             }
         }
-        let result = T::write(&pool, waiting.iter().flat_map(|(r, _)| r).collect())
-            .await
-            .map_err(|e| {
-                tracing::warn!(error = %e, writer = name, rows, requests = waiting.len(), "group write failed");
-                GroupError::Database(Arc::new(e))
-            });
         metrics::histogram!("nightshift_group_commit_rows", "writer" => name).record(rows as f64);
+        let result = T::write(&pool, waiting.iter().flat_map(|(r, _)| r).collect()).await;
+        if let Err(e) = &result
+            && waiting.len() > 1
+        {
+            // One request's bad row must not fail the others: each is written on its own, and
+            // hears only of its own rows.
+            tracing::warn!(error = %e, writer = name, rows, requests = waiting.len(), "group write failed; writing each request alone");
+            for (rows, done) in waiting.drain(..) {
+                let alone = T::write(&pool, rows.iter().collect()).await;
+                let _ = done.send(alone.map_err(|e| GroupError::Database(Arc::new(e))));
+            }
+            continue;
+        }
+        let result = result.map_err(|e| {
+            tracing::warn!(error = %e, writer = name, rows, "group write failed");
+            GroupError::Database(Arc::new(e))
+        });
         for (_, done) in waiting.drain(..) {
             // A request that gave up (its client went away) needs no answer.
             let _ = done.send(result.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::test_db::TestDb;
+
+    /// A row of a test table that refuses values below 1.
+    struct Positive(i32);
+
+    impl Rows for Positive {
+        fn write<'a>(pool: &'a PgPool, rows: Vec<&'a Self>) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+            Box::pin(async move {
+                let values: Vec<i32> = rows.iter().map(|r| r.0).collect();
+                sqlx::query("INSERT INTO positive SELECT UNNEST($1::int[])")
+                    .bind(&values)
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn one_requests_bad_row_fails_only_that_request_and_the_others_are_written() {
+        let db = TestDb::create().await;
+        let pool = db.pool().await;
+        sqlx::query("CREATE TABLE positive (v int CHECK (v > 0))")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let writer = GroupWriter::spawn(pool.clone(), "test");
+        // On this single-threaded runtime all three are queued before the writer runs, so they
+        // form one group, which the bad row fails as a whole.
+        let (a, b, c) = tokio::join!(
+            writer.write(vec![Positive(1), Positive(2)]),
+            writer.write(vec![Positive(-1)]),
+            writer.write(vec![Positive(3)]),
+        );
+        assert!(a.is_ok() && c.is_ok(), "{a:?} {c:?}");
+        assert!(matches!(b, Err(GroupError::Database(_))), "{b:?}");
+        let stored: Vec<i32> = sqlx::query_scalar("SELECT v FROM positive ORDER BY v")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(stored, vec![1, 2, 3]);
     }
 }

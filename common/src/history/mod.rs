@@ -11,7 +11,7 @@ use uuid::Uuid;
 mod queries;
 mod sanitize;
 #[cfg(test)]
-mod test_db;
+pub(crate) mod test_db;
 mod writer;
 
 pub use queries::{Request, find, queues_of_keys, requests_of, submitter};

@@ -1,14 +1,14 @@
-//! A throwaway PostgreSQL database for the history tests.
+//! A throwaway PostgreSQL database for the history and group-commit tests.
 use sqlx::PgPool;
 use uuid::Uuid;
 
 /// A fresh, migrated database, dropped when the test ends, failed or not.
-pub(super) struct TestDb {
+pub(crate) struct TestDb {
     url: String,
 }
 
 impl TestDb {
-    pub(super) async fn create() -> Self {
+    pub(crate) async fn create() -> Self {
         let admin = std::env::var("NIGHTSHIFT_TEST_PG_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
         let name = format!("nightshift_histtest_{}", Uuid::new_v4().simple());
@@ -22,7 +22,7 @@ impl TestDb {
         db
     }
 
-    pub(super) async fn pool(&self) -> PgPool {
+    pub(crate) async fn pool(&self) -> PgPool {
         crate::db::connect(&self.url, 2).await.unwrap()
     }
 }

@@ -183,15 +183,11 @@ pub(crate) async fn push_all(
         records.push(record(&id, state.queues.for_spec(&c.spec), &c.job));
         answers[i] = Some(Ok(id));
     }
-    let mut per_kind: HashMap<&str, u64> = HashMap::new();
+    let mut per_kind: HashMap<String, u64> = HashMap::new();
     for r in &records {
-        *per_kind.entry(r.kind.as_str()).or_default() += 1;
-        tracing::debug!(job.id = %r.id, job.kind = %r.kind, "job enqueued");
+        *per_kind.entry(r.kind.clone()).or_default() += 1;
     }
-    for (kind, n) in per_kind {
-        metrics::counter!("nightshift_api_enqueued_total", "kind" => kind.to_string()).increment(n);
-    }
-    tracing::info!(jobs = records.len(), "jobs enqueued");
+    let only = (records.len() == 1).then(|| (records[0].id.clone(), records[0].kind.clone()));
     let submitted = records
         .into_iter()
         .map(|record| history::Submitted {
@@ -209,6 +205,16 @@ pub(crate) async fn push_all(
             ApiError::Internal(Box::new(e))
         }
     })?;
+    for (kind, n) in per_kind {
+        metrics::counter!("nightshift_api_enqueued_total", "kind" => kind).increment(n);
+    }
+    match only {
+        Some((id, kind)) => tracing::info!(job.id = %id, job.kind = %kind, "job enqueued"),
+        None => tracing::info!(
+            jobs = answers.iter().flatten().filter(|a| a.is_ok()).count(),
+            "jobs enqueued"
+        ),
+    }
     Ok(answers
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("a job was left unanswered".into()))))

@@ -22,6 +22,9 @@ pub struct ApiBenchArgs {
     /// Seconds of each run.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Requests a second of the steady single-enqueue run (its latency is the figure).
+    #[arg(long, default_value_t = 1000)]
+    pub rate: u64,
 }
 
 pub async fn run(config: &nightshift_common::Config, args: ApiBenchArgs) -> anyhow::Result<()> {
@@ -89,6 +92,7 @@ async fn measure(base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> any
     let jobs: Vec<&str> = (0..1000).map(|_| r#"{"kind":"noop"}"#).collect();
     let batch = post_script(&dir, "batch", &token, &format!(r#"{{"jobs":[{}]}}"#, jobs.join(",")))?;
     let c = args.connections;
+    let steady = steady(&http, base, &token, args.rate, args.seconds).await?;
     let health = wrk(&format!("{base}/health/live"), None, c, args.seconds)?;
     let one = wrk(&format!("{base}/v1/jobs"), Some(&single), c, args.seconds)?;
     let many = wrk(
@@ -118,6 +122,7 @@ async fn measure(base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> any
         "    single enqueue is {:.0}% of the health ceiling",
         100.0 * one.rps / health.rps
     );
+    line(&format!("POST /v1/jobs, steady {}/s", args.rate), &steady);
     line(
         &format!("POST /v1/jobs/batch x1000, {} conns", args.batch_connections),
         &many,
@@ -125,6 +130,44 @@ async fn measure(base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> any
     println!("    batch enqueue: {:.0} jobs/s", many.rps * 1000.0);
     println!("API RSS {:.1} MiB, peak {:.1} MiB", mib(rss), mib(peak));
     Ok(())
+}
+
+/// Single enqueues at a fixed rate (wrk cannot hold one): each request starts on its tick,
+/// whatever the ones before it are doing, so a slow answer shows in the latency rather than
+/// lowering the rate.
+async fn steady(http: &reqwest::Client, base: &str, token: &str, rate: u64, seconds: u64) -> anyhow::Result<Run> {
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut running = tokio::task::JoinSet::new();
+    let started = std::time::Instant::now();
+    for _ in 0..rate * seconds {
+        tick.tick().await;
+        let req = http
+            .post(format!("{base}/v1/jobs"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(r#"{"kind":"noop"}"#);
+        running.spawn(async move {
+            let t = std::time::Instant::now();
+            let ok = req.send().await.is_ok_and(|r| r.status().is_success());
+            (t.elapsed(), ok)
+        });
+    }
+    let mut latencies = Vec::with_capacity((rate * seconds) as usize);
+    let mut not_2xx = 0;
+    while let Some(done) = running.join_next().await {
+        let (latency, ok) = done?;
+        latencies.push(latency);
+        not_2xx += u64::from(!ok);
+    }
+    latencies.sort();
+    let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    Ok(Run {
+        rps: latencies.len() as f64 / started.elapsed().as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+        not_2xx,
+    })
 }
 
 /// A wrk script that POSTs `body` with the token.

@@ -94,8 +94,12 @@ async fn schemathesis_finds_no_server_error_and_no_response_outside_the_document
             "40",
             "--seed",
             &seed,
+            // One worker: with two, hypothesis describes lambdas from two threads at once, and
+            // CPython 3.11's ast module keeps its recursion depth in shared state, so it now and
+            // then fails with "AST constructor recursion depth mismatch" (an error of the fuzzer,
+            // not of the API; seen once in this suite).
             "--workers",
-            "2",
+            "1",
             "--no-color",
             "--header",
             &format!("Authorization: Bearer {}", token(&Scope::ALL)),

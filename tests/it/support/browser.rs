@@ -110,14 +110,15 @@ impl Browser {
         found.unwrap_or_else(|| panic!("no element {css} within {WAIT:?}"))
     }
 
+    /// The text of an element, found again if the page replaced it between the two calls.
     pub async fn text(&self, css: &str) -> String {
-        let e = self.element(css).await;
-        self.get(&format!("/element/{e}/text"))
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .to_string()
+        let found = poll_until(WAIT, || async {
+            let e = self.find(css).await.ok()?;
+            let v = self.get(&format!("/element/{e}/text")).await.ok()?;
+            v.as_str().map(String::from)
+        })
+        .await;
+        found.unwrap_or_else(|| panic!("no text for {css} within {WAIT:?}"))
     }
 
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
@@ -257,6 +258,12 @@ pub async fn setup() -> Setup {
     let app = App::start(&config, true).await;
     let browser = Browser::start().await;
     browser.sign_in(&app.base, &[Scope::Admin]).await;
+    // The sign-in posts a form: read the page it lands on, not the one it leaves.
+    let left = poll_until(WAIT, || async {
+        (!browser.url().await.ends_with("/dashboard/login")).then_some(())
+    })
+    .await;
+    assert!(left.is_some(), "still on the sign-in page: {}", browser.source().await);
     let h1 = browser.text("main h1").await;
     assert_eq!(
         h1,

@@ -13,8 +13,6 @@ pub fn first_uuid_v7_at(t: DateTime<Utc>) -> uuid::Uuid {
     uuid::Uuid::from_bytes(b)
 }
 
-/// Runs `sql` (a DELETE of at most `$2` rows older than `$1`) until it deletes fewer.
-
 #[cfg(test)]
 mod tests {
     use super::*;

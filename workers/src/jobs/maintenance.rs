@@ -12,6 +12,7 @@ use super::{Handler, JobEnv};
 
 const BATCH: i64 = 5000;
 
+/// Runs `sql` (a DELETE of at most `$2` rows older than `$1`) until it deletes fewer.
 async fn in_batches<T>(db: &PgPool, sql: &str, cutoff: T) -> Result<u64, sqlx::Error>
 where
     T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Clone + Send + Sync,

@@ -16,6 +16,8 @@ use super::{
 };
 
 impl Backups {
+    /// Restores backup `id` into `into`, which must be empty unless `force`, then checks that
+    /// what was restored is what the source held at the dump.
     pub async fn restore(&self, db: &PgPool, id: Uuid, into: &str, force: bool) -> Result<Restored, BackupError> {
         let started = std::time::Instant::now();
         let manifest = get(db, id).await?;

@@ -216,9 +216,6 @@ impl Backups {
         upload.commit().await
     }
 
-    /// Restores backup `id` into `into`, which must be empty unless `force`, then checks that
-    /// what was restored is what the source held at the dump.
-
     /// Applies retention to this store's backups: deletes the files of those no rule keeps
     /// (never the newest verified one) and records why on their manifest rows.
     pub async fn prune(&self, db: &PgPool, store: &Store) -> Result<Vec<Uuid>, BackupError> {

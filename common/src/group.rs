@@ -2,7 +2,8 @@
 //! While one write is in flight, the rows of the requests that come meanwhile gather, and the
 //! next write takes them all (up to `MAX_ROWS`). No request waits for a timer; under load,
 //! each write carries more. Each request is answered only once its own rows are committed, and
-//! a group that fails is written again request by request, so one bad row fails only its own.
+//! a group whose rows PostgreSQL refuses is written again request by request, so one bad row
+//! fails only its own request.
 //! The enqueue path's history records and the API's audit rows go through one each.
 use std::sync::Arc;
 
@@ -98,7 +99,10 @@ async fn run<T: Rows>(pool: PgPool, mut rx: mpsc::Receiver<Request<T>>, name: &'
         }
         metrics::histogram!("nightshift_group_commit_rows", "writer" => name).record(rows as f64);
         let result = T::write(&pool, waiting.iter().flat_map(|(r, _)| r).collect()).await;
-        if let Err(e) = &result
+        // PostgreSQL refusing a row (a constraint, a bad value) is that row's request's failure;
+        // anything else (unreachable, timed out) is everyone's, and retrying it request by
+        // request would only make each wait out the outage in turn.
+        if let Err(e @ sqlx::Error::Database(_)) = &result
             && waiting.len() > 1
         {
             // One request's bad row must not fail the others: each is written on its own, and

@@ -160,6 +160,9 @@ async fn steady(http: &reqwest::Client, base: &str, token: &str, rate: u64, seco
         latencies.push(latency);
         not_2xx += u64::from(!ok);
     }
+    if latencies.is_empty() {
+        bail!("the steady run sent no request (--rate and --seconds must be at least 1)");
+    }
     latencies.sort();
     let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
     Ok(Run {

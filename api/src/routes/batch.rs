@@ -141,7 +141,7 @@ fn check_item(state: &AppState, caller: &Caller, item: &RawValue, at: &str) -> R
     };
     let key = match fields.remove("idempotency_key") {
         None | Some(Value::Null) => None,
-        Some(Value::String(k)) => idempotency_key(Some(Ok::<_, &str>(k.as_str())), "idempotency_key")?,
+        Some(Value::String(k)) => idempotency_key(Some(k.as_bytes()), "idempotency_key")?,
         Some(_) => return Err(ApiError::invalid("idempotency_key", "must be a string")),
     };
     let item = BatchItem {

@@ -48,22 +48,19 @@ fn empty_object() -> Value {
 }
 
 /// A client's idempotency key (`field` names where it came from), if it gave one.
-pub(super) fn idempotency_key(
-    raw: Option<Result<&str, impl std::fmt::Display>>,
-    field: &str,
-) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(raw: Option<&[u8]>, field: &str) -> Result<Option<String>, ApiError> {
     let Some(raw) = raw else {
         return Ok(None);
     };
     let bad = |m: &str| ApiError::invalid(field, m);
-    let key = raw.map_err(|_| bad("must be visible ASCII"))?.trim();
+    let key = raw.trim_ascii();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
         return Err(bad("must be 1 to 255 characters"));
     }
-    if !key.chars().all(|c| c.is_ascii_graphic()) {
+    if !key.iter().all(u8::is_ascii_graphic) {
         return Err(bad("must be visible ASCII without spaces"));
     }
-    Ok(Some(key.to_string()))
+    Ok(Some(key.iter().map(|&b| char::from(b)).collect()))
 }
 
 /// Enqueue a job (scope `jobs:write`). The same `Idempotency-Key` with the same request returns
@@ -83,7 +80,7 @@ pub async fn enqueue(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require(Scope::JobsWrite)?;
     let req: EnqueueRequest = super::body::json(body, false)?;
-    let key = idempotency_key(headers.get("idempotency-key").map(|v| v.to_str()), "Idempotency-Key")?;
+    let key = idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()), "Idempotency-Key")?;
     let job = super::enqueue::check(&state, &caller, req, key)?;
     let id = super::enqueue::push_one(&state, &caller, job).await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { id })))

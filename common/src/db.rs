@@ -18,14 +18,18 @@ pub async fn connect(database_url: &str, max_connections: u32) -> Result<PgPool,
         .await
 }
 
-/// Creates the database if it does not exist, then applies pending migrations.
+/// Creates the database if it does not exist, applies pending migrations, and makes the job
+/// history's partitions for the coming week (the maintenance job keeps them ahead after that;
+/// this covers a platform that was stopped for longer).
 pub async fn migrate(database_url: &str) -> Result<(), sqlx::Error> {
     if !sqlx::Postgres::database_exists(database_url).await? {
         sqlx::Postgres::create_database(database_url).await?;
         tracing::info!("created database");
     }
     let mut conn = sqlx::PgConnection::connect(database_url).await?;
+    let today = chrono::Utc::now().date_naive();
     MIGRATOR.run(&mut conn).await?;
+    crate::history::partitions::ensure_ahead(&mut conn, today).await?;
     Ok(())
 }
 

@@ -23,6 +23,7 @@ mod cluster;
 mod dashboard;
 mod deploy;
 mod enqueue;
+mod history;
 mod keyring;
 mod maintenance;
 mod openapi;

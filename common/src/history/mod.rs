@@ -8,6 +8,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use uuid::Uuid;
 
+pub mod partitions;
 mod queries;
 mod sanitize;
 #[cfg(test)]

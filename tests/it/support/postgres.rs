@@ -27,6 +27,17 @@ impl TestDb {
         TestDb { url }
     }
 
+    /// A fresh database with no migration applied, for tests of the migrations themselves.
+    pub async fn empty() -> Self {
+        use sqlx::migrate::MigrateDatabase as _;
+        let name = format!("ns_test_{}", uuid::Uuid::new_v4().simple());
+        let url = db::with_database(&pg_admin_url(), &name).unwrap();
+        sqlx::Postgres::create_database(&url)
+            .await
+            .expect("PostgreSQL must be reachable at NIGHTSHIFT_TEST_PG_URL");
+        TestDb { url }
+    }
+
     /// A database on another server (a `PrivatePostgres`), migrated.
     pub async fn at(url: String) -> Self {
         db::migrate(&url).await.expect("the private PostgreSQL answers");

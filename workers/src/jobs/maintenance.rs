@@ -1,9 +1,13 @@
 //! `maintenance.cleanup`: deletes what has outlived its use: finished jobs' history, sent and
 //! failed outbox rows, old tick-ledger and delivery rows. Hourly by default, in batches so no
 //! statement holds locks for long. The audit log is never deleted here.
+//!
+//! Job history goes a day at a time: the run keeps the daily partitions a week ahead and drops
+//! the days past retention whole; only the default partition (ids no day's partition took) is
+//! deleted by row.
 use chrono::{DateTime, Utc};
 use nightshift_catalog::maintenance::{Cleanup, CleanupPayload};
-use nightshift_common::job_ids::first_uuid_v7_at;
+use nightshift_common::{history::partitions, job_ids::first_uuid_v7_at};
 use nightshift_queue::{Job, Outcome};
 use serde_json::json;
 use sqlx::PgPool;
@@ -40,9 +44,11 @@ pub async fn cleanup(
 ) -> Result<serde_json::Value, sqlx::Error> {
     let history_cutoff = now - chrono::Duration::days(i64::from(history_days));
     let records_cutoff = now - chrono::Duration::days(i64::from(records_days));
-    let history = in_batches(
+    let made = partitions::ensure_ahead(db, now.date_naive()).await?;
+    let dropped = partitions::drop_before(db, history_cutoff).await?;
+    let strays = in_batches(
         db,
-        "DELETE FROM job_history WHERE id IN (SELECT id FROM job_history
+        "DELETE FROM job_history_default WHERE id IN (SELECT id FROM job_history_default
             WHERE id < $1 AND state IN ('succeeded', 'dead', 'cancelled') LIMIT $2)",
         first_uuid_v7_at(history_cutoff),
     )
@@ -76,8 +82,12 @@ pub async fn cleanup(
     )
     .await?;
     Ok(json!({
-        "job_history": history, "email_outbox": emails, "webhook_outbox": webhooks,
+        "history_partitions_made": made,
+        "deleted": {
+        "job_history": dropped as u64 + strays,
+        "email_outbox": emails, "webhook_outbox": webhooks,
         "schedule_ticks": ticks, "reminder_deliveries": deliveries,
+        },
     }))
 }
 
@@ -90,7 +100,7 @@ impl Handler for Cleanup {
             return Outcome::Dead("history_days must be ≥ 1 and records_days ≥ 2".into());
         }
         match cleanup(&env.db, Utc::now(), history, records).await {
-            Ok(deleted) => Outcome::Succeeded(Some(json!({ "deleted": deleted }).to_string())),
+            Ok(report) => Outcome::Succeeded(Some(report.to_string())),
             Err(e) => Outcome::retry(format!("cleaning up: {e}")),
         }
     }

@@ -58,6 +58,8 @@ enum Command {
     /// The front door with wrk against a real API process: the health ceiling, single and batch
     /// enqueue, the API's memory (scripts/bench-api.sh installs wrk).
     BenchApi(nightshift_tools::bench::api::ApiBenchArgs),
+    /// Job history at 10 M rows: the writer's rate, the reads' plans, retention by partition.
+    BenchHistory(nightshift_tools::bench::history::HistoryBenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
     BenchCashflow(nightshift_tools::bench::cashflow::CashflowBenchArgs),
     /// Seed users and measure a backup and its restore drill.
@@ -222,6 +224,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Backup { command } => backup::run(&config, command).await?,
         Command::Bench(args) => nightshift_tools::bench::run(&config, args).await?,
         Command::BenchApi(args) => nightshift_tools::bench::api::run(&config, args).await?,
+        Command::BenchHistory(args) => nightshift_tools::bench::history::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_tools::bench::cashflow::run(&config, args).await?,
         Command::BenchBackup(args) => nightshift_tools::bench::backup::run(&config, args).await?,
         Command::BenchScale(args) => nightshift_tools::bench::scale::run(&config, args).await?,

@@ -9,6 +9,7 @@ pub mod api;
 pub mod backup;
 pub mod cashflow;
 pub mod email;
+pub mod history;
 mod latency;
 pub mod scale;
 
@@ -66,6 +67,29 @@ pub(crate) fn rss_kib(pid: u32) -> (u64, u64) {
             .unwrap_or(0)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// User and system CPU seconds a process has used (/proc counts in USER_HZ, 100 on Linux).
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name may hold spaces; the fields after its closing parenthesis do not.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) as f64 / 100.0
+}
+
+async fn server_pid(conn: &mut nightshift_queue::RedisConn) -> anyhow::Result<u32> {
+    let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("process_id:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0))
 }
 
 async fn used_memory(conn: &mut nightshift_queue::RedisConn) -> anyhow::Result<i64> {
@@ -202,6 +226,12 @@ async fn process(
     drop(jobs);
     let queued_mem = used_memory(&mut conn).await? - before;
     let base = queue.counts().await?.succeeded_total;
+    let db = db::connect(&ctx.bench_db_url, 1).await?;
+    let recorded_before: i64 = sqlx::query_scalar("SELECT count(*) FROM job_history")
+        .fetch_one(&db)
+        .await?;
+    let redis_pid: u32 = server_pid(&mut conn).await?;
+    let redis_cpu = cpu_secs(redis_pid);
     let child = ctx.spawn_worker(concurrency, history)?;
     let pid = child.id().unwrap_or(0);
     let every = if n >= 200_000 {
@@ -209,9 +239,35 @@ async fn process(
     } else {
         Duration::from_millis(100)
     };
-    let (elapsed, windows) = wait_processed(queue, base, n as u64, every).await?;
+    let (mut elapsed, windows) = wait_processed(queue, base, n as u64, every).await?;
+    if history {
+        // Done means on record too: the writer may trail the acks by its channel's length.
+        let t = Instant::now();
+        while sqlx::query_scalar::<_, i64>("SELECT count(*) FROM job_history")
+            .fetch_one(&db)
+            .await?
+            < recorded_before + n as i64
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        elapsed += t.elapsed();
+    }
     let (rss, hwm) = rss_kib(pid);
     let finished_mem = used_memory(&mut conn).await? - before;
+    // Where the CPU went, per job: the worker process, its PostgreSQL backends (the history),
+    // and Redis. On two cores, whatever PostgreSQL takes the worker and Redis do not get.
+    let pg_pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&db)
+    .await?;
+    let per_job = |secs: f64| secs * 1e6 / n as f64;
+    let cpu = format!(
+        "CPU per job: worker {:.1} µs, postgres {:.1} µs, redis {:.1} µs",
+        per_job(cpu_secs(pid)),
+        per_job(pg_pids.iter().map(|p| cpu_secs(*p as u32)).sum()),
+        per_job(cpu_secs(redis_pid) - redis_cpu),
+    );
     stop_child(child).await;
     let rate = n as f64 / elapsed.as_secs_f64();
     println!(
@@ -221,6 +277,7 @@ async fn process(
         mib(rss),
         mib(hwm),
     );
+    println!("    {cpu}");
     if windows.len() > 2 {
         let inner = &windows[..];
         let min = inner.iter().cloned().fold(f64::MAX, f64::min);

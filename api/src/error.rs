@@ -171,6 +171,13 @@ impl From<nightshift_queue::QueueError> for ApiError {
     }
 }
 
+/// A kind's own check (`Kind::check`): the field as the caller named it.
+impl From<nightshift_catalog::Invalid> for ApiError {
+    fn from((field, message): nightshift_catalog::Invalid) -> Self {
+        ApiError::Invalid { field, message }
+    }
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         tracing::warn!(error = %e, "database error");

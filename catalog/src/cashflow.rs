@@ -6,9 +6,37 @@ use chrono::{DateTime, NaiveDate, Utc};
 use nightshift_queue::Backoff;
 use serde::{Deserialize, Serialize};
 
-use crate::{Exposure, Kind, Policy};
+use crate::{Exposure, Invalid, Kind, Policy};
 
 pub const DEFAULT_HORIZON_DAYS: u32 = 90;
+/// Days a projection may cover.
+pub const HORIZON_DAYS: std::ops::RangeInclusive<u32> = 1..=366;
+/// The dates the finance data and the projections accept: wide enough for any real account,
+/// narrow enough that no date arithmetic on them (a horizon, a weekend shift, a yearly
+/// occurrence) can leave the calendar the engine and PostgreSQL share.
+pub const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+pub const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(2199, 12, 31).unwrap();
+
+/// A date inside [`FIRST_DATE`, `LAST_DATE`], or the 422 that names `field`.
+pub fn check_date(field: &str, date: NaiveDate) -> Result<NaiveDate, Invalid> {
+    if (FIRST_DATE..=LAST_DATE).contains(&date) {
+        Ok(date)
+    } else {
+        Err((
+            field.into(),
+            format!("must be between {FIRST_DATE} and {LAST_DATE}, got {date}"),
+        ))
+    }
+}
+
+/// A horizon inside [`HORIZON_DAYS`], or the 422 that names `field`.
+pub fn check_horizon(field: &str, days: u32) -> Result<u32, Invalid> {
+    if HORIZON_DAYS.contains(&days) {
+        Ok(days)
+    } else {
+        Err((field.into(), format!("must be 1 to 366 days, got {days}")))
+    }
+}
 /// The user's local time after which the nightly run projects them.
 pub const LOCAL_START: &str = "02:00";
 
@@ -39,6 +67,16 @@ impl Kind for Project {
         },
     };
     type Payload = ProjectPayload;
+
+    fn check(p: &ProjectPayload) -> Result<(), Invalid> {
+        if let Some(d) = p.as_of {
+            check_date("as_of", d)?;
+        }
+        if let Some(h) = p.horizon_days {
+            check_horizon("horizon_days", h)?;
+        }
+        Ok(())
+    }
 }
 
 pub struct Nightly;

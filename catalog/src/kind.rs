@@ -47,6 +47,13 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
     const SENSITIVE: &'static [&'static str] = &[];
     type Payload: DeserializeOwned + Serialize + Send;
 
+    /// What the payload's type cannot say (a date's range, a field that depends on another):
+    /// the field path under `payload` and the message of a 422. The API checks it before
+    /// enqueueing and the handler again before running, for a job queued by an older release.
+    fn check(_payload: &Self::Payload) -> Result<(), Invalid> {
+        Ok(())
+    }
+
     /// A job of this kind with its policy applied, ready for [`crate::Queues::push`].
     fn job(payload: &Self::Payload) -> Typed<Self>
     where
@@ -64,6 +71,10 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
         }
     }
 }
+
+/// A payload field a kind refuses and why: (`field`, `message`), the field a path under the
+/// payload (`as_of`, `to.address`).
+pub type Invalid = (String, String);
 
 /// A job of kind `K`: only [`Kind::job`] makes one, so what is pushed is always a catalog kind
 /// with its policy and a payload of its type.
@@ -118,17 +129,16 @@ impl KindSpec {
             user_field: K::USER_FIELD,
             sensitive: K::SENSITIVE,
             validate: |v| {
-                serde_path_to_error::deserialize::<_, K::Payload>(v)
-                    .map(|_| ())
-                    .map_err(|e| {
-                        let path = e.path().to_string();
-                        let field = if path == "." {
-                            "payload".to_string()
-                        } else {
-                            format!("payload.{path}")
-                        };
-                        (field, e.into_inner().to_string())
-                    })
+                let payload = serde_path_to_error::deserialize::<_, K::Payload>(v).map_err(|e| {
+                    let path = e.path().to_string();
+                    let field = if path == "." {
+                        "payload".to_string()
+                    } else {
+                        format!("payload.{path}")
+                    };
+                    (field, e.into_inner().to_string())
+                })?;
+                K::check(&payload).map_err(|(field, message)| (format!("payload.{field}"), message))
             },
         }
     }

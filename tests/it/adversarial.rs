@@ -863,6 +863,22 @@ async fn a_table_of_hostile_requests_gets_its_statuses_and_changes_nothing() {
             422,
         ),
         (
+            "date past the calendar the engine holds",
+            "POST",
+            "/v1/jobs".into(),
+            j(json!({"kind": "cashflow.project", "payload": {"user_id": 1, "as_of": "+262142-12-31"}})),
+            bearer(&client),
+            422,
+        ),
+        (
+            "refresh date out of range",
+            "POST",
+            "/v1/users/1/cashflow/refresh".into(),
+            j(json!({"as_of": "0001-01-01"})),
+            bearer(&client),
+            422,
+        ),
+        (
             "negative delay",
             "POST",
             "/v1/jobs".into(),

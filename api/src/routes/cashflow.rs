@@ -11,7 +11,7 @@ use axum::{
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use nightshift_catalog::{
     Kind, KindSpec,
-    cashflow::{Project, ProjectPayload},
+    cashflow::{self, Project, ProjectPayload},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -23,9 +23,11 @@ use crate::{
     openapi::{Accepted, Errors},
 };
 
+/// A YYYY-MM-DD date inside the range the finance data accepts.
 fn date(field: &str, raw: &str) -> Result<NaiveDate, ApiError> {
-    NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        .map_err(|e| ApiError::invalid(field, format!("`{raw}` is not a YYYY-MM-DD date: {e}")))
+    let d = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        .map_err(|e| ApiError::invalid(field, format!("`{raw}` is not a YYYY-MM-DD date: {e}")))?;
+    cashflow::check_date(field, d).map_err(ApiError::from)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -55,17 +57,14 @@ pub async fn refresh(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     let req: RefreshRequest = super::body::json(body, true)?;
-    let as_of = req.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
-    if let Some(h) = req.horizon_days
-        && !(1..=366).contains(&h)
-    {
-        return Err(ApiError::invalid("horizon_days", "must be 1 to 366"));
-    }
-    let job = Project::job(&ProjectPayload {
+    let payload = ProjectPayload {
         user_id: id,
-        as_of,
+        as_of: req.as_of.as_deref().map(|d| date("as_of", d)).transpose()?,
         horizon_days: req.horizon_days,
-    });
+    };
+    // The body's fields are the payload's: a refused one is named as sent.
+    Project::check(&payload)?;
+    let job = Project::job(&payload);
     let checked = super::enqueue::Checked {
         spec: KindSpec::of::<Project>(),
         job: job.into_inner(),

@@ -65,6 +65,10 @@ fn entry<K: Handler>() -> (&'static str, RunFn) {
     (K::NAME, |env, job| {
         Box::pin(async move {
             match serde_json::from_str::<K::Payload>(&job.payload) {
+                // Queued before the API checked it (an older release): refused here, not run.
+                Ok(p) if let Err((field, message)) = K::check(&p) => {
+                    Outcome::Dead(format!("payload.{field} {message}"))
+                }
                 Ok(p) => match K::run(env, job, p).await {
                     Outcome::Retry { error, after: None } => Outcome::Retry {
                         error,

@@ -85,19 +85,20 @@ pub struct Projection {
     pub first_shortfall: Option<NaiveDate>,
 }
 
-fn last_day_of_month(year: i32, month: u32) -> NaiveDate {
+/// `None` only past the end of the calendar (December of chrono's last year).
+fn last_day_of_month(year: i32, month: u32) -> Option<NaiveDate> {
     let first_next = if month == 12 {
-        NaiveDate::from_ymd_opt(year + 1, 1, 1)
+        NaiveDate::from_ymd_opt(year.checked_add(1)?, 1, 1)
     } else {
         NaiveDate::from_ymd_opt(year, month + 1, 1)
     };
-    first_next.and_then(|d| d.pred_opt()).expect("valid calendar month")
+    first_next?.pred_opt()
 }
 
 /// Day `day` of the month `offset` months after `start`'s month, clamped to the month's end.
 fn day_in_month(start: NaiveDate, offset: u32, day: u32) -> Option<NaiveDate> {
     let first = start.with_day(1)?.checked_add_months(Months::new(offset))?;
-    let last = last_day_of_month(first.year(), first.month());
+    let last = last_day_of_month(first.year(), first.month())?;
     first.with_day(day.min(last.day()))
 }
 
@@ -112,12 +113,12 @@ impl Recurring {
         let a = self.anchor;
         match self.cadence {
             Cadence::Weekly => a.checked_add_days(Days::new(7 * n as u64)),
-            Cadence::EveryNWeeks(k) => a.checked_add_days(Days::new(7 * k.max(1) as u64 * n as u64)),
+            Cadence::EveryNWeeks(k) => a.checked_add_days(Days::new((7 * k.max(1) as u64).checked_mul(n as u64)?)),
             Cadence::Monthly => a.checked_add_months(Months::new(n)),
-            Cadence::Yearly => a.checked_add_months(Months::new(12 * n)),
+            Cadence::Yearly => a.checked_add_months(Months::new(n.checked_mul(12)?)),
             Cadence::MonthlyLastDay => {
                 let first = a.with_day(1)?.checked_add_months(Months::new(n))?;
-                Some(last_day_of_month(first.year(), first.month()))
+                last_day_of_month(first.year(), first.month())
             }
             Cadence::SemiMonthly(d1, d2) => {
                 // The anchor's month keeps only the days on or after the anchor.
@@ -144,16 +145,17 @@ impl Recurring {
         let months = months_between(self.anchor, date);
         match self.cadence {
             Cadence::Weekly => days / 7,
-            Cadence::EveryNWeeks(k) => days / (7 * k.max(1)),
+            Cadence::EveryNWeeks(k) => (days as u64 / (7 * k.max(1) as u64)) as u32,
             Cadence::Monthly | Cadence::MonthlyLastDay => months.saturating_sub(1),
             Cadence::Yearly => (months / 12).saturating_sub(1),
             Cadence::SemiMonthly(..) => (2 * months).saturating_sub(3),
         }
     }
 
+    /// At the ends of the calendar a date that cannot move stays where it is.
     fn shift(&self, d: NaiveDate) -> NaiveDate {
-        let back = |n| d - Days::new(n);
-        let ahead = |n| d + Days::new(n);
+        let back = |n| d.checked_sub_days(Days::new(n)).unwrap_or(d);
+        let ahead = |n| d.checked_add_days(Days::new(n)).unwrap_or(d);
         match (self.business_day, d.weekday()) {
             (BusinessDay::Previous, Weekday::Sat) => back(1),
             (BusinessDay::Previous, Weekday::Sun) => back(2),
@@ -167,7 +169,8 @@ impl Recurring {
     /// occurrence once, in increasing order.
     pub fn dates_between(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
         // A weekend shift moves a date at most two days: look that far beyond the window.
-        let (lo, hi) = (from - Days::new(2), to + Days::new(2));
+        let lo = from.checked_sub_days(Days::new(2)).unwrap_or(NaiveDate::MIN);
+        let hi = to.checked_add_days(Days::new(2)).unwrap_or(NaiveDate::MAX);
         let mut out = Vec::new();
         let mut n = self.index_before(lo);
         while let Some(nominal) = self.nth(n) {
@@ -185,7 +188,8 @@ impl Recurring {
 }
 
 /// Projects `horizon` days from `as_of`. The opening balance is the balance before `as_of`'s
-/// items.
+/// items. Total over its whole input domain: a horizon past the end of the calendar is cut
+/// there, and sums saturate instead of overflowing (the API's ranges keep both far away).
 pub fn project(
     opening: i64,
     items: &[Recurring],
@@ -195,24 +199,26 @@ pub fn project(
     threshold: i64,
 ) -> Projection {
     let horizon = horizon.max(1);
-    let to = as_of + Days::new(horizon as u64 - 1);
     let mut days: Vec<Day> = (0..horizon)
-        .map(|i| Day {
-            date: as_of + Days::new(i as u64),
-            inflow: 0,
-            outflow: 0,
-            closing: 0,
+        .map_while(|i| {
+            Some(Day {
+                date: as_of.checked_add_days(Days::new(i as u64))?,
+                inflow: 0,
+                outflow: 0,
+                closing: 0,
+            })
         })
         .collect();
+    let to = days.last().map_or(as_of, |d| d.date);
     let mut book = |date: NaiveDate, amount: i64| {
         if date < as_of || date > to {
             return;
         }
         let day = &mut days[(date - as_of).num_days() as usize];
         if amount >= 0 {
-            day.inflow += amount;
+            day.inflow = day.inflow.saturating_add(amount);
         } else {
-            day.outflow -= amount;
+            day.outflow = day.outflow.saturating_sub(amount);
         }
     };
     for item in items {
@@ -227,7 +233,7 @@ pub fn project(
     let (mut lowest_balance, mut lowest_date) = (i64::MAX, as_of);
     let mut first_shortfall = None;
     for day in &mut days {
-        balance += day.inflow - day.outflow;
+        balance = balance.saturating_add(day.inflow).saturating_sub(day.outflow);
         day.closing = balance;
         if balance < lowest_balance {
             (lowest_balance, lowest_date) = (balance, day.date);
@@ -396,6 +402,45 @@ mod tests {
             })
     }
 
+    /// Any date chrono can hold, its two ends more often than chance would pick them.
+    fn any_date() -> impl Strategy<Value = NaiveDate> {
+        let (min, max) = (NaiveDate::MIN.num_days_from_ce(), NaiveDate::MAX.num_days_from_ce());
+        prop_oneof![
+            Just(NaiveDate::MIN),
+            Just(NaiveDate::MAX),
+            (min..=max).prop_map(|n| NaiveDate::from_num_days_from_ce_opt(n).unwrap()),
+            (0i32..800).prop_map(move |n| NaiveDate::from_num_days_from_ce_opt(max - n).unwrap()),
+            (0i32..800).prop_map(move |n| NaiveDate::from_num_days_from_ce_opt(min + n).unwrap()),
+        ]
+    }
+
+    fn any_item() -> impl Strategy<Value = Recurring> {
+        let cadence = prop_oneof![
+            Just(Cadence::Weekly),
+            any::<u32>().prop_map(Cadence::EveryNWeeks),
+            (any::<u32>(), any::<u32>()).prop_map(|(a, b)| Cadence::SemiMonthly(a, b)),
+            Just(Cadence::Monthly),
+            Just(Cadence::MonthlyLastDay),
+            Just(Cadence::Yearly),
+        ];
+        (
+            any::<i64>(),
+            cadence,
+            any_date(),
+            proptest::option::of(any_date()),
+            proptest::option::of(any::<u32>()),
+            business_day(),
+        )
+            .prop_map(|(amount, cadence, anchor, end, count, business_day)| Recurring {
+                amount,
+                cadence,
+                anchor,
+                end,
+                count,
+                business_day,
+            })
+    }
+
     /// Every nominal occurrence by walking from the anchor, the slow obvious way.
     fn walk(r: &Recurring, to: NaiveDate) -> Vec<NaiveDate> {
         (0..)
@@ -424,6 +469,22 @@ mod tests {
             let slow: Vec<NaiveDate> = walk(&r, to + Days::new(2)).into_iter().map(|n| r.shift(n)).filter(|p| *p >= from && *p <= to).collect();
             prop_assert_eq!(&fast, &slow);
             prop_assert!(fast.windows(2).all(|w| w[0] <= w[1]));
+        }
+
+        /// Whatever the engine is given, from anywhere in chrono's calendar and the full range
+        /// of every number, it returns a projection: no panic, no overflow.
+        #[test]
+        fn project_is_total_over_its_whole_input_domain(
+            opening in any::<i64>(),
+            items in proptest::collection::vec(any_item(), 0..6),
+            one_offs in proptest::collection::vec((any_date(), any::<i64>()), 0..4),
+            as_of in any_date(),
+            horizon in 0u32..=400,
+            threshold in any::<i64>(),
+        ) {
+            let one_offs: Vec<OneOff> = one_offs.into_iter().map(|(date, amount)| OneOff { date, amount }).collect();
+            let p = project(opening, &items, &one_offs, as_of, horizon, threshold);
+            prop_assert!(p.days.len() <= horizon.max(1) as usize);
         }
 
         #[test]

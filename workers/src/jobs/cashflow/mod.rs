@@ -11,10 +11,8 @@ mod store;
 
 impl Handler for Project {
     async fn run(env: &JobEnv, _job: &Job, p: ProjectPayload) -> Outcome {
+        // In range: `Kind::check` ran before this.
         let horizon = p.horizon_days.unwrap_or(DEFAULT_HORIZON_DAYS);
-        if !(1..=366).contains(&horizon) {
-            return Outcome::Dead(format!("horizon_days must be 1..=366, got {horizon}"));
-        }
         let started = std::time::Instant::now();
         let inputs = match store::load(&env.db, p.user_id, p.as_of).await {
             Ok(Some(inputs)) => inputs,

@@ -1,0 +1,11 @@
+-- The dates finance data may hold: the range the API accepts (nightshift_catalog::cashflow::
+-- FIRST_DATE..LAST_DATE). PostgreSQL's own range reaches the year 5874897, past what the
+-- projection engine's calendar (and sqlx's decoding into it) can hold, so a row written
+-- straight into these tables with such a date would fail every projection of its user.
+-- NOT VALID: enforced for every new and updated row; rows already here are not re-checked,
+-- so an upgrade never fails on old data.
+ALTER TABLE recurring_items ADD CONSTRAINT recurring_items_dates_in_range
+    CHECK (anchor_date BETWEEN '1970-01-01' AND '2199-12-31'
+           AND (end_date IS NULL OR end_date BETWEEN '1970-01-01' AND '2199-12-31')) NOT VALID;
+ALTER TABLE scheduled_transactions ADD CONSTRAINT scheduled_transactions_date_in_range
+    CHECK (date BETWEEN '1970-01-01' AND '2199-12-31') NOT VALID;

@@ -26,7 +26,9 @@ struct KeySet {
 #[derive(Clone)]
 pub struct TokenKeys {
     set: std::sync::Arc<std::sync::RwLock<KeySet>>,
-    validation: Validation,
+    /// Shared: the API state (and these keys with it) is cloned for every request, and a
+    /// `Validation` holds three hash sets.
+    validation: std::sync::Arc<Validation>,
 }
 
 impl std::fmt::Debug for TokenKeys {
@@ -66,7 +68,7 @@ impl TokenKeys {
         };
         TokenKeys {
             set: std::sync::Arc::new(std::sync::RwLock::new(set)),
-            validation: Self::validation(),
+            validation: std::sync::Arc::new(Self::validation()),
         }
     }
 
@@ -91,7 +93,7 @@ impl TokenKeys {
     pub fn from_keyring(keys: &[RingKey]) -> Result<Self, AuthError> {
         Ok(TokenKeys {
             set: std::sync::Arc::new(std::sync::RwLock::new(Self::key_set(keys)?)),
-            validation: Self::validation(),
+            validation: std::sync::Arc::new(Self::validation()),
         })
     }
 

@@ -1,7 +1,8 @@
 //! `nightshift bench-api`: the front door, measured with wrk against a real `nightshift api`
 //! child process in one run: the HTTP ceiling (`GET /health/live`), single `POST /v1/jobs`,
-//! and `POST /v1/jobs/batch` at 1,000 jobs a request; the API's memory. No worker runs: the
-//! jobs stay queued under a private prefix and database, both removed at the end.
+//! and `POST /v1/jobs/batch` at 1,000 jobs a request; the API's memory. No worker runs
+//! meanwhile: the jobs stay queued under a private prefix and database, both removed at the
+//! end. Then one worker process drains a backlog with the job history on and off.
 //! `scripts/bench-api.sh` installs wrk and runs it.
 use std::{path::Path, process::Stdio, time::Duration};
 
@@ -9,7 +10,7 @@ use anyhow::{Context as _, bail};
 use nightshift_common::auth::{Scope, TokenKeys};
 use secrecy::SecretString;
 
-use super::{Ctx, mib, rss_kib, stop_child};
+use super::{Ctx, cpu_secs, mib, rss_kib, stop_child};
 
 #[derive(Debug, clap::Args)]
 pub struct ApiBenchArgs {
@@ -25,6 +26,9 @@ pub struct ApiBenchArgs {
     /// Requests a second of the steady single-enqueue run (its latency is the figure).
     #[arg(long, default_value_t = 1000)]
     pub rate: u64,
+    /// Jobs one worker process drains with the history on, then off (0 skips it).
+    #[arg(long, default_value_t = 300_000)]
+    pub worker_jobs: usize,
 }
 
 pub async fn run(config: &nightshift_common::Config, args: ApiBenchArgs) -> anyhow::Result<()> {
@@ -65,12 +69,85 @@ async fn bench(ctx: &Ctx, args: &ApiBenchArgs) -> anyhow::Result<()> {
     let api = ctx.spawn("api", &env)?;
     let pid = api.id().unwrap_or(0);
     let base = format!("http://{addr}");
-    let result = measure(&base, pid, &secret, args).await;
+    let result = measure(ctx, &base, pid, &secret, args).await;
     stop_child(api).await;
-    result
+    result?;
+    if args.worker_jobs > 0 {
+        // What the enqueued jobs then cost to run: one worker process with the history on and
+        // off, side by side in the same run.
+        let mut conn = nightshift_queue::connect_redis(&ctx.config.redis_url).await?;
+        let queue = ctx.queue(&conn);
+        for history in [true, false] {
+            super::cleanup(&mut conn, &ctx.prefix).await?;
+            let label = format!("{}k", args.worker_jobs / 1000);
+            super::process(ctx, &queue, args.worker_jobs, 512, history, &label).await?;
+        }
+    }
+    Ok(())
 }
 
-async fn measure(base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> anyhow::Result<()> {
+/// CPU seconds used so far by the API process, its PostgreSQL backends, Redis, and the whole
+/// machine: read around each run, they say what a request costs and where (wrk itself runs on
+/// the same two cores).
+struct Cpu {
+    api: f64,
+    postgres: f64,
+    redis: f64,
+    machine: f64,
+}
+
+struct Probe {
+    db: sqlx::PgPool,
+    api_pid: u32,
+    redis_pid: u32,
+}
+
+impl Probe {
+    async fn read(&self) -> anyhow::Result<Cpu> {
+        let backends: Vec<i32> = sqlx::query_scalar(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+               AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        // The first line: user nice system idle iowait irq softirq steal, in USER_HZ (100).
+        let busy: u64 = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .enumerate()
+            .filter(|(i, _)| *i != 3 && *i != 4)
+            .filter_map(|(_, v)| v.parse::<u64>().ok())
+            .sum();
+        Ok(Cpu {
+            api: cpu_secs(self.api_pid),
+            postgres: backends.iter().map(|p| cpu_secs(*p as u32)).sum(),
+            redis: cpu_secs(self.redis_pid),
+            machine: busy as f64 / 100.0,
+        })
+    }
+}
+
+/// Where the CPU of `units` requests (or jobs) went between two readings.
+fn split(before: &Cpu, after: &Cpu, units: f64, unit: &str) -> String {
+    let us = |a: f64, b: f64| (b - a) * 1e6 / units;
+    let (api, pg, redis, all) = (
+        us(before.api, after.api),
+        us(before.postgres, after.postgres),
+        us(before.redis, after.redis),
+        us(before.machine, after.machine),
+    );
+    format!(
+        "CPU per {unit}: api {api:.1} µs, postgres {pg:.1} µs, redis {redis:.1} µs, wrk and the rest {:.1} µs",
+        all - api - pg - redis
+    )
+}
+
+async fn measure(ctx: &Ctx, base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !http
@@ -92,15 +169,26 @@ async fn measure(base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> any
     let jobs: Vec<&str> = (0..1000).map(|_| r#"{"kind":"noop"}"#).collect();
     let batch = post_script(&dir, "batch", &token, &format!(r#"{{"jobs":[{}]}}"#, jobs.join(",")))?;
     let c = args.connections;
+    let mut redis = nightshift_queue::connect_redis(&ctx.config.redis_url).await?;
+    let probe = Probe {
+        db: nightshift_common::db::connect(&ctx.bench_db_url, 1).await?,
+        api_pid: pid,
+        redis_pid: super::server_pid(&mut redis).await?,
+    };
     let steady = steady(&http, base, &token, args.rate, args.seconds).await?;
+    let before = probe.read().await?;
     let health = wrk(&format!("{base}/health/live"), None, c, args.seconds)?;
+    let after_health = probe.read().await?;
     let one = wrk(&format!("{base}/v1/jobs"), Some(&single), c, args.seconds)?;
+    let after_one = probe.read().await?;
     let many = wrk(
         &format!("{base}/v1/jobs/batch"),
         Some(&batch),
         args.batch_connections,
         args.seconds,
     )?;
+    let after_many = probe.read().await?;
+    let requests = |r: &Run| r.rps * args.seconds as f64;
     let _ = std::fs::remove_dir_all(&dir);
     let (rss, peak) = rss_kib(pid);
     let line = |what: &str, r: &Run| {
@@ -117,7 +205,9 @@ async fn measure(base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> any
         )
     };
     line(&format!("GET /health/live, {c} conns"), &health);
+    println!("    {}", split(&before, &after_health, requests(&health), "request"));
     line(&format!("POST /v1/jobs, {c} conns"), &one);
+    println!("    {}", split(&after_health, &after_one, requests(&one), "request"));
     println!(
         "    single enqueue is {:.0}% of the health ceiling",
         100.0 * one.rps / health.rps
@@ -128,6 +218,10 @@ async fn measure(base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> any
         &many,
     );
     println!("    batch enqueue: {:.0} jobs/s", many.rps * 1000.0);
+    println!(
+        "    {}",
+        split(&after_one, &after_many, requests(&many) * 1000.0, "job")
+    );
     println!("API RSS {:.1} MiB, peak {:.1} MiB", mib(rss), mib(peak));
     Ok(())
 }

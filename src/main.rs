@@ -91,7 +91,8 @@ enum TokenCommand {
     Issue {
         #[arg(long)]
         sub: String,
-        /// Comma-separated scopes: jobs:read, jobs:write, reminders:read, reminders:write, emails:send, admin.
+        /// Comma-separated scopes: jobs:read, jobs:write, reminders:read, reminders:write, emails:send, admin,
+        /// finance:read, finance:write.
         #[arg(long)]
         scope: String,
         /// Lifetime, e.g. 30m, 1h, 7d.

@@ -114,7 +114,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 
 /// Every route with its OpenAPI documentation, and the document served at `/v1/openapi.json`.
 fn api_routes() -> Router<AppState> {
-    use routes::{batch, cashflow, emails, health, jobs, keys, reminders, schedules, webhooks};
+    use routes::{batch, cashflow, emails, finance, health, jobs, keys, reminders, schedules, webhooks};
     use utoipa::OpenApi;
     use utoipa_axum::{router::OpenApiRouter, routes};
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -128,6 +128,7 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(jobs::status))
         .routes(routes!(cashflow::read))
         .routes(routes!(cashflow::refresh))
+        .routes(routes!(finance::read, finance::replace))
         .routes(routes!(reminders::list, reminders::create))
         .routes(routes!(reminders::get, reminders::replace, reminders::delete))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))

@@ -322,3 +322,177 @@ async fn cashflow_routes_answer_404_for_unknown_users_and_422_for_bad_dates() {
     assert_eq!(resp.status(), 403);
     app.stop().await;
 }
+
+/// The finance data API end to end: a user fed only through `PUT …/finance` (business-day
+/// rules left to their defaults) is projected to the cent; a confined token cannot touch
+/// another user; every bad input is a 422 naming its field, and stores nothing.
+#[tokio::test]
+async fn a_user_fed_only_through_the_finance_api_is_projected_to_the_cent() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(&[
+        Scope::JobsRead,
+        Scope::JobsWrite,
+        Scope::FinanceRead,
+        Scope::FinanceWrite,
+    ]);
+    let put = |user: i64, token: String, body: Value| {
+        let http = app.http.clone();
+        let url = format!("{}/v1/users/{user}/finance", app.base);
+        async move { http.put(url).bearer_auth(token).json(&body).send().await.unwrap() }
+    };
+    let get = |path: String, token: String| {
+        let http = app.http.clone();
+        let url = format!("{}{path}", app.base);
+        async move { http.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    // 2026: Jan 31 and Feb 28 are Saturdays, Feb 1 and Mar 1 Sundays.
+    let finance = json!({
+        "email": "ana@example.com",
+        "time_zone": "Europe/Lisbon",
+        "accounts": [{"name": "current", "balance": 100_000}],
+        "recurring": [
+            // Income by default to the Friday before: Jan 30, then Feb 27 (the 31st clamped to
+            // the 28th, a Saturday).
+            {"name": "salary", "amount": 250_000, "cadence": "monthly", "anchor_date": "2025-12-31"},
+            // A bill by default to the Monday after: Feb 2 and Mar 2.
+            {"name": "rent", "amount": -120_000, "cadence": "monthly", "anchor_date": "2026-01-01"}
+        ],
+        "scheduled": [{"name": "repair", "amount": -5_000, "date": "2026-02-14"}]
+    });
+    let resp = put(41, token.clone(), finance.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let stored: Value = resp.json().await.unwrap();
+    assert_eq!(
+        (stored["accounts"].as_i64(), stored["recurring"].as_i64()),
+        (Some(1), Some(2))
+    );
+    let refresh = stored["refresh_job"].as_str().unwrap().to_string();
+    app.wait_state(&token, &refresh, "succeeded", Duration::from_secs(20))
+        .await;
+
+    let back: Value = get("/v1/users/41/finance".into(), token.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(back["recurring"][0]["business_day"], "previous");
+    assert_eq!(back["recurring"][1]["business_day"], "next");
+    assert_eq!(back["currency"], "EUR");
+
+    let resp = app
+        .http
+        .post(format!("{}/v1/users/41/cashflow/refresh", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"as_of": "2026-01-25", "horizon_days": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let job = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    app.wait_state(&token, &job, "succeeded", Duration::from_secs(20)).await;
+    let p: Value = get("/v1/users/41/cashflow?as_of=2026-01-25".into(), token.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    // Every day, from the hand-computed movements.
+    let moves = [
+        ("2026-01-30", 250_000),
+        ("2026-02-02", -120_000),
+        ("2026-02-14", -5_000),
+        ("2026-02-27", 250_000),
+        ("2026-03-02", -120_000),
+    ];
+    let days = p["days"].as_array().unwrap();
+    assert_eq!(days.len(), 60);
+    let mut balance = 100_000;
+    for day in days {
+        let date = day["date"].as_str().unwrap();
+        balance += moves.iter().filter(|(d, _)| *d == date).map(|(_, m)| m).sum::<i64>();
+        assert_eq!(day["closing"], balance, "{date}");
+    }
+    assert_eq!(balance, 355_000);
+    assert_eq!(days[59]["date"], "2026-03-25");
+
+    // A token confined to user 42 neither reads nor writes user 41, nor learns it exists.
+    let confined = keys()
+        .issue_for(
+            "app",
+            Some(42),
+            &[Scope::FinanceRead, Scope::FinanceWrite, Scope::JobsWrite],
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    assert_eq!(put(41, confined.clone(), finance.clone()).await.status(), 404);
+    assert_eq!(get("/v1/users/41/finance".into(), confined.clone()).await.status(), 404);
+    assert_eq!(
+        put(42, confined.clone(), finance.clone()).await.status(),
+        200,
+        "its own user"
+    );
+    // Without the finance scopes, a job token may not write finance data.
+    assert_eq!(put(41, crate::support::token(RW), finance.clone()).await.status(), 403);
+
+    let with = |pointer: &str, value: Value| {
+        let mut body = finance.clone();
+        let (parent, key) = pointer.rsplit_once('/').unwrap();
+        match body.pointer_mut(parent).unwrap() {
+            Value::Array(items) => items[key.parse::<usize>().unwrap()] = value,
+            object => object[key] = value,
+        }
+        body
+    };
+    for (body, field) in [
+        (
+            with("/recurring/0/cadence", json!("fortnightly")),
+            "recurring[0].cadence",
+        ),
+        (
+            with(
+                "/recurring/0",
+                json!({"name": "gym", "amount": -3000, "cadence": "weekly", "anchor_date": "2026-01-05", "days_of_month": [31]}),
+            ),
+            "recurring[0].days_of_month",
+        ),
+        (with("/recurring/0/occurrences", json!(-1)), "recurring[0].occurrences"),
+        (
+            with("/recurring/0/anchor_date", json!("2026-02-30")),
+            "recurring[0].anchor_date",
+        ),
+        (
+            with("/recurring/0/anchor_date", json!("+262142-12-31")),
+            "recurring[0].anchor_date",
+        ),
+        (
+            with("/recurring/1/end_date", json!("2025-06-01")),
+            "recurring[1].end_date",
+        ),
+        (with("/recurring/1/amount", json!(0)), "recurring[1].amount"),
+        (
+            with("/recurring/1/cadence", json!("every_n_weeks")),
+            "recurring[1].interval_weeks",
+        ),
+        (with("/scheduled/0/date", json!("1969-12-31")), "scheduled[0].date"),
+        (
+            with("/accounts/0/balance", json!(10_000_000_000_000i64)),
+            "accounts[0].balance",
+        ),
+        (with("/accounts/0/name", json!(" ")), "accounts[0].name"),
+        (with("/time_zone", json!("Mars/Olympus_Mons")), "time_zone"),
+        (with("/currency", json!("eur")), "currency"),
+        (with("/email", json!("not an address")), "email"),
+    ] {
+        let resp = put(41, token.clone(), body).await;
+        assert_eq!(resp.status(), 422, "{field}");
+        let error: Value = resp.json().await.unwrap();
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
+    let after: Value = get("/v1/users/41/finance".into(), token.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after, back, "a refused replacement stores nothing");
+    app.stop().await;
+}

@@ -3,6 +3,7 @@ mod body;
 pub mod cashflow;
 pub mod emails;
 mod enqueue;
+pub mod finance;
 pub mod health;
 pub mod jobs;
 pub mod keys;

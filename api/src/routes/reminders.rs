@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::user::{RemindersRead, RemindersWrite, UserRoute};
 use crate::{AppState, error::ApiError, openapi::Errors};
 
-const CADENCES: &[&str] = &[
+pub(super) const CADENCES: &[&str] = &[
     "weekly",
     "biweekly",
     "every_n_weeks",

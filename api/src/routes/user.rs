@@ -23,7 +23,14 @@ macro_rules! scopes {
         }
     )*};
 }
-scopes!(JobsRead, JobsWrite, RemindersRead, RemindersWrite);
+scopes!(
+    JobsRead,
+    JobsWrite,
+    RemindersRead,
+    RemindersWrite,
+    FinanceRead,
+    FinanceWrite
+);
 
 /// The caller and the user of a `/v1/users/{id}/…` route, once the caller may use the route
 /// (`S`) and act on that user, and the user exists. A user-confined token naming another user
@@ -34,7 +41,15 @@ pub struct UserRoute<S> {
     scope: PhantomData<S>,
 }
 
-impl<S: RouteScope + Send> FromRequestParts<AppState> for UserRoute<S> {
+/// The caller and the user of a route that may create the user (`PUT …/finance`): as
+/// [`UserRoute`], but the user need not exist yet.
+pub struct UserTarget<S> {
+    pub caller: Caller,
+    pub user: i64,
+    scope: PhantomData<S>,
+}
+
+impl<S: RouteScope + Send> FromRequestParts<AppState> for UserTarget<S> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
@@ -52,6 +67,19 @@ impl<S: RouteScope + Send> FromRequestParts<AppState> for UserRoute<S> {
         if !caller.may_act_on(user) {
             return Err(ApiError::NotFound("user"));
         }
+        Ok(UserTarget {
+            caller,
+            user,
+            scope: PhantomData,
+        })
+    }
+}
+
+impl<S: RouteScope + Send> FromRequestParts<AppState> for UserRoute<S> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let UserTarget { caller, user, .. } = UserTarget::<S>::from_request_parts(parts, state).await?;
         let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)")
             .bind(user)
             .fetch_one(&state.db)

@@ -56,7 +56,9 @@ pub fn check_subject(sub: &str) -> Result<(), AuthError> {
 pub enum AuthError {
     #[error("invalid token: {0}")]
     Invalid(#[from] jsonwebtoken::errors::Error),
-    #[error("unknown scope `{0}` (known: jobs:read, jobs:write, reminders:read, reminders:write, emails:send, admin)")]
+    #[error(
+        "unknown scope `{0}` (known: jobs:read, jobs:write, reminders:read, reminders:write, emails:send, admin, finance:read, finance:write)"
+    )]
     UnknownScope(String),
     #[error("token lifetime must be between 1 second and 366 days")]
     Lifetime,

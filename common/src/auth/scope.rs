@@ -9,6 +9,8 @@ pub enum Scope {
     RemindersWrite,
     EmailsSend,
     Admin,
+    FinanceRead,
+    FinanceWrite,
 }
 
 impl Scope {
@@ -20,16 +22,20 @@ impl Scope {
             Scope::RemindersWrite => "reminders:write",
             Scope::EmailsSend => "emails:send",
             Scope::Admin => "admin",
+            Scope::FinanceRead => "finance:read",
+            Scope::FinanceWrite => "finance:write",
         }
     }
 
-    pub const ALL: [Scope; 6] = [
+    pub const ALL: [Scope; 8] = [
         Scope::JobsRead,
         Scope::JobsWrite,
         Scope::RemindersRead,
         Scope::RemindersWrite,
         Scope::EmailsSend,
         Scope::Admin,
+        Scope::FinanceRead,
+        Scope::FinanceWrite,
     ];
 
     pub fn parse(s: &str) -> Option<Scope> {

@@ -28,6 +28,7 @@ async fn the_openapi_document_lists_every_route_with_its_scope() {
         "/v1/jobs/{id}",
         "/v1/users/{id}/cashflow",
         "/v1/users/{id}/cashflow/refresh",
+        "/v1/users/{id}/finance",
         "/v1/users/{id}/reminders",
         "/v1/users/{id}/reminders/{rid}",
         "/v1/users/{id}/webhooks",

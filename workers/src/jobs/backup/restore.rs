@@ -42,8 +42,11 @@ impl Backups {
         }
         let identity = self.identity()?;
         let tools = Tools::locate(self.config.pg_bindir.as_deref()).await?;
-        if !force && !pg::is_empty(into).await? {
-            return Err(BackupError::NotEmpty(database_name(into)));
+        if !pg::is_empty(into).await? {
+            if !force {
+                return Err(BackupError::NotEmpty(database_name(into)));
+            }
+            return Box::pin(self.replace(db, id, into)).await;
         }
         tokio::fs::create_dir_all(&self.config.work_dir).await?;
         // Unique per call: a drill and an operator's restore of the same backup may overlap.
@@ -74,9 +77,6 @@ impl Backups {
         let mut cmd = pg::command(&tools.pg_restore, into)?;
         // One transaction: a restore that fails half-way leaves the target as it was.
         cmd.args(["--exit-on-error", "--single-transaction", "--no-owner"]);
-        if force {
-            cmd.args(["--clean", "--if-exists"]);
-        }
         let mut child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::null())
@@ -120,6 +120,43 @@ impl Backups {
             rows: restored.tables.values().map(|t| t.rows).sum(),
             seconds: started.elapsed().as_secs_f64(),
         })
+    }
+
+    /// A forced restore over a database that holds data: restored and verified into a new
+    /// database beside it, which then takes its name. `pg_restore --clean` cannot do it (it
+    /// drops a partition's inherited primary key, and `job_history` is partitioned), and a
+    /// restore that fails leaves the target as it was. Sessions on the target are ended: a
+    /// database is renamed only when nobody is connected.
+    async fn replace(&self, db: &PgPool, id: Uuid, into: &str) -> Result<Restored, BackupError> {
+        let name = database_name(into);
+        let suffix = Uuid::new_v4().simple().to_string();
+        let fresh = format!("{name}_restoring_{}", &suffix[..8]);
+        let fresh_url = db::with_database(into, &fresh)?;
+        sqlx::Postgres::create_database(&fresh_url).await?;
+        let restored = match self.restore(db, id, &fresh_url, false).await {
+            Ok(restored) => restored,
+            Err(e) => {
+                let _ = db::drop_database(&fresh_url).await;
+                return Err(e);
+            }
+        };
+        let quoted = |n: &str| format!("\"{}\"", n.replace('"', "\"\""));
+        let replaced = quoted(&format!("{name}_replaced_{}", &suffix[..8]));
+        let admin = db::connect(&db::with_database(into, "postgres")?, 1).await?;
+        for sql in [
+            format!("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false", quoted(&name)),
+            format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'",
+                name.replace('\'', "''")
+            ),
+            format!("ALTER DATABASE {} RENAME TO {replaced}", quoted(&name)),
+            format!("ALTER DATABASE {} RENAME TO {}", quoted(&fresh), quoted(&name)),
+            format!("DROP DATABASE {replaced} WITH (FORCE)"),
+        ] {
+            sqlx::query(&sql).execute(&admin).await?;
+        }
+        admin.close().await;
+        Ok(restored)
     }
 
     /// The restore drill: restores `id` (the newest live backup when `None`) into a scratch

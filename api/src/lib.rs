@@ -126,7 +126,8 @@ fn api_routes() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(batch::MAX_BATCH_BYTES)),
         )
         .routes(routes!(jobs::status))
-        .routes(routes!(cashflow::read))
+        .routes(routes!(cashflow::read, cashflow::delete))
+        .routes(routes!(cashflow::list))
         .routes(routes!(cashflow::refresh))
         .routes(routes!(finance::read, finance::replace))
         .routes(routes!(reminders::list, reminders::create))

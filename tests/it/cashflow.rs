@@ -414,6 +414,80 @@ async fn a_user_fed_only_through_the_finance_api_is_projected_to_the_cent() {
     }
     assert_eq!(balance, 355_000);
     assert_eq!(days[59]["date"], "2026-03-25");
+    assert_eq!(
+        (p["currency"].as_str(), p["role"].as_str()),
+        (Some("EUR"), Some("what_if"))
+    );
+    assert_eq!(days[5]["inflow"], 250_000, "Jan 30");
+    assert_eq!(days[0]["outflow"], 0, "never null");
+
+    // The PUT's own refresh made the current projection (as of the user's today); a what-if
+    // for a later date is stored beside it and never replaces it.
+    let current: Value = get("/v1/users/41/cashflow".into(), token.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["role"], "current");
+    let today = current["as_of"].as_str().unwrap().to_string();
+    let resp = app
+        .http
+        .post(format!("{}/v1/users/41/cashflow/refresh", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"as_of": "2199-06-01", "horizon_days": 30}))
+        .send()
+        .await
+        .unwrap();
+    let job = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    app.wait_state(&token, &job, "succeeded", Duration::from_secs(20)).await;
+    let still: Value = get("/v1/users/41/cashflow".into(), token.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (still["as_of"].as_str(), still["role"].as_str()),
+        (Some(today.as_str()), Some("current"))
+    );
+    let what_if: Value = get("/v1/users/41/cashflow?as_of=2199-06-01".into(), token.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(what_if["role"], "what_if");
+    let listed: Value = get("/v1/users/41/cashflow/projections".into(), token.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let roles: Vec<(String, String)> = listed["projections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["as_of"].as_str().unwrap().into(), p["role"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            ("2199-06-01".to_string(), "what_if".to_string()),
+            (today.clone(), "current".into()),
+            ("2026-01-25".into(), "what_if".into())
+        ]
+    );
+    let delete = |as_of: &str| {
+        let (http, token) = (app.http.clone(), token.clone());
+        let url = format!("{}/v1/users/41/cashflow?as_of={as_of}", app.base);
+        async move { http.delete(url).bearer_auth(token).send().await.unwrap().status() }
+    };
+    assert_eq!(delete("2199-06-01").await, 204);
+    assert_eq!(delete("2199-06-01").await, 404);
+    assert_eq!(delete("2199-13-01").await, 422);
+    let listed: Value = get("/v1/users/41/cashflow/projections".into(), token.clone())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["projections"].as_array().unwrap().len(), 2);
 
     // A token confined to user 42 neither reads nor writes user 41, nor learns it exists.
     let confined = keys()

@@ -76,7 +76,8 @@ pub async fn refresh(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ReadQuery {
-    /// The projection made as of this date (YYYY-MM-DD); the newest when absent.
+    /// The projection made as of this date (YYYY-MM-DD, a what-if or the current one); the
+    /// current one when absent.
     #[param(format = Date)]
     as_of: Option<String>,
 }
@@ -86,11 +87,19 @@ pub struct ReadQuery {
 pub struct Projection {
     user_id: i64,
     as_of: NaiveDate,
+    /// `current`: the newest projection as of a day up to the user's today (in their time
+    /// zone); `what_if`: one refreshed for another date, which never replaces the current one.
+    #[schema(pattern = "^(current|what_if)$")]
+    role: &'static str,
+    /// ISO 4217 code of every amount.
+    currency: String,
     opening: i64,
     lowest_balance: i64,
     lowest_date: NaiveDate,
     /// The first day below the user's threshold, if any.
     shortfall: Option<Shortfall>,
+    /// The first day whose closing balance is below zero, if any.
+    first_below_zero: Option<NaiveDate>,
     computed_at: DateTime<Utc>,
     days: Vec<Day>,
 }
@@ -104,9 +113,106 @@ pub struct Shortfall {
 #[derive(Serialize, ToSchema)]
 pub struct Day {
     date: NaiveDate,
-    inflow: Option<i64>,
-    outflow: Option<i64>,
+    inflow: i64,
+    outflow: i64,
     closing: i64,
+}
+
+/// A stored projection, as listed.
+#[derive(Serialize, ToSchema, sqlx::FromRow)]
+pub struct StoredProjection {
+    as_of: NaiveDate,
+    computed_at: DateTime<Utc>,
+    #[schema(pattern = "^(current|what_if)$")]
+    #[sqlx(skip)]
+    role: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Projections {
+    /// Newest `as_of` first.
+    projections: Vec<StoredProjection>,
+}
+
+/// The user's today in their time zone, and their currency.
+async fn today_of(state: &AppState, user: i64) -> Result<(NaiveDate, String), ApiError> {
+    let (tz, currency): (String, String) = sqlx::query_as("SELECT time_zone, currency::text FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_one(&state.db)
+        .await?;
+    // A zone PostgreSQL holds but chrono-tz does not know counts as UTC, as in the worker.
+    let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::UTC);
+    Ok((Utc::now().with_timezone(&tz).date_naive(), currency))
+}
+
+/// The `as_of` of the user's current projection: the newest up to their today.
+async fn current_as_of(state: &AppState, user: i64, today: NaiveDate) -> Result<Option<NaiveDate>, ApiError> {
+    Ok(
+        sqlx::query_scalar("SELECT max(as_of) FROM cashflow_projections WHERE user_id = $1 AND as_of <= $2")
+            .bind(user)
+            .bind(today)
+            .fetch_one(&state.db)
+            .await?,
+    )
+}
+
+/// A user's stored projections, the current one and the what-ifs (scope `jobs:read`).
+#[utoipa::path(
+    get, path = "/v1/users/{id}/cashflow/projections", tag = "cashflow",
+    params(("id" = i64, Path, minimum = 1, description = "The user id")),
+    responses((status = 200, description = "The stored projections", body = Projections), Errors),
+    security(("bearer" = ["jobs:read"]))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    UserRoute { user: id, .. }: UserRoute<JobsRead>,
+) -> Result<Json<Projections>, ApiError> {
+    let (today, _) = today_of(&state, id).await?;
+    let current = current_as_of(&state, id, today).await?;
+    let mut projections: Vec<StoredProjection> = sqlx::query_as(
+        "SELECT as_of, computed_at FROM cashflow_projections WHERE user_id = $1 ORDER BY as_of DESC LIMIT 1000",
+    )
+    .bind(id)
+    .fetch_all(&state.db)
+    .await?;
+    for p in &mut projections {
+        p.role = if Some(p.as_of) == current { "current" } else { "what_if" };
+    }
+    Ok(Json(Projections { projections }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteQuery {
+    /// The projection to delete (YYYY-MM-DD).
+    #[param(format = Date)]
+    as_of: String,
+}
+
+/// Delete one stored projection, a what-if or the current one (scope `jobs:write`).
+#[utoipa::path(
+    delete, path = "/v1/users/{id}/cashflow", tag = "cashflow",
+    params(("id" = i64, Path, minimum = 1, description = "The user id"), DeleteQuery),
+    responses((status = 204, description = "Deleted"), Errors),
+    security(("bearer" = ["jobs:write"]))
+)]
+pub async fn delete(
+    State(state): State<AppState>,
+    UserRoute { user: id, .. }: UserRoute<JobsWrite>,
+    query: Result<Query<DeleteQuery>, QueryRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::invalid("as_of", e.body_text()))?;
+    let as_of = date("as_of", &q.as_of)?;
+    let deleted = sqlx::query("DELETE FROM cashflow_projections WHERE user_id = $1 AND as_of = $2")
+        .bind(id)
+        .bind(as_of)
+        .execute(&state.db)
+        .await?
+        .rows_affected();
+    if deleted == 0 {
+        return Err(ApiError::NotFound("projection"));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 type ProjectionRow = (
@@ -122,7 +228,7 @@ type ProjectionRow = (
     DateTime<Utc>,
 );
 
-/// The newest projection (or the one for `?as_of=`), day by day (scope `jobs:read`).
+/// The current projection (or the one for `?as_of=`), day by day (scope `jobs:read`).
 #[utoipa::path(
     get, path = "/v1/users/{id}/cashflow", tag = "cashflow",
     params(("id" = i64, Path, minimum = 1, description = "The user id"), ReadQuery),
@@ -135,11 +241,15 @@ pub async fn read(
     query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Json<Projection>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
-    let as_of = q.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
+    let asked = q.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
+    let (today, currency) = today_of(&state, id).await?;
+    let current = current_as_of(&state, id, today).await?;
+    let Some(as_of) = asked.or(current) else {
+        return Err(ApiError::NotFound("projection"));
+    };
     let row: Option<ProjectionRow> = sqlx::query_as(
         "SELECT as_of, opening, inflows, outflows, closing, lowest_balance, lowest_date, first_shortfall, threshold, computed_at
-         FROM cashflow_projections WHERE user_id = $1 AND ($2::date IS NULL OR as_of = $2)
-         ORDER BY as_of DESC LIMIT 1",
+         FROM cashflow_projections WHERE user_id = $1 AND as_of = $2",
     )
     .bind(id)
     .bind(as_of)
@@ -155,18 +265,23 @@ pub async fn read(
         .enumerate()
         .map(|(i, c)| Day {
             date: as_of + Days::new(i as u64),
-            inflow: inflows.get(i).copied(),
-            outflow: outflows.get(i).copied(),
+            // The table's CHECK keeps the three arrays the same length.
+            inflow: inflows.get(i).copied().unwrap_or(0),
+            outflow: outflows.get(i).copied().unwrap_or(0),
             closing: *c,
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let first_below_zero = days.iter().find(|d| d.closing < 0).map(|d| d.date);
     Ok(Json(Projection {
         user_id: id,
         as_of,
+        role: if Some(as_of) == current { "current" } else { "what_if" },
+        currency,
         opening,
         lowest_balance: lowest,
         lowest_date,
         shortfall: shortfall.map(|date| Shortfall { date, threshold }),
+        first_below_zero,
         computed_at,
         days,
     }))

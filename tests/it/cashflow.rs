@@ -380,22 +380,25 @@ async fn a_user_fed_only_through_the_finance_api_is_projected_to_the_cent() {
     assert_eq!(back["recurring"][1]["business_day"], "next");
     assert_eq!(back["currency"], "EUR");
 
+    // Waiting for it: the answer is the projection itself.
     let resp = app
         .http
-        .post(format!("{}/v1/users/41/cashflow/refresh", app.base))
+        .post(format!("{}/v1/users/41/cashflow/refresh?wait=5", app.base))
         .bearer_auth(&token)
         .json(&json!({"as_of": "2026-01-25", "horizon_days": 60}))
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 202);
-    let job = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    app.wait_state(&token, &job, "succeeded", Duration::from_secs(20)).await;
-    let p: Value = get("/v1/users/41/cashflow?as_of=2026-01-25".into(), token.clone())
-        .await
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let p: Value = resp.json().await.unwrap();
+    assert_eq!(
+        p,
+        get("/v1/users/41/cashflow?as_of=2026-01-25".into(), token.clone())
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()
+    );
     // Every day, from the hand-computed movements.
     let moves = [
         ("2026-01-30", 250_000),
@@ -438,7 +441,19 @@ async fn a_user_fed_only_through_the_finance_api_is_projected_to_the_cent() {
         .send()
         .await
         .unwrap();
-    let job = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(resp.status(), 202, "no wait: the job at once");
+    let accepted: Value = resp.json().await.unwrap();
+    assert_eq!(accepted["as_of"], "2199-06-01");
+    let job = accepted["id"].as_str().unwrap().to_string();
+    // Without a date the 202 names the day it will use: the user's today.
+    let resp = app
+        .http
+        .post(format!("{}/v1/users/41/cashflow/refresh", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.json::<Value>().await.unwrap()["as_of"], today.as_str());
     app.wait_state(&token, &job, "succeeded", Duration::from_secs(20)).await;
     let still: Value = get("/v1/users/41/cashflow".into(), token.clone())
         .await

@@ -17,11 +17,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::user::{JobsRead, JobsWrite, UserRoute};
-use crate::{
-    AppState,
-    error::ApiError,
-    openapi::{Accepted, Errors},
-};
+use crate::{AppState, error::ApiError, openapi::Errors};
 
 /// A YYYY-MM-DD date inside the range the finance data accepts.
 fn date(field: &str, raw: &str) -> Result<NaiveDate, ApiError> {
@@ -43,23 +39,60 @@ pub(crate) struct RefreshRequest {
     horizon_days: Option<u32>,
 }
 
-/// Project a user's balance now (scope `jobs:write`): queues `cashflow.project`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RefreshQuery {
+    /// Seconds to wait for the projection, 0 to 5: within them the answer is the projection
+    /// (200), after them the queued job (202). 0 (the default) answers at once. Short on
+    /// purpose: a request held open is a connection the server keeps for it.
+    #[param(minimum = 0, maximum = 5)]
+    wait: Option<u64>,
+}
+
+/// The projection job, queued.
+#[derive(Serialize, ToSchema)]
+pub struct Refreshing {
+    /// The `cashflow.project` job.
+    id: String,
+    /// The date it projects from: the one asked for, or the user's today in their time zone.
+    as_of: NaiveDate,
+}
+
+/// Project a user's balance now (scope `jobs:write`): queues `cashflow.project`, and with
+/// `?wait=` answers with the projection once it is stored.
 #[utoipa::path(
     post, path = "/v1/users/{id}/cashflow/refresh", tag = "cashflow",
-    params(("id" = i64, Path, minimum = 1, description = "The user id")),
+    params(("id" = i64, Path, minimum = 1, description = "The user id"), RefreshQuery),
     request_body(content = Option<RefreshRequest>, description = "May be empty"),
-    responses((status = 202, description = "The projection job is queued", body = Accepted), Errors),
+    responses(
+        (status = 200, description = "Projected within the wait", body = Projection),
+        (status = 202, description = "The projection job is queued", body = Refreshing),
+        Errors
+    ),
     security(("bearer" = ["jobs:write"]))
 )]
 pub async fn refresh(
     State(state): State<AppState>,
     UserRoute { caller, user: id, .. }: UserRoute<JobsWrite>,
+    query: Result<Query<RefreshQuery>, QueryRejection>,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(q) = query.map_err(|e| ApiError::invalid("wait", e.body_text()))?;
+    let wait = q.wait.unwrap_or(0);
+    if wait > 5 {
+        return Err(ApiError::invalid("wait", "must be 0 to 5 seconds"));
+    }
     let req: RefreshRequest = super::body::json(body, true)?;
+    let asked = req.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
+    // Named now, not left to the worker: the answer says which day it will be.
+    let as_of = match asked {
+        Some(d) => d,
+        None => today_of(&state, id).await?.0,
+    };
     let payload = ProjectPayload {
         user_id: id,
-        as_of: req.as_of.as_deref().map(|d| date("as_of", d)).transpose()?,
+        as_of: Some(as_of),
         horizon_days: req.horizon_days,
     };
     // The body's fields are the payload's: a refused one is named as sent.
@@ -70,7 +103,21 @@ pub async fn refresh(
         job: job.into_inner(),
     };
     let job_id = super::enqueue::push_one(&state, &caller, checked).await?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { id: job_id })))
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
+    let queue = state.queues.of::<Project>();
+    while wait > 0 && tokio::time::Instant::now() < deadline {
+        match queue.inspect(&job_id).await?.map(|r| r.state) {
+            Some(nightshift_queue::JobState::Succeeded) => {
+                if let Some(p) = projection(&state, id, as_of).await? {
+                    return Ok(Json(p).into_response());
+                }
+                break;
+            }
+            Some(s) if s.is_final() => break,
+            _ => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(Refreshing { id: job_id, as_of })).into_response())
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -242,11 +289,20 @@ pub async fn read(
 ) -> Result<Json<Projection>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let asked = q.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
-    let (today, currency) = today_of(&state, id).await?;
-    let current = current_as_of(&state, id, today).await?;
+    let current = current_as_of(&state, id, today_of(&state, id).await?.0).await?;
     let Some(as_of) = asked.or(current) else {
         return Err(ApiError::NotFound("projection"));
     };
+    projection(&state, id, as_of)
+        .await?
+        .map(Json)
+        .ok_or(ApiError::NotFound("projection"))
+}
+
+/// The stored projection of `user` as of `as_of`, as answered.
+async fn projection(state: &AppState, id: i64, as_of: NaiveDate) -> Result<Option<Projection>, ApiError> {
+    let (today, currency) = today_of(state, id).await?;
+    let current = current_as_of(state, id, today).await?;
     let row: Option<ProjectionRow> = sqlx::query_as(
         "SELECT as_of, opening, inflows, outflows, closing, lowest_balance, lowest_date, first_shortfall, threshold, computed_at
          FROM cashflow_projections WHERE user_id = $1 AND as_of = $2",
@@ -258,7 +314,7 @@ pub async fn read(
     let Some((as_of, opening, inflows, outflows, closing, lowest, lowest_date, shortfall, threshold, computed_at)) =
         row
     else {
-        return Err(ApiError::NotFound("projection"));
+        return Ok(None);
     };
     let days = closing
         .iter()
@@ -272,7 +328,7 @@ pub async fn read(
         })
         .collect::<Vec<_>>();
     let first_below_zero = days.iter().find(|d| d.closing < 0).map(|d| d.date);
-    Ok(Json(Projection {
+    Ok(Some(Projection {
         user_id: id,
         as_of,
         role: if Some(as_of) == current { "current" } else { "what_if" },

@@ -366,6 +366,9 @@ async fn reminders_are_created_listed_replaced_and_deleted_per_user_with_field_e
         (json!({"end_date": "2026-01-01"}), "end_date"),
         (json!({"channel": "webhook"}), "webhook_id"),
         (json!({"due_date": "2026-02-30"}), "due_date"),
+        // Dates the calendar holds but the reminder scan's date arithmetic should never meet.
+        (json!({"due_date": "+262142-12-31"}), "due_date"),
+        (json!({"end_date": "9999-12-31"}), "end_date"),
         (json!({"channel": "sms"}), "channel"),
         // Out of range even where the cadence does not use them: the table refuses them too.
         (json!({"interval_weeks": 100}), "interval_weeks"),

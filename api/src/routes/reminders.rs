@@ -9,6 +9,8 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use nightshift_catalog::cashflow;
+
 use super::user::{RemindersRead, RemindersWrite, UserRoute};
 use crate::{AppState, error::ApiError, openapi::Errors};
 
@@ -155,6 +157,12 @@ async fn validate(state: &AppState, user: i64, body: ReminderBody) -> Result<Val
             "days_of_month",
             "must be two increasing days of the month, 1 to 31",
         ));
+    }
+    // The finance data's date range, for the same reason: the scan adds days and months to
+    // these dates, and the calendar ends.
+    cashflow::check_date("due_date", body.due_date)?;
+    if let Some(end) = body.end_date {
+        cashflow::check_date("end_date", end)?;
     }
     if body.end_date.is_some_and(|e| e < body.due_date) {
         return Err(ApiError::invalid("end_date", "must not be before due_date"));

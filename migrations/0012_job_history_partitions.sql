@@ -25,6 +25,9 @@ DECLARE
     part text;
     made integer := 0;
 BEGIN
+    -- Every process runs this at start-up, and two may start at once: one at a time, so the
+    -- second finds the first's partitions instead of failing to create them again.
+    PERFORM pg_advisory_xact_lock(hashtext('nightshift job_history partitions'));
     FOR d IN SELECT generate_series(first_day, last_day, interval '1 day')::date LOOP
         part := 'job_history_p' || to_char(d, 'YYYYMMDD');
         CONTINUE WHEN to_regclass(part) IS NOT NULL;
@@ -56,6 +59,7 @@ DECLARE
     kept bigint;
     dropped bigint := 0;
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('nightshift job_history partitions'));
     FOR part IN
         SELECT c.relname FROM pg_inherits i
         JOIN pg_class c ON c.oid = i.inhrelid

@@ -159,3 +159,23 @@ async fn retention_drops_the_days_past_it_whole_and_keeps_unfinished_jobs() {
     assert_eq!(partition_of(&pool, retrying).await, "job_history_default");
     app.stop().await;
 }
+
+/// Every process makes the coming week's partitions at start-up; several starting at once
+/// must all succeed, not race to create the same table.
+#[tokio::test]
+async fn processes_making_partitions_at_once_all_succeed() {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let today = Utc::now().date_naive();
+    let (first, last) = (today - Days::new(60), today - Days::new(31));
+    let makers = (0..4).map(|_| {
+        let pool = pool.clone();
+        tokio::spawn(async move { partitions::ensure(&pool, first, last).await })
+    });
+    let made: i32 = futures::future::join_all(makers)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().expect("making partitions beside another process"))
+        .sum();
+    assert_eq!(made, 30, "each day made once, by one of them");
+}

@@ -66,7 +66,7 @@ fn eur() -> String {
     "EUR".into()
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, sqlx::FromRow)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Account {
     #[schema(min_length = 1, max_length = 200)]
@@ -76,7 +76,7 @@ pub(crate) struct Account {
     balance: i64,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, sqlx::FromRow)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RecurringItem {
     #[schema(min_length = 1, max_length = 200)]
@@ -111,7 +111,7 @@ pub(crate) struct RecurringItem {
     occurrences: Option<i32>,
 }
 
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema, sqlx::FromRow)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Scheduled {
     #[schema(min_length = 1, max_length = 200)]
@@ -382,18 +382,6 @@ pub async fn replace(
     }))
 }
 
-type RecurringRow = (
-    String,
-    i64,
-    String,
-    NaiveDate,
-    Option<NaiveDate>,
-    Option<i32>,
-    Option<Vec<i32>>,
-    String,
-    Option<i32>,
-);
-
 /// A user's finance data, as the last `PUT` left it (scope `finance:read`).
 #[utoipa::path(
     get, path = "/v1/users/{id}/finance", tag = "cashflow",
@@ -410,47 +398,22 @@ pub async fn read(
             .bind(user)
             .fetch_one(&state.db)
             .await?;
-    let accounts =
-        sqlx::query_as::<_, (String, i64)>("SELECT name, balance FROM accounts WHERE user_id = $1 ORDER BY id")
-            .bind(user)
-            .fetch_all(&state.db)
-            .await?
-            .into_iter()
-            .map(|(name, balance)| Account { name, balance })
-            .collect();
-    let recurring = sqlx::query_as::<_, RecurringRow>(
+    let accounts = sqlx::query_as("SELECT name, balance FROM accounts WHERE user_id = $1 ORDER BY id")
+        .bind(user)
+        .fetch_all(&state.db)
+        .await?;
+    let recurring = sqlx::query_as(
         "SELECT name, amount, cadence, anchor_date, end_date, interval_weeks, days_of_month, business_day, occurrences
          FROM recurring_items WHERE user_id = $1 ORDER BY id",
     )
     .bind(user)
     .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .map(
-        |(name, amount, cadence, anchor_date, end_date, interval_weeks, days_of_month, business_day, occurrences)| {
-            RecurringItem {
-                name,
-                amount,
-                cadence,
-                anchor_date,
-                end_date,
-                interval_weeks,
-                days_of_month,
-                business_day: Some(business_day),
-                occurrences,
-            }
-        },
-    )
-    .collect();
-    let scheduled = sqlx::query_as::<_, (String, i64, NaiveDate)>(
-        "SELECT name, amount, date FROM scheduled_transactions WHERE user_id = $1 ORDER BY date, id",
-    )
-    .bind(user)
-    .fetch_all(&state.db)
-    .await?
-    .into_iter()
-    .map(|(name, amount, date)| Scheduled { name, amount, date })
-    .collect();
+    .await?;
+    let scheduled =
+        sqlx::query_as("SELECT name, amount, date FROM scheduled_transactions WHERE user_id = $1 ORDER BY date, id")
+            .bind(user)
+            .fetch_all(&state.db)
+            .await?;
     Ok(Json(Finance {
         email,
         time_zone,

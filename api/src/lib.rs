@@ -129,7 +129,12 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(cashflow::read, cashflow::delete))
         .routes(routes!(cashflow::list))
         .routes(routes!(cashflow::refresh))
-        .routes(routes!(finance::read, finance::replace))
+        .merge(
+            // A household's whole finance data may be larger than a job.
+            OpenApiRouter::new()
+                .routes(routes!(finance::read, finance::replace))
+                .layer(DefaultBodyLimit::max(finance::MAX_FINANCE_BYTES)),
+        )
         .routes(routes!(reminders::list, reminders::create))
         .routes(routes!(reminders::get, reminders::replace, reminders::delete))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))

@@ -583,5 +583,21 @@ async fn a_user_fed_only_through_the_finance_api_is_projected_to_the_cent() {
         .await
         .unwrap();
     assert_eq!(after, back, "a refused replacement stores nothing");
+
+    // A thousand recurring items are more than a job's 64 KiB body: the route takes 1 MiB.
+    let mut big = finance.clone();
+    big["recurring"] = json!(
+        (0..1000)
+            .map(|i| json!({"name": format!("subscription number {i}"), "amount": -100 - i, "cadence": "monthly", "anchor_date": "2026-01-15"}))
+            .collect::<Vec<_>>()
+    );
+    let resp = put(41, token.clone(), big.clone()).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["recurring"], 1000);
+    let one_more = big["recurring"][0].clone();
+    big["recurring"].as_array_mut().unwrap().push(one_more);
+    let resp = put(41, token.clone(), big).await;
+    assert_eq!(resp.status(), 422);
+    assert_eq!(resp.json::<Value>().await.unwrap()["error"]["field"], "recurring");
     app.stop().await;
 }

@@ -20,6 +20,8 @@ use super::{
 };
 use crate::{AppState, error::ApiError, openapi::Errors};
 
+/// The body of a `PUT`: room for the item limits below at realistic name lengths.
+pub const MAX_FINANCE_BYTES: usize = 1024 * 1024;
 /// Per user: far above any household, low enough that one request stays one quick statement.
 const MAX_ACCOUNTS: usize = 100;
 const MAX_RECURRING: usize = 1_000;
@@ -292,7 +294,7 @@ pub async fn replace(
     UserTarget { caller, user, .. }: UserTarget<FinanceWrite>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Stored>, ApiError> {
-    let mut f: Finance = super::body::json(body, false)?;
+    let mut f: Finance = super::body::json_within(body, false, MAX_FINANCE_BYTES)?;
     f.check()?;
     let mut tx = state.db.begin().await?;
     sqlx::query(

@@ -88,7 +88,7 @@ pub async fn refresh(
     // Named now, not left to the worker: the answer says which day it will be.
     let as_of = match asked {
         Some(d) => d,
-        None => today_of(&state, id).await?.0,
+        None => standing(&state, id).await?.today,
     };
     let payload = ProjectPayload {
         user_id: id,
@@ -108,7 +108,8 @@ pub async fn refresh(
     while wait > 0 && tokio::time::Instant::now() < deadline {
         match queue.inspect(&job_id).await?.map(|r| r.state) {
             Some(nightshift_queue::JobState::Succeeded) => {
-                if let Some(p) = projection(&state, id, as_of).await? {
+                // Read afresh: this projection may just have become the current one.
+                if let Some(p) = projection(&state, id, as_of, standing(&state, id).await?).await? {
                     return Ok(Json(p).into_response());
                 }
                 break;
@@ -181,26 +182,33 @@ pub struct Projections {
     projections: Vec<StoredProjection>,
 }
 
-/// The user's today in their time zone, and their currency.
-async fn today_of(state: &AppState, user: i64) -> Result<(NaiveDate, String), ApiError> {
+/// What every answer about a user's projections needs, read once per request.
+struct Standing {
+    /// The user's today, in their time zone.
+    today: NaiveDate,
+    currency: String,
+    /// The `as_of` of the current projection: the newest up to `today`.
+    current: Option<NaiveDate>,
+}
+
+async fn standing(state: &AppState, user: i64) -> Result<Standing, ApiError> {
     let (tz, currency): (String, String) = sqlx::query_as("SELECT time_zone, currency::text FROM users WHERE id = $1")
         .bind(user)
         .fetch_one(&state.db)
         .await?;
     // A zone PostgreSQL holds but chrono-tz does not know counts as UTC, as in the worker.
     let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::UTC);
-    Ok((Utc::now().with_timezone(&tz).date_naive(), currency))
-}
-
-/// The `as_of` of the user's current projection: the newest up to their today.
-async fn current_as_of(state: &AppState, user: i64, today: NaiveDate) -> Result<Option<NaiveDate>, ApiError> {
-    Ok(
-        sqlx::query_scalar("SELECT max(as_of) FROM cashflow_projections WHERE user_id = $1 AND as_of <= $2")
-            .bind(user)
-            .bind(today)
-            .fetch_one(&state.db)
-            .await?,
-    )
+    let today = Utc::now().with_timezone(&tz).date_naive();
+    let current = sqlx::query_scalar("SELECT max(as_of) FROM cashflow_projections WHERE user_id = $1 AND as_of <= $2")
+        .bind(user)
+        .bind(today)
+        .fetch_one(&state.db)
+        .await?;
+    Ok(Standing {
+        today,
+        currency,
+        current,
+    })
 }
 
 /// A user's stored projections, the current one and the what-ifs (scope `jobs:read`).
@@ -214,8 +222,7 @@ pub async fn list(
     State(state): State<AppState>,
     UserRoute { user: id, .. }: UserRoute<JobsRead>,
 ) -> Result<Json<Projections>, ApiError> {
-    let (today, _) = today_of(&state, id).await?;
-    let current = current_as_of(&state, id, today).await?;
+    let current = standing(&state, id).await?.current;
     let mut projections: Vec<StoredProjection> = sqlx::query_as(
         "SELECT as_of, computed_at FROM cashflow_projections WHERE user_id = $1 ORDER BY as_of DESC LIMIT 1000",
     )
@@ -289,20 +296,23 @@ pub async fn read(
 ) -> Result<Json<Projection>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::invalid("query", e.body_text()))?;
     let asked = q.as_of.as_deref().map(|d| date("as_of", d)).transpose()?;
-    let current = current_as_of(&state, id, today_of(&state, id).await?.0).await?;
-    let Some(as_of) = asked.or(current) else {
+    let standing = standing(&state, id).await?;
+    let Some(as_of) = asked.or(standing.current) else {
         return Err(ApiError::NotFound("projection"));
     };
-    projection(&state, id, as_of)
+    projection(&state, id, as_of, standing)
         .await?
         .map(Json)
         .ok_or(ApiError::NotFound("projection"))
 }
 
 /// The stored projection of `user` as of `as_of`, as answered.
-async fn projection(state: &AppState, id: i64, as_of: NaiveDate) -> Result<Option<Projection>, ApiError> {
-    let (today, currency) = today_of(state, id).await?;
-    let current = current_as_of(state, id, today).await?;
+async fn projection(
+    state: &AppState,
+    id: i64,
+    as_of: NaiveDate,
+    Standing { currency, current, .. }: Standing,
+) -> Result<Option<Projection>, ApiError> {
     let row: Option<ProjectionRow> = sqlx::query_as(
         "SELECT as_of, opening, inflows, outflows, closing, lowest_balance, lowest_date, first_shortfall, threshold, computed_at
          FROM cashflow_projections WHERE user_id = $1 AND as_of = $2",

@@ -79,6 +79,7 @@ pub async fn seed(state: &AppState) -> anyhow::Result<()> {
             user_id,
             as_of: None,
             horizon_days: None,
+            include_as_of: false,
         };
         let job = Project::job(&payload).idempotency_key(format!("demo:cashflow:{user_id}:{today}"));
         state.queues.push(job).await?;

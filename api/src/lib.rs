@@ -114,7 +114,14 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 
 /// Every route with its OpenAPI documentation, and the document served at `/v1/openapi.json`.
 fn api_routes() -> Router<AppState> {
-    use routes::{batch, cashflow, emails, finance, health, jobs, keys, reminders, schedules, webhooks};
+    use routes::{
+        batch, cashflow, emails,
+        finance::{
+            self,
+            items::{accounts, recurring, scheduled},
+        },
+        health, jobs, keys, reminders, schedules, webhooks,
+    };
     use utoipa::OpenApi;
     use utoipa_axum::{router::OpenApiRouter, routes};
     let (router, mut doc) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
@@ -135,6 +142,13 @@ fn api_routes() -> Router<AppState> {
                 .routes(routes!(finance::read, finance::replace))
                 .layer(DefaultBodyLimit::max(finance::MAX_FINANCE_BYTES)),
         )
+        .routes(routes!(finance::get_user, finance::put_user, finance::delete_user))
+        .routes(routes!(accounts::list, accounts::create))
+        .routes(routes!(accounts::get, accounts::replace, accounts::delete))
+        .routes(routes!(recurring::list, recurring::create))
+        .routes(routes!(recurring::get, recurring::replace, recurring::delete))
+        .routes(routes!(scheduled::list, scheduled::create))
+        .routes(routes!(scheduled::get, scheduled::replace, scheduled::delete))
         .routes(routes!(reminders::list, reminders::create))
         .routes(routes!(reminders::get, reminders::replace, reminders::delete))
         .routes(routes!(webhooks::list_webhooks, webhooks::create_webhook))

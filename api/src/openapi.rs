@@ -26,6 +26,7 @@ use utoipa::{
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Enqueue jobs and read their outcome"),
+        (name = "finance", description = "A user's finance data: profile, accounts, recurring items, one-off transactions"),
         (name = "cashflow", description = "Cashflow projections"),
         (name = "reminders", description = "Reminders and webhook endpoints"),
         (name = "emails", description = "Transactional e-mail"),

@@ -1,5 +1,6 @@
 //! Cash-flow projections: `cashflow.project` projects one user's daily balance;
-//! `cashflow.nightly` pushes one projection per user once it is past 02:00 in their time zone.
+//! `cashflow.nightly` projects every user once it is past 02:00 in their time zone, through
+//! `cashflow.project_many` jobs of a few hundred users each.
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -51,6 +52,9 @@ pub struct ProjectPayload {
     pub as_of: Option<NaiveDate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub horizon_days: Option<u32>,
+    /// Whether balances already hold their day's items (the bank booked today's payday).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub include_as_of: bool,
 }
 
 impl Kind for Project {
@@ -74,6 +78,41 @@ impl Kind for Project {
         }
         if let Some(h) = p.horizon_days {
             check_horizon("horizon_days", h)?;
+        }
+        Ok(())
+    }
+}
+
+/// The nightly run's unit: a few hundred users projected with one read and one write, each
+/// stored once per date (a user already projected for the date is skipped).
+pub struct ProjectMany;
+
+/// Users per `cashflow.project_many` job: large enough that two statements carry many users,
+/// small enough that a retry redoes little and a job stays well inside 64 KiB.
+pub const USERS_PER_JOB: usize = 500;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectManyPayload {
+    /// (user id, the user's local date to project from).
+    pub users: Vec<(i64, NaiveDate)>,
+}
+
+impl Kind for ProjectMany {
+    const NAME: &'static str = "cashflow.project_many";
+    const EXPOSURE: Exposure = Exposure::Operator;
+    const POLICY: Policy = Project::POLICY;
+    type Payload = ProjectManyPayload;
+
+    fn check(p: &ProjectManyPayload) -> Result<(), Invalid> {
+        if p.users.len() > 2 * USERS_PER_JOB {
+            return Err((
+                "users".into(),
+                format!("at most {} users, got {}", 2 * USERS_PER_JOB, p.users.len()),
+            ));
+        }
+        for (i, (_, d)) in p.users.iter().enumerate() {
+            check_date(&format!("users[{i}]"), *d)?;
         }
         Ok(())
     }

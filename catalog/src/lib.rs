@@ -48,6 +48,7 @@ catalog![
     diag::Effect,
     diag::Abort,
     cashflow::Project,
+    cashflow::ProjectMany,
     cashflow::Nightly,
     email::SendEmail,
     reminders::Scan,
@@ -97,6 +98,7 @@ mod tests {
             user_id: 7,
             as_of: None,
             horizon_days: Some(30),
+            include_as_of: false,
         })
         .into_inner();
         assert_eq!(job.kind, "cashflow.project");

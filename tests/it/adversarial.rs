@@ -101,7 +101,8 @@ async fn trailing_bytes_and_nul_characters_are_refused_before_anything_is_pushed
     add_users(&db, &[1]).await;
     let app = App::start(&config(&redis, &db), true).await;
     let admin = token(&Scope::ALL);
-    let cases: [(&str, &'static str, u16, &str); 8] = [
+    let cases: [(&str, &'static str, u16, &str); 9] = [
+        ("/v1/users/1/accounts", r#"{"name":"a\u0000","balance":1}"#, 422, "name"),
         (
             "/v1/jobs/batch",
             r#"{"jobs":[{"kind":"noop"},{"kind":"diag.fail","payload":{"message":"a\u0000b"}}]}"#,
@@ -557,12 +558,20 @@ async fn the_log_carries_no_forged_lines_and_no_token_without_demo() {
 async fn a_table_of_hostile_requests_gets_its_statuses_and_changes_nothing() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     add_users(&db, &[1, 2]).await;
+    // User 1's one-off transaction 1, which user 2's token must not reach under user 2.
+    sqlx::query(
+        "INSERT INTO scheduled_transactions (id, user_id, name, amount, date) VALUES (1, 1, 'x', -1, '2027-01-01')",
+    )
+    .execute(&db.pool().await)
+    .await
+    .unwrap();
     let mut config = config(&redis, &db);
     config.diagnostics = false;
     let app = App::start(&config, false).await;
     let client = token(RW);
     let read_only = token(&[Scope::JobsRead]);
     let confined = token_for("app", Some(2), &Scope::ALL[..5]);
+    let confined_finance = token_for("app", Some(2), &Scope::ALL);
     let other_secret = nightshift_common::auth::TokenKeys::from_secret(&secrecy::SecretString::from("o".repeat(48)))
         .issue("test-client", &Scope::ALL, Duration::from_secs(60))
         .unwrap();
@@ -1123,6 +1132,54 @@ async fn a_table_of_hostile_requests_gets_its_statuses_and_changes_nothing() {
             j(project.clone()),
             bearer(&confined),
             404,
+        ),
+        (
+            "confined: another user's accounts",
+            "GET",
+            "/v1/users/1/accounts".into(),
+            None,
+            bearer(&confined_finance),
+            404,
+        ),
+        (
+            "confined: replace another user's recurring item",
+            "PUT",
+            "/v1/users/1/recurring/1".into(),
+            j(json!({"name": "rent", "amount": -1, "cadence": "monthly", "anchor_date": "2027-01-01"})),
+            bearer(&confined_finance),
+            404,
+        ),
+        (
+            "confined: delete another user",
+            "DELETE",
+            "/v1/users/1".into(),
+            None,
+            bearer(&confined_finance),
+            404,
+        ),
+        (
+            "confined: another user's item under its own user",
+            "DELETE",
+            "/v1/users/2/scheduled/1".into(),
+            None,
+            bearer(&confined_finance),
+            404,
+        ),
+        (
+            "finance item id not a number",
+            "GET",
+            "/v1/users/1/accounts/1e3".into(),
+            None,
+            bearer(&token(&Scope::ALL)),
+            422,
+        ),
+        (
+            "an account with an id of its own",
+            "POST",
+            "/v1/users/1/accounts".into(),
+            j(json!({"id": 7, "name": "main", "balance": 1})),
+            bearer(&token(&Scope::ALL)),
+            422,
         ),
         (
             "e-mail key with a NUL",

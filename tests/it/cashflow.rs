@@ -164,11 +164,13 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     let pool = db.pool().await;
     // 12:30 UTC: 14:30 in Paris, 02:30 the next day in Kiritimati, 01:30 in Pago Pago (not yet due).
     let at: DateTime<Utc> = "2025-06-01T12:30:00Z".parse().unwrap();
+    // Every tenth user's threshold is above their balance: a shortfall from day one.
     exec(
         &pool,
-        "INSERT INTO users (id, email, time_zone)
+        "INSERT INTO users (id, email, time_zone, low_balance_threshold)
          SELECT g, 'u' || g || '@example.com',
-                (ARRAY['Europe/Paris', 'Pacific/Kiritimati', 'Pacific/Pago_Pago', 'Not/AZone'])[1 + g % 4]
+                (ARRAY['Europe/Paris', 'Pacific/Kiritimati', 'Pacific/Pago_Pago', 'Not/AZone'])[1 + g % 4],
+                CASE WHEN g % 10 = 0 THEN 1000000000 ELSE 0 END
          FROM generate_series(1, 2000) g",
     )
     .await;
@@ -181,7 +183,8 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     let env = JobEnv::new(&config, pool.clone(), connect_redis(&config.redis_url).await.unwrap()).unwrap();
     // The first run dies after two pages...
     assert_eq!(fan_out(&env, at, 250, Some(2)).await.unwrap(), 500);
-    // ...and the queue runs it again with workers going.
+    // ...and the queue runs it again with workers going, in pages of another size: the users
+    // of those first pages not yet projected sit in two jobs.
     let app = App::start(&config, true).await;
     // cashflow.nightly is an operator kind.
     let token = token(&[Scope::JobsRead, Scope::JobsWrite, Scope::Admin]);
@@ -192,22 +195,40 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
         .await;
     let due = 1500; // every user but Pago Pago's
     let q = queue(&redis, "cashflow").await;
-    // On a timeout, say where the jobs are: this test failed twice (of about fifty runs) while
-    // the machine was compiling, and the counts tell a slow run from a lost job.
-    let projected = poll_until(Duration::from_secs(60), || async {
-        (q.counts().await.ok()?.succeeded_total >= due).then_some(())
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM cashflow_projections")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    // On a timeout, say where the jobs are: a slow run tells from a lost job by the counts.
+    let finished = poll_until(Duration::from_secs(60), || async {
+        let c = q.counts().await.ok()?;
+        (stored().await >= due && c.queued + c.running == 0).then_some(())
     })
     .await;
     assert!(
-        projected.is_some(),
+        finished.is_some(),
         "not every due user projected: {:?}",
         q.counts().await
     );
     let c = q.counts().await.unwrap();
-    assert_eq!(
-        (c.succeeded_total, c.queued, c.running, c.dead),
-        (due, 0, 0, 0),
-        "one projection job per due user"
+    assert_eq!(c.dead, 0);
+    // Each user stored by exactly one job, whichever of their jobs ran first.
+    let stored_by_jobs = poll_until(Duration::from_secs(30), || async {
+        let n: Option<i64> = sqlx::query_scalar(
+            "SELECT sum((result->>'stored')::bigint)::bigint FROM job_history
+             WHERE kind = 'cashflow.project_many' AND state = 'succeeded'",
+        )
+        .fetch_one(&pool)
+        .await
+        .ok()?;
+        (n? == due).then_some(())
+    })
+    .await;
+    assert!(
+        stored_by_jobs.is_some(),
+        "the jobs' stored counts do not add up to {due}"
     );
     let by_zone: Vec<(String, String, i64)> = sqlx::query_as(
         "SELECT u.time_zone, p.as_of::text, count(*) FROM cashflow_projections p JOIN users u ON u.id = p.user_id
@@ -224,8 +245,75 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
             ("Pacific/Kiritimati".into(), "2025-06-02".into(), 500),
         ]
     );
+    // One low-balance e-mail per due user with a shortfall, one send job each: every tenth
+    // user has one, 200, of whom the 100 in Pago Pago are not due yet.
+    let alerted: i64 = sqlx::query_scalar("SELECT count(*) FROM email_outbox WHERE template = 'low_balance'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let shortfalls: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM cashflow_projections WHERE first_shortfall IS NOT NULL")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((alerted, shortfalls), (100, 100));
+    let emails = queue(&redis, "email").await.counts().await.unwrap();
+    assert_eq!(
+        emails.queued + emails.running + emails.succeeded_total + emails.retrying + emails.dead,
+        100
+    );
     // Running the fan-out again pushes nobody: they all have today's projection.
     assert_eq!(fan_out(&env, at, 250, None).await.unwrap(), 0);
+    app.stop().await;
+}
+
+/// A projection job that died after storing its users and before queueing their e-mails runs
+/// again: it stores nothing twice and queues the e-mails it owed.
+#[tokio::test]
+async fn a_projection_batch_run_again_after_storing_sends_the_alerts_it_owed() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    for id in 1..=3 {
+        seed_user(&pool, id, "Europe/Paris").await;
+    }
+    // What the first attempt stored for users 1 and 2: a shortfall each. User 3 was not reached.
+    exec(
+        &pool,
+        "INSERT INTO cashflow_projections (user_id, as_of, opening, inflows, outflows, closing, lowest_balance,
+            lowest_date, first_shortfall, threshold)
+         SELECT g, '2025-06-01', 0, '{0}', '{0}', '{0}', 0, '2025-06-01', '2025-06-01', 20000
+         FROM generate_series(1, 2) g",
+    )
+    .await;
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(&[Scope::JobsRead, Scope::JobsWrite, Scope::Admin]);
+    let users = json!([[1, "2025-06-01"], [2, "2025-06-01"], [3, "2025-06-01"]]);
+    let id = app
+        .enqueue_id(
+            &token,
+            json!({"kind": "cashflow.project_many", "payload": {"users": users}}),
+        )
+        .await;
+    let done = app.wait_state(&token, &id, "succeeded", Duration::from_secs(30)).await;
+    let result = &done["result"];
+    // User 3 (no account, threshold 200.00) is stored now, with a shortfall of their own.
+    assert_eq!(
+        (result["computed"].as_i64(), result["stored"].as_i64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(result["alerts"], 3);
+    let keys: Vec<String> = sqlx::query_scalar("SELECT message_key FROM email_outbox ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        keys,
+        [
+            "low_balance:1:2025-06-01",
+            "low_balance:2:2025-06-01",
+            "low_balance:3:2025-06-01"
+        ]
+    );
     app.stop().await;
 }
 
@@ -423,6 +511,18 @@ async fn a_user_fed_only_through_the_finance_api_is_projected_to_the_cent() {
     );
     assert_eq!(days[5]["inflow"], 250_000, "Jan 30");
     assert_eq!(days[0]["outflow"], 0, "never null");
+    // Each day names what made it: Jan 30 the salary, moved from Saturday the 31st.
+    let salary_id = back["recurring"][0]["id"].as_i64().unwrap();
+    assert_eq!(
+        days[5]["items"],
+        json!([{"id": salary_id, "source": "recurring", "name": "salary", "amount": 250_000}])
+    );
+    assert_eq!(days[20]["items"][0]["source"], "scheduled", "Feb 14: the repair");
+    assert_eq!(days[4]["items"], json!([]));
+    assert_eq!(
+        (p["include_as_of"].as_bool(), p["balance_date"].as_str()),
+        (Some(false), None)
+    );
 
     // The PUT's own refresh made the current projection (as of the user's today); a what-if
     // for a later date is stored beside it and never replaces it.
@@ -599,5 +699,281 @@ async fn a_user_fed_only_through_the_finance_api_is_projected_to_the_cent() {
     let resp = put(41, token.clone(), big).await;
     assert_eq!(resp.status(), 422);
     assert_eq!(resp.json::<Value>().await.unwrap()["error"]["field"], "recurring");
+    app.stop().await;
+}
+
+/// Each finance item on its own: created, listed, read, replaced and deleted, each change
+/// queueing a projection; an account's balance read on a day is rolled to the projected day,
+/// with or without that day's own items in it; ids are the user's alone.
+#[tokio::test]
+async fn finance_items_one_by_one_and_balances_read_on_another_day() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(&[
+        Scope::JobsRead,
+        Scope::JobsWrite,
+        Scope::FinanceRead,
+        Scope::FinanceWrite,
+    ]);
+    let call = |method: &str, path: &str, body: Option<Value>| {
+        let req = app
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", app.base))
+            .bearer_auth(&token);
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // The user first, then each item: no bulk call anywhere.
+    let (status, _) = call("GET", "/v1/users/50", None).await;
+    assert_eq!(status, 404);
+    let (status, profile) = call("PUT", "/v1/users/50", Some(json!({"email": " ana@example.com "}))).await;
+    assert_eq!(
+        (status, &profile["email"], &profile["time_zone"]),
+        (200, &json!("ana@example.com"), &json!("UTC"))
+    );
+    let (status, account) = call(
+        "POST",
+        "/v1/users/50/accounts",
+        Some(json!({"name": "current", "balance": 100_000, "balance_date": "2026-03-01"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{account}");
+    let account_id = account["id"].as_i64().unwrap();
+    // 2026-03-01 is a Sunday: the salary stays there (business_day none), rent on Tuesday the 3rd.
+    let (_, salary) = call(
+        "POST",
+        "/v1/users/50/recurring",
+        Some(json!({"name": "salary", "amount": 100_000, "cadence": "monthly", "anchor_date": "2026-01-01", "business_day": "none"})),
+    )
+    .await;
+    let (status, rent) = call(
+        "POST",
+        "/v1/users/50/recurring",
+        Some(json!({"name": "rent", "amount": -60_000, "cadence": "monthly", "anchor_date": "2026-01-03"})),
+    )
+    .await;
+    assert_eq!(
+        (status, &rent["business_day"]),
+        (201, &json!("next")),
+        "a bill's default rule"
+    );
+    let rent_id = rent["id"].as_i64().unwrap();
+    let (status, repair) = call(
+        "POST",
+        "/v1/users/50/scheduled",
+        Some(json!({"name": "repair", "amount": -5_000, "date": "2026-03-04"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (_, listed) = call("GET", "/v1/users/50/recurring", None).await;
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["salary", "rent"]);
+    let (status, one) = call("GET", &format!("/v1/users/50/recurring/{rent_id}"), None).await;
+    assert_eq!((status, one), (200, rent.clone()));
+
+    // The changes queued projections: the current one appears without a refresh asked for.
+    let current = poll_until(Duration::from_secs(20), || async {
+        let (status, p) = call("GET", "/v1/users/50/cashflow", None).await;
+        (status == 200).then_some(p)
+    })
+    .await;
+    assert!(current.is_some(), "no projection after the changes");
+
+    let project = |include: bool| {
+        let body = json!({"as_of": "2026-03-03", "horizon_days": 3, "include_as_of": include});
+        let (http, token) = (app.http.clone(), token.clone());
+        let url = format!("{}/v1/users/50/cashflow/refresh?wait=5", app.base);
+        async move {
+            let resp = http.post(url).bearer_auth(token).json(&body).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            resp.json::<Value>().await.unwrap()
+        }
+    };
+    // Read on Mar 1 before its salary: the salary is added on the way to Mar 3.
+    let p = project(false).await;
+    assert_eq!(
+        (p["opening"].as_i64(), p["balance_date"].as_str()),
+        (Some(200_000), Some("2026-03-01"))
+    );
+    let closing: Vec<i64> = p["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["closing"].as_i64().unwrap())
+        .collect();
+    assert_eq!(closing, [140_000, 135_000, 135_000]);
+    assert_eq!(
+        p["days"][0]["items"],
+        json!([{"id": rent_id, "source": "recurring", "name": "rent", "amount": -60_000}])
+    );
+    assert_eq!(p["days"][1]["items"][0]["id"], repair["id"]);
+    // Read on Mar 1 with the salary already in it: not counted twice.
+    let p = project(true).await;
+    assert_eq!(
+        (p["opening"].as_i64(), p["include_as_of"].as_bool()),
+        (Some(100_000), Some(true))
+    );
+
+    // Replaced: the rent goes up; the same id, and the next projection uses it.
+    let (status, replaced) = call(
+        "PUT",
+        &format!("/v1/users/50/recurring/{rent_id}"),
+        Some(json!({"name": "rent", "amount": -70_000, "cadence": "monthly", "anchor_date": "2026-01-03"})),
+    )
+    .await;
+    assert_eq!((status, replaced["id"].as_i64()), (200, Some(rent_id)));
+    let p = project(false).await;
+    assert_eq!(p["days"][0]["closing"], 130_000);
+    // Deleted: gone, and a second delete is a 404.
+    let path = format!("/v1/users/50/scheduled/{}", repair["id"]);
+    assert_eq!(call("DELETE", &path, None).await.0, 204);
+    assert_eq!(call("DELETE", &path, None).await.0, 404);
+    assert_eq!(call("GET", &path, None).await.0, 404);
+
+    // Bad input names the field and stores nothing.
+    for (method, path, body, field) in [
+        (
+            "POST",
+            "/v1/users/50/recurring".to_string(),
+            json!({"name": "gym", "amount": -3000, "cadence": "weekly", "anchor_date": "2026-01-05", "days_of_month": [31]}),
+            "days_of_month",
+        ),
+        (
+            "POST",
+            "/v1/users/50/recurring".into(),
+            json!({"name": "gym", "amount": -3000, "cadence": "quarterly", "anchor_date": "2026-01-05"}),
+            "cadence",
+        ),
+        (
+            "POST",
+            "/v1/users/50/recurring".into(),
+            json!({"name": "gym", "amount": -3000, "cadence": "monthly", "anchor_date": "2026-01-05", "occurrences": -2}),
+            "occurrences",
+        ),
+        (
+            "POST",
+            "/v1/users/50/accounts".into(),
+            json!({"name": "x", "balance": 1, "balance_date": "2200-01-01"}),
+            "balance_date",
+        ),
+        (
+            "POST",
+            "/v1/users/50/accounts".into(),
+            json!({"id": 1, "name": "x", "balance": 1}),
+            "id",
+        ),
+        (
+            "POST",
+            "/v1/users/50/scheduled".into(),
+            json!({"name": "x", "amount": 0, "date": "2026-01-01"}),
+            "amount",
+        ),
+        (
+            "PUT",
+            format!("/v1/users/50/recurring/{rent_id}"),
+            json!({"id": rent_id + 1, "name": "rent", "amount": -1, "cadence": "monthly", "anchor_date": "2026-01-03"}),
+            "id",
+        ),
+        (
+            "PUT",
+            "/v1/users/50/accounts/zero".into(),
+            json!({"name": "x", "balance": 1}),
+            "item_id",
+        ),
+        (
+            "PUT",
+            "/v1/users/50".into(),
+            json!({"email": "ana@example.com", "time_zone": "Mars/Olympus_Mons"}),
+            "time_zone",
+        ),
+    ] {
+        let (status, error) = call(method, &path, Some(body)).await;
+        assert_eq!(
+            (status, error["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{method} {path}: {error}"
+        );
+    }
+    let (_, accounts) = call("GET", "/v1/users/50/accounts", None).await;
+    assert_eq!(accounts.as_array().unwrap().len(), 1);
+
+    // The bulk read gives ids; writing it back keeps them. An id of another user's item is refused.
+    let (_, whole) = call("GET", "/v1/users/50/finance", None).await;
+    assert_eq!(call("PUT", "/v1/users/50/finance", Some(whole.clone())).await.0, 200);
+    let (_, again) = call("GET", "/v1/users/50/finance", None).await;
+    assert_eq!(again, whole);
+    let (status, _) = call("PUT", "/v1/users/51", Some(json!({"email": "bo@example.com"}))).await;
+    assert_eq!(status, 200);
+    let theirs = json!({"email": "bo@example.com", "accounts": [{"id": account_id, "name": "mine now", "balance": 1}]});
+    let (status, error) = call("PUT", "/v1/users/51/finance", Some(theirs)).await;
+    assert_eq!(
+        (status, error["error"]["field"].as_str()),
+        (422, Some("accounts[0].id"))
+    );
+    assert_eq!(
+        call("GET", &format!("/v1/users/51/accounts/{account_id}"), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        call(
+            "PUT",
+            &format!("/v1/users/51/recurring/{}", salary["id"]),
+            Some(json!({"name": "rent", "amount": -1, "cadence": "monthly", "anchor_date": "2026-01-03"}))
+        )
+        .await
+        .0,
+        404
+    );
+
+    // A user confined to 51 reaches nothing of 50's.
+    let confined = keys()
+        .issue_for(
+            "app",
+            Some(51),
+            &[Scope::FinanceRead, Scope::FinanceWrite],
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    for (method, path) in [
+        ("GET", "/v1/users/50".to_string()),
+        ("GET", "/v1/users/50/accounts".into()),
+        ("GET", format!("/v1/users/50/accounts/{account_id}")),
+        ("DELETE", format!("/v1/users/50/recurring/{rent_id}")),
+        ("DELETE", "/v1/users/50".into()),
+    ] {
+        let resp = app
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", app.base))
+            .bearer_auth(&confined)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 404, "{method} {path}");
+    }
+    // Deleting the user takes everything of theirs with it.
+    assert_eq!(call("DELETE", "/v1/users/50", None).await.0, 204);
+    assert_eq!(call("GET", "/v1/users/50/accounts", None).await.0, 404);
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM accounts WHERE user_id = 50) + (SELECT count(*) FROM recurring_items WHERE user_id = 50)
+            + (SELECT count(*) FROM cashflow_projections WHERE user_id = 50)",
+    )
+    .fetch_one(&db.pool().await)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
     app.stop().await;
 }

@@ -37,6 +37,11 @@ pub(crate) struct RefreshRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 366)]
     horizon_days: Option<u32>,
+    /// Whether the balances already hold the items of the day they were read (an account's
+    /// `balance_date`, or `as_of` for an account without one): set it when today's payday is
+    /// already in the balance, so it is not counted twice. False when absent.
+    #[serde(default)]
+    include_as_of: bool,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -94,6 +99,7 @@ pub async fn refresh(
         user_id: id,
         as_of: Some(as_of),
         horizon_days: req.horizon_days,
+        include_as_of: req.include_as_of,
     };
     // The body's fields are the payload's: a refused one is named as sent.
     Project::check(&payload)?;
@@ -141,6 +147,12 @@ pub struct Projection {
     role: &'static str,
     /// ISO 4217 code of every amount.
     currency: String,
+    /// Whether the balances were taken to hold the items of the day they were read.
+    include_as_of: bool,
+    /// The newest `balance_date` of the user's accounts, if any carries one: their balances
+    /// were rolled from that day to `as_of` by the items in between.
+    balance_date: Option<NaiveDate>,
+    /// The balance before `as_of`'s items.
     opening: i64,
     lowest_balance: i64,
     lowest_date: NaiveDate,
@@ -162,8 +174,23 @@ pub struct Shortfall {
 pub struct Day {
     date: NaiveDate,
     inflow: i64,
+    /// Positive: the sum of the day's outgoing amounts.
     outflow: i64,
     closing: i64,
+    /// The occurrences booked on the day, recurring items first.
+    items: Vec<DayItem>,
+}
+
+/// One occurrence of an item on a day, as it was when projected.
+#[derive(Serialize, ToSchema)]
+pub struct DayItem {
+    /// The id under `/v1/users/{id}/recurring` or `/v1/users/{id}/scheduled`.
+    id: i64,
+    #[schema(pattern = "^(recurring|scheduled)$")]
+    source: &'static str,
+    name: String,
+    /// Signed: income > 0, a bill < 0.
+    amount: i64,
 }
 
 /// A stored projection, as listed.
@@ -269,18 +296,26 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-type ProjectionRow = (
-    NaiveDate,
-    i64,
-    Vec<i64>,
-    Vec<i64>,
-    Vec<i64>,
-    i64,
-    NaiveDate,
-    Option<NaiveDate>,
-    i64,
-    DateTime<Utc>,
-);
+#[derive(sqlx::FromRow)]
+struct ProjectionRow {
+    as_of: NaiveDate,
+    opening: i64,
+    inflows: Vec<i64>,
+    outflows: Vec<i64>,
+    closing: Vec<i64>,
+    lowest_balance: i64,
+    lowest_date: NaiveDate,
+    first_shortfall: Option<NaiveDate>,
+    threshold: i64,
+    computed_at: DateTime<Utc>,
+    include_as_of: bool,
+    balance_date: Option<NaiveDate>,
+    entry_day: Vec<i32>,
+    entry_item: Vec<i64>,
+    entry_one_off: Vec<bool>,
+    entry_name: Vec<String>,
+    entry_amount: Vec<i64>,
+}
 
 /// The current projection (or the one for `?as_of=`), day by day (scope `jobs:read`).
 #[utoipa::path(
@@ -314,41 +349,65 @@ async fn projection(
     Standing { currency, current, .. }: Standing,
 ) -> Result<Option<Projection>, ApiError> {
     let row: Option<ProjectionRow> = sqlx::query_as(
-        "SELECT as_of, opening, inflows, outflows, closing, lowest_balance, lowest_date, first_shortfall, threshold, computed_at
+        "SELECT as_of, opening, inflows, outflows, closing, lowest_balance, lowest_date, first_shortfall, threshold,
+            computed_at, include_as_of, balance_date, entry_day, entry_item, entry_one_off, entry_name, entry_amount
          FROM cashflow_projections WHERE user_id = $1 AND as_of = $2",
     )
     .bind(id)
     .bind(as_of)
     .fetch_optional(&state.db)
     .await?;
-    let Some((as_of, opening, inflows, outflows, closing, lowest, lowest_date, shortfall, threshold, computed_at)) =
-        row
-    else {
+    let Some(r) = row else {
         return Ok(None);
     };
-    let days = closing
+    let mut days = r
+        .closing
         .iter()
         .enumerate()
         .map(|(i, c)| Day {
-            date: as_of + Days::new(i as u64),
+            date: r.as_of + Days::new(i as u64),
             // The table's CHECK keeps the three arrays the same length.
-            inflow: inflows.get(i).copied().unwrap_or(0),
-            outflow: outflows.get(i).copied().unwrap_or(0),
+            inflow: r.inflows.get(i).copied().unwrap_or(0),
+            outflow: r.outflows.get(i).copied().unwrap_or(0),
             closing: *c,
+            items: Vec::new(),
         })
         .collect::<Vec<_>>();
+    // The writer fills the five entry arrays together; `zip` stops at the shortest regardless.
+    let entries = r
+        .entry_day
+        .iter()
+        .zip(&r.entry_item)
+        .zip(&r.entry_one_off)
+        .zip(r.entry_name)
+        .zip(&r.entry_amount);
+    for ((((day, id), one_off), name), amount) in entries {
+        if let Some(d) = usize::try_from(*day).ok().and_then(|d| days.get_mut(d)) {
+            d.items.push(DayItem {
+                id: *id,
+                source: if *one_off { "scheduled" } else { "recurring" },
+                name,
+                amount: *amount,
+            });
+        }
+    }
     let first_below_zero = days.iter().find(|d| d.closing < 0).map(|d| d.date);
     Ok(Some(Projection {
         user_id: id,
-        as_of,
-        role: if Some(as_of) == current { "current" } else { "what_if" },
+        as_of: r.as_of,
+        role: if Some(r.as_of) == current { "current" } else { "what_if" },
         currency,
-        opening,
-        lowest_balance: lowest,
-        lowest_date,
-        shortfall: shortfall.map(|date| Shortfall { date, threshold }),
+        include_as_of: r.include_as_of,
+        balance_date: r.balance_date,
+        opening: r.opening,
+        lowest_balance: r.lowest_balance,
+        lowest_date: r.lowest_date,
+        shortfall: r.first_shortfall.map(|date| Shortfall {
+            date,
+            threshold: r.threshold,
+        }),
         first_below_zero,
-        computed_at,
+        computed_at: r.computed_at,
         days,
     }))
 }

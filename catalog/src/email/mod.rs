@@ -119,6 +119,65 @@ pub async fn enqueue(
     })
 }
 
+/// [`enqueue`] for many messages in three round trips (one insert, one read, one push),
+/// for a run that alerts thousands of users at once. A message whose address cannot take mail
+/// (logged) or whose key was used for another template or recipient is left out: the rest go.
+/// Returns how many send jobs were pushed.
+pub async fn enqueue_many(
+    db: &PgPool,
+    queues: &Queues,
+    emails: &[NewEmail<'_>],
+    id_domain: &str,
+) -> Result<usize, EnqueueError> {
+    let mut rows = Vec::with_capacity(emails.len());
+    for e in emails {
+        let Ok(to) = e.to.parse::<Mailbox>() else {
+            tracing::warn!(key = e.key, "no e-mail: the address is not valid");
+            continue;
+        };
+        let r = templates::render(e.template, e.vars)?;
+        rows.push((e.key, e.template, to.to_string(), r));
+    }
+    sqlx::query(
+        "INSERT INTO email_outbox (message_key, message_id, template, recipient, subject, text_body, html_body)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+         ON CONFLICT (message_key) DO NOTHING",
+    )
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|_| format!("<{}@{}>", uuid::Uuid::now_v7(), id_domain))
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.subject.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.text.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.3.html.as_str()).collect::<Vec<_>>())
+    .execute(db)
+    .await?;
+    // The keys still to send, for the template and recipient asked: a row there from before
+    // for another recipient keeps its key, as `enqueue`'s KeyReused does.
+    let pending: Vec<String> = sqlx::query_scalar(
+        "SELECT o.message_key FROM email_outbox o
+         JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS t (key, template, recipient)
+           ON o.message_key = t.key AND o.template = t.template AND o.recipient = t.recipient
+         WHERE o.state = 'pending'",
+    )
+    .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
+    .fetch_all(db)
+    .await?;
+    let jobs = pending.iter().map(|key| {
+        let payload = SendPayload {
+            message_key: key.clone(),
+        };
+        SendEmail::job(&payload).idempotency_key(format!("email:{key}"))
+    });
+    Ok(queues.push_bulk(jobs).await?.len())
+}
+
 pub struct SendEmail;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

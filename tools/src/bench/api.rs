@@ -42,15 +42,23 @@ pub async fn run(config: &nightshift_common::Config, args: ApiBenchArgs) -> anyh
     result
 }
 
-/// What wrk measured: requests a second, p50 and p99, and how many answers were not 2xx.
-struct Run {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    not_2xx: u64,
+/// What a run measured: requests a second, p50 and p99, and how many answers were not 2xx.
+pub(crate) struct Run {
+    pub(crate) rps: f64,
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
+    pub(crate) not_2xx: u64,
 }
 
-async fn bench(ctx: &Ctx, args: &ApiBenchArgs) -> anyhow::Result<()> {
+/// A `nightshift api` child on the bench prefix and database, ready, with keys for tokens.
+pub(crate) struct ApiChild {
+    pub(crate) child: tokio::process::Child,
+    pub(crate) base: String,
+    pub(crate) keys: TokenKeys,
+}
+
+/// Starts the API with rate limits out of the way, and waits until it is ready.
+pub(crate) async fn start_api(ctx: &Ctx) -> anyhow::Result<ApiChild> {
     let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
     let addr = format!(
         "127.0.0.1:{}",
@@ -63,14 +71,36 @@ async fn bench(ctx: &Ctx, args: &ApiBenchArgs) -> anyhow::Result<()> {
         ("NIGHTSHIFT_API_RATE_BURST", "100000000"),
         ("NIGHTSHIFT_API_IP_RATE_PER_MINUTE", "1000000000"),
         ("NIGHTSHIFT_API_IP_RATE_BURST", "100000000"),
-        // The load is `noop`, a diagnostic kind.
+        // bench-api's load is `noop`, a diagnostic kind.
         ("NIGHTSHIFT_DIAGNOSTICS", "1"),
     ];
-    let api = ctx.spawn("api", &env)?;
-    let pid = api.id().unwrap_or(0);
+    let child = ctx.spawn("api", &env)?;
     let base = format!("http://{addr}");
-    let result = measure(ctx, &base, pid, &secret, args).await;
-    stop_child(api).await;
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !http
+        .get(format!("{base}/health/ready"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        if std::time::Instant::now() > deadline {
+            bail!("the API did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(ApiChild {
+        child,
+        base,
+        keys: TokenKeys::from_secret(&SecretString::from(secret)),
+    })
+}
+
+async fn bench(ctx: &Ctx, args: &ApiBenchArgs) -> anyhow::Result<()> {
+    let api = start_api(ctx).await?;
+    let pid = api.child.id().unwrap_or(0);
+    let result = measure(ctx, &api.base, pid, &api.keys, args).await;
+    stop_child(api.child).await;
     result?;
     if args.worker_jobs > 0 {
         // What the enqueued jobs then cost to run: one worker process with the history on and
@@ -147,21 +177,8 @@ fn split(before: &Cpu, after: &Cpu, units: f64, unit: &str) -> String {
     )
 }
 
-async fn measure(ctx: &Ctx, base: &str, pid: u32, secret: &str, args: &ApiBenchArgs) -> anyhow::Result<()> {
+async fn measure(ctx: &Ctx, base: &str, pid: u32, keys: &TokenKeys, args: &ApiBenchArgs) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !http
-        .get(format!("{base}/health/ready"))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        if std::time::Instant::now() > deadline {
-            bail!("the API did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let keys = TokenKeys::from_secret(&SecretString::from(secret.to_string()));
     let token = keys.issue("bench-api", &[Scope::JobsWrite], Duration::from_secs(3600))?;
     let dir = std::env::temp_dir().join(format!("nightshift-bench-api-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir)?;
@@ -226,24 +243,36 @@ async fn measure(ctx: &Ctx, base: &str, pid: u32, secret: &str, args: &ApiBenchA
     Ok(())
 }
 
-/// Single enqueues at a fixed rate (wrk cannot hold one): each request starts on its tick,
-/// whatever the ones before it are doing, so a slow answer shows in the latency rather than
-/// lowering the rate.
+/// Single enqueues at a fixed rate (wrk cannot hold one).
 async fn steady(http: &reqwest::Client, base: &str, token: &str, rate: u64, seconds: u64) -> anyhow::Result<Run> {
+    paced(rate, seconds, reqwest::StatusCode::ACCEPTED, |_| {
+        http.post(format!("{base}/v1/jobs"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(r#"{"kind":"noop"}"#)
+    })
+    .await
+}
+
+/// The requests `request(i)` makes, one per tick at `rate` a second for `seconds`: each
+/// starts on its tick whatever the ones before it are doing, so a slow answer shows in the
+/// latency rather than lowering the rate. An answer other than `expect` counts as not 2xx.
+pub(crate) async fn paced(
+    rate: u64,
+    seconds: u64,
+    expect: reqwest::StatusCode,
+    request: impl Fn(u64) -> reqwest::RequestBuilder,
+) -> anyhow::Result<Run> {
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut running = tokio::task::JoinSet::new();
     let started = std::time::Instant::now();
-    for _ in 0..rate * seconds {
+    for i in 0..rate * seconds {
         tick.tick().await;
-        let req = http
-            .post(format!("{base}/v1/jobs"))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(r#"{"kind":"noop"}"#);
+        let req = request(i);
         running.spawn(async move {
             let t = std::time::Instant::now();
-            let ok = req.send().await.is_ok_and(|r| r.status().is_success());
+            let ok = req.send().await.is_ok_and(|r| r.status() == expect);
             (t.elapsed(), ok)
         });
     }

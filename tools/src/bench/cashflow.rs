@@ -15,9 +15,15 @@ use super::{Ctx, mib, rss_kib, stop_child};
 pub struct CashflowBenchArgs {
     #[arg(long, default_value_t = 100_000)]
     pub users: i64,
-    /// Worker concurrency (projections in flight).
-    #[arg(long, default_value_t = 32)]
+    /// Worker concurrency (projection jobs in flight).
+    #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Single-user `refresh?wait=5` requests a second, after the nightly run.
+    #[arg(long, default_value_t = 100)]
+    pub refresh_rate: u64,
+    /// Seconds of the refresh run (0 skips it).
+    #[arg(long, default_value_t = 10)]
+    pub refresh_seconds: u64,
 }
 
 const SEED: &str = "
@@ -90,14 +96,20 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
         tick.tick().await;
         peak_rss = peak_rss.max(rss_kib(pid).0);
         let c = projections.counts().await?;
-        if c.succeeded_total as i64 >= args.users {
+        let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM cashflow_projections")
+            .fetch_one(&pool)
+            .await?;
+        // Every user stored, and the job that stored the last of them finished.
+        if stored >= args.users && c.queued + c.running == 0 {
             break;
         }
         if c.dead > 0 {
-            bail!("{} projections died", c.dead);
+            let dead = projections.list(nightshift_queue::JobState::Dead, 0, 1).await?;
+            let error = dead.first().and_then(|r| r.error.clone()).unwrap_or_default();
+            bail!("{} projection jobs died, the first with: {error}", c.dead);
         }
         if start.elapsed() > Duration::from_secs(1200) {
-            bail!("stalled at {}/{} users", c.succeeded_total, args.users);
+            bail!("stalled at {stored}/{} users", args.users);
         }
     }
     let total = start.elapsed();
@@ -106,11 +118,19 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
         .await?
         .and_then(|r| Some(r.finished_at_ms? - r.started_at_ms?))
         .unwrap_or(0);
+    let refresh = if args.refresh_seconds > 0 {
+        Some(refresh_latency(ctx, args).await?)
+    } else {
+        None
+    };
     stop_child(child).await;
     // The worker flushed its history on SIGTERM: each projection's result carries its timings.
-    let (db_us, compute_us): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(sum((result->>'db_us')::bigint), 0)::bigint, COALESCE(sum((result->>'compute_us')::bigint), 0)::bigint
-         FROM job_history WHERE kind = 'cashflow.project'",
+    let (jobs, db_us, compute_us, alerts, alerts_us): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT count(*), COALESCE(sum((result->>'db_us')::bigint), 0)::bigint,
+            COALESCE(sum((result->>'compute_us')::bigint), 0)::bigint,
+            COALESCE(sum((result->>'alerts')::bigint), 0)::bigint,
+            COALESCE(sum((result->>'alerts_us')::bigint), 0)::bigint
+         FROM job_history WHERE kind = 'cashflow.project_many'",
     )
     .fetch_one(&pool)
     .await?;
@@ -118,7 +138,7 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
     println!(
-        "projected {rows} users in {:.1}s: {:.0} users/s (fan-out pushed them all in {:.1}s; concurrency {}; worker RSS peak {:.1} MiB)",
+        "projected {rows} users in {:.1}s: {:.0} users/s in {jobs} jobs (fan-out pushed them all in {:.1}s; concurrency {}; worker RSS peak {:.1} MiB)",
         total.as_secs_f64(),
         args.users as f64 / total.as_secs_f64(),
         fan_out as f64 / 1e3,
@@ -132,5 +152,48 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
         per_user(compute_us),
         100.0 * db_us as f64 / (db_us + compute_us).max(1) as f64
     );
+    println!(
+        "low-balance e-mails queued: {alerts} ({:.0} us per e-mail, queued in bulk per job)",
+        alerts_us as f64 / alerts.max(1) as f64
+    );
+    if let Some((refresh, health)) = refresh {
+        let line = |what: &str, r: &super::api::Run| {
+            println!(
+                "{what:<40}: {:>5.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} not as expected)",
+                r.rps,
+                r.p50.as_secs_f64() * 1e3,
+                r.p99.as_secs_f64() * 1e3,
+                r.not_2xx
+            )
+        };
+        line("POST …/cashflow/refresh?wait=5 (200)", &refresh);
+        line("GET /health/live, same rate", &health);
+    }
     Ok(())
+}
+
+/// One user's projection on demand, at a steady rate, while the worker of the nightly run is
+/// idle: each request queues a projection and answers with it; `/health/live` at the same
+/// rate in the same run is the floor to compare with.
+async fn refresh_latency(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<(super::api::Run, super::api::Run)> {
+    use nightshift_common::auth::Scope;
+    let api = super::api::start_api(ctx).await?;
+    let token = api
+        .keys
+        .issue("bench-cashflow", &[Scope::JobsWrite], Duration::from_secs(3600))?;
+    let http = reqwest::Client::new();
+    let (base, users) = (api.base.as_str(), args.users.max(1) as u64);
+    let refresh = super::api::paced(args.refresh_rate, args.refresh_seconds, reqwest::StatusCode::OK, |i| {
+        // Users spread over the table, a different one each time.
+        let user = 1 + (i * 7919) % users;
+        http.post(format!("{base}/v1/users/{user}/cashflow/refresh?wait=5"))
+            .bearer_auth(&token)
+    })
+    .await;
+    let health = super::api::paced(args.refresh_rate, args.refresh_seconds, reqwest::StatusCode::OK, |_| {
+        http.get(format!("{base}/health/live"))
+    })
+    .await;
+    stop_child(api.child).await;
+    Ok((refresh?, health?))
 }

@@ -96,6 +96,7 @@ fn handlers() -> &'static BTreeMap<&'static str, RunFn> {
             entry::<c::diag::Effect>(),
             entry::<c::diag::Abort>(),
             entry::<c::cashflow::Project>(),
+            entry::<c::cashflow::ProjectMany>(),
             entry::<c::cashflow::Nightly>(),
             entry::<c::email::SendEmail>(),
             entry::<c::reminders::Scan>(),

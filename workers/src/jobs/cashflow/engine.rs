@@ -74,11 +74,29 @@ pub struct Day {
     pub closing: i64,
 }
 
+/// Which input an occurrence came from: an index into the `items` or `one_offs` given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Source {
+    Recurring(usize),
+    OneOff(usize),
+}
+
+/// One occurrence booked on a day of the projection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// Index into `days`.
+    pub day: u32,
+    pub source: Source,
+    pub amount: i64,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Projection {
     pub as_of: NaiveDate,
     pub opening: i64,
     pub days: Vec<Day>,
+    /// What each day is made of, by day, then recurring items before one-offs in input order.
+    pub entries: Vec<Entry>,
     pub lowest_balance: i64,
     pub lowest_date: NaiveDate,
     /// First day whose closing balance is below the user's threshold.
@@ -210,25 +228,34 @@ pub fn project(
         })
         .collect();
     let to = days.last().map_or(as_of, |d| d.date);
-    let mut book = |date: NaiveDate, amount: i64| {
+    let mut entries = Vec::new();
+    let mut book = |date: NaiveDate, amount: i64, source: Source| {
         if date < as_of || date > to {
             return;
         }
-        let day = &mut days[(date - as_of).num_days() as usize];
+        let i = (date - as_of).num_days() as usize;
+        let day = &mut days[i];
         if amount >= 0 {
             day.inflow = day.inflow.saturating_add(amount);
         } else {
             day.outflow = day.outflow.saturating_sub(amount);
         }
+        entries.push(Entry {
+            day: i as u32,
+            source,
+            amount,
+        });
     };
-    for item in items {
+    for (i, item) in items.iter().enumerate() {
         for d in item.dates_between(as_of, to) {
-            book(d, item.amount);
+            book(d, item.amount, Source::Recurring(i));
         }
     }
-    for o in one_offs {
-        book(o.date, o.amount);
+    for (i, o) in one_offs.iter().enumerate() {
+        book(o.date, o.amount, Source::OneOff(i));
     }
+    // Stable: within a day, items keep the order they were booked in.
+    entries.sort_by_key(|e| e.day);
     let mut balance = opening;
     let (mut lowest_balance, mut lowest_date) = (i64::MAX, as_of);
     let mut first_shortfall = None;
@@ -246,10 +273,56 @@ pub fn project(
         as_of,
         opening,
         days,
+        entries,
         lowest_balance,
         lowest_date,
         first_shortfall,
     }
+}
+
+/// The net of every occurrence paid within [from, to] (0 when `from > to`), saturating.
+pub fn net_between(items: &[Recurring], one_offs: &[OneOff], from: NaiveDate, to: NaiveDate) -> i64 {
+    if from > to {
+        return 0;
+    }
+    let recurring = items
+        .iter()
+        .flat_map(|r| r.dates_between(from, to).into_iter().map(|_| r.amount));
+    let once = one_offs
+        .iter()
+        .filter(|o| (from..=to).contains(&o.date))
+        .map(|o| o.amount);
+    recurring.chain(once).fold(0i64, i64::saturating_add)
+}
+
+/// What the user's balances say, and when they were read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Balances {
+    /// The sum of the accounts that carry no date, if any: they stand for the projected day.
+    pub undated: Option<i64>,
+    /// The sum of the dated accounts, and the newest of their dates.
+    pub dated: Option<(i64, NaiveDate)>,
+}
+
+/// The balance before `as_of`'s items, the projection's opening. A balance read on a day
+/// holds that day's items when `include_as_of` is set (the bank had already booked them) and
+/// none of them otherwise; a dated balance is then rolled to `as_of` by the items between,
+/// forward or back. Dated accounts are taken to be read together, on the newest date: the
+/// items belong to the user, not to one account, so each is counted once.
+pub fn opening(b: Balances, items: &[Recurring], one_offs: &[OneOff], as_of: NaiveDate, include_as_of: bool) -> i64 {
+    let net = |from: NaiveDate, to: NaiveDate| net_between(items, one_offs, from, to);
+    let day = |d: NaiveDate| if include_as_of { net(d, d) } else { 0 };
+    let mut opening = b.undated.map_or(0, |u| u.saturating_sub(day(as_of)));
+    if let Some((balance, read)) = b.dated {
+        let start_of_read = balance.saturating_sub(day(read));
+        let rolled = match read.cmp(&as_of) {
+            std::cmp::Ordering::Less => start_of_read.saturating_add(net(read, as_of.pred_opt().unwrap_or(as_of))),
+            std::cmp::Ordering::Equal => start_of_read,
+            std::cmp::Ordering::Greater => start_of_read.saturating_sub(net(as_of, read.pred_opt().unwrap_or(read))),
+        };
+        opening = opening.saturating_add(rolled);
+    }
+    opening
 }
 
 #[cfg(test)]
@@ -363,6 +436,67 @@ mod tests {
         assert_eq!(closing(29), 245_000);
         assert_eq!((p.lowest_balance, p.lowest_date), (10_000, d(2024, 2, 1)));
         assert_eq!(p.first_shortfall, Some(d(2024, 2, 1)));
+    }
+
+    #[test]
+    fn each_day_lists_the_items_that_made_it() {
+        let items = [
+            item(-90_000, Cadence::Monthly, d(2024, 1, 1)),
+            item(120_000, Cadence::EveryNWeeks(2), d(2024, 1, 5)),
+        ];
+        let one_offs = [OneOff {
+            amount: -5_000,
+            date: d(2024, 2, 2),
+        }];
+        let p = project(0, &items, &one_offs, d(2024, 2, 1), 3, 0);
+        let e = |day, source, amount| Entry { day, source, amount };
+        assert_eq!(
+            p.entries,
+            vec![
+                e(0, Source::Recurring(0), -90_000),
+                e(1, Source::Recurring(1), 120_000),
+                e(1, Source::OneOff(0), -5_000),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_balance_read_on_another_day_is_rolled_to_as_of() {
+        // Salary 1,000.00 on the 1st of each month, rent 600.00 on the 3rd.
+        let items = [
+            item(100_000, Cadence::Monthly, d(2025, 1, 1)),
+            item(-60_000, Cadence::Monthly, d(2025, 1, 3)),
+        ];
+        let at = |read, include| {
+            let b = Balances {
+                undated: None,
+                dated: Some((500_000, read)),
+            };
+            opening(b, &items, &[], d(2025, 3, 3), include)
+        };
+        // Read on Mar 1 before its salary: the salary and nothing else comes before Mar 3.
+        assert_eq!(at(d(2025, 3, 1), false), 600_000);
+        // Read on Mar 1 with the salary in: nothing to add.
+        assert_eq!(at(d(2025, 3, 1), true), 500_000);
+        // Read on Mar 3 with the rent in: the opening is before the rent.
+        assert_eq!(at(d(2025, 3, 3), true), 560_000);
+        assert_eq!(at(d(2025, 3, 3), false), 500_000);
+        // Read on Mar 10, after both: rolled back over the rent (Mar 3) only.
+        assert_eq!(at(d(2025, 3, 10), false), 560_000);
+        // An undated balance is the opening, or its closing with include_as_of.
+        let undated = |include| {
+            opening(
+                Balances {
+                    undated: Some(500_000),
+                    dated: None,
+                },
+                &items,
+                &[],
+                d(2025, 3, 3),
+                include,
+            )
+        };
+        assert_eq!((undated(false), undated(true)), (500_000, 560_000));
     }
 
     fn cadence() -> impl Strategy<Value = Cadence> {
@@ -485,6 +619,32 @@ mod tests {
             let one_offs: Vec<OneOff> = one_offs.into_iter().map(|(date, amount)| OneOff { date, amount }).collect();
             let p = project(opening, &items, &one_offs, as_of, horizon, threshold);
             prop_assert!(p.days.len() <= horizon.max(1) as usize);
+        }
+
+        /// Whatever day a balance was read on, the projection from it closes each day on the
+        /// same balance as a projection from the read day itself.
+        #[test]
+        fn a_rolled_balance_closes_each_day_as_if_projected_from_the_read_day(
+            balance in -10_000_000i64..10_000_000,
+            items in proptest::collection::vec(arb_item(), 0..8),
+            read_off in 0u32..1000,
+            as_of_off in 0u32..1000,
+            include in any::<bool>(),
+        ) {
+            let read = d(2021, 1, 1) + Days::new(read_off as u64);
+            let as_of = d(2021, 1, 1) + Days::new(as_of_off as u64);
+            let b = Balances { undated: None, dated: Some((balance, read)) };
+            let from_read = project(opening(b, &items, &[], read, include), &items, &[], read, 366, 0);
+            let from_as_of = project(opening(b, &items, &[], as_of, include), &items, &[], as_of, 366, 0);
+            for day in &from_as_of.days {
+                if let Some(same) = from_read.days.iter().find(|x| x.date == day.date) {
+                    prop_assert_eq!(same.closing, day.closing, "{}", day.date);
+                }
+            }
+            // The read day closes on the balance read, when it holds its own items.
+            if include {
+                prop_assert_eq!(from_read.days[0].closing, balance);
+            }
         }
 
         #[test]

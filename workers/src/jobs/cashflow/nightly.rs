@@ -1,23 +1,25 @@
-//! `cashflow.nightly`: enqueue one projection per user once it is past 02:00 in the user's own
-//! time zone. Runs hourly (the scheduler issue wires the tick); each run picks the users whose
-//! local 02:00 has passed and who have no projection for their local date yet.
+//! `cashflow.nightly`: project every user once it is past 02:00 in the user's own time zone.
+//! Runs hourly; each run picks the users whose local 02:00 has passed and who have no
+//! projection for their local date yet, and pushes them a page at a time, each page one
+//! `cashflow.project_many` job.
 //!
 //! Resumable by construction: a run killed half-way is re-run by the queue and walks the users
-//! again; users already projected are skipped by the query, and users pushed but not yet
-//! projected are pushed again with the same idempotency key, which returns the same job.
+//! again. Users already projected are skipped by the query; a page pushed but not yet run is
+//! pushed again under the same idempotency key (a digest of its users), which returns the same
+//! job. Should a page come out different (some of its users projected meanwhile), a user may
+//! sit in two jobs: the second finds them projected and stores nothing.
 use chrono::{DateTime, NaiveDate, Utc};
 use nightshift_catalog::{
     Kind,
-    cashflow::{LOCAL_START, Nightly, NightlyPayload, Project, ProjectPayload},
+    cashflow::{LOCAL_START, Nightly, NightlyPayload, ProjectMany, ProjectManyPayload, USERS_PER_JOB},
 };
 use nightshift_queue::{Job, Outcome};
+use sha2::{Digest, Sha256};
 
 use crate::jobs::{Handler, JobEnv};
 
-const PAGE: i64 = 1000;
-
-/// Pushes projections for due users, `page_size` per round trip, at most `max_pages` pages
-/// (None: all). Returns how many users were pushed.
+/// Pushes projections for due users, `page_size` per job, at most `max_pages` pages (None:
+/// all). Returns how many users were pushed.
 pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages: Option<u32>) -> anyhow::Result<u64> {
     // Unknown zone names project in UTC (as the projection job does) instead of failing the
     // whole run. Checked once per run: PostgreSQL's own zone list is slow to read per page.
@@ -51,15 +53,11 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
         let Some(&(last, _)) = due.last() else {
             return Ok(pushed);
         };
-        let jobs = due.iter().map(|&(user_id, date)| {
-            let payload = ProjectPayload {
-                user_id,
-                as_of: Some(date),
-                horizon_days: None,
-            };
-            Project::job(&payload).idempotency_key(format!("cashflow.nightly:{user_id}:{date}"))
-        });
-        pushed += env.queues.push_bulk(jobs).await?.len() as u64;
+        let payload = ProjectManyPayload { users: due };
+        let digest = Sha256::digest(serde_json::to_vec(&payload)?);
+        let key = format!("cashflow.nightly:{}", hex::encode(&digest[..16]));
+        env.queues.push(ProjectMany::job(&payload).idempotency_key(key)).await?;
+        pushed += payload.users.len() as u64;
         after = last;
         pages += 1;
         if max_pages.is_some_and(|m| pages >= m) {
@@ -70,7 +68,7 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
 
 impl Handler for Nightly {
     async fn run(env: &JobEnv, _job: &Job, p: NightlyPayload) -> Outcome {
-        match fan_out(env, p.at.unwrap_or_else(Utc::now), PAGE, None).await {
+        match fan_out(env, p.at.unwrap_or_else(Utc::now), USERS_PER_JOB as i64, None).await {
             Ok(pushed) => Outcome::Succeeded(Some(serde_json::json!({ "pushed": pushed }).to_string())),
             Err(e) => Outcome::retry(format!("fan-out: {e:#}")),
         }

@@ -73,6 +73,7 @@ pub struct AppState {
     /// `Host` values the dashboard answers on (DNS rebinding finds no page under another name);
     /// filled from the listening address by `serve` when none are configured.
     pub public_hosts: std::sync::Arc<[String]>,
+    pub cashflow_debounce: Duration,
 }
 
 /// Headers on every response: a JSON API is never framed, sniffed, cached or referred from.
@@ -257,6 +258,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         diagnostics: config.diagnostics,
         server: config.server.clone(),
         public_hosts: config.public_hosts.clone().into(),
+        cashflow_debounce: config.cashflow_debounce,
     })
 }
 

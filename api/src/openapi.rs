@@ -75,6 +75,10 @@ pub struct ErrorDetail {
 pub struct Accepted {
     /// The job id (a UUID): read its outcome at `GET /v1/jobs/{id}`.
     pub id: String,
+    /// Present (true) when an earlier job under the request's `dedupe` key took it in: `id`
+    /// is that job's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deduplicated: bool,
 }
 
 /// The errors any authenticated route may answer, each with an [`ErrorBody`].

@@ -91,6 +91,12 @@ impl<K: Kind> Typed<K> {
         self
     }
 
+    /// An earlier job under the same key absorbs this one, as `d.mode` says.
+    pub fn dedupe(mut self, d: nightshift_queue::Dedupe) -> Self {
+        self.job = self.job.dedupe(d);
+        self
+    }
+
     /// The untyped job, for bulk pushes of one kind.
     pub fn into_inner(self) -> NewJob {
         self.job

@@ -74,6 +74,46 @@ pub struct NewJob {
     pub delay: Option<Duration>,
     pub idempotency_key: Option<String>,
     pub timeout: Option<Duration>,
+    pub dedupe: Option<Dedupe>,
+}
+
+/// How a push meets an earlier job pushed under the same key (in the same queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DedupeMode {
+    /// While that job is scheduled, queued, running or retrying, the push returns it.
+    Pending,
+    /// For the window after that job was pushed, the push returns it.
+    Throttle,
+    /// The job starts a window after the last push under the key: a push while it waits
+    /// replaces its payload, moves its start back and returns it.
+    Debounce,
+}
+
+impl DedupeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DedupeMode::Pending => "pending",
+            DedupeMode::Throttle => "throttle",
+            DedupeMode::Debounce => "debounce",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dedupe {
+    pub key: String,
+    pub mode: DedupeMode,
+    /// The throttle or debounce window (unused by `Pending`).
+    pub window: Duration,
+}
+
+/// What a push did with one job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pushed {
+    /// The job's id: this push's, or the earlier job's when the push was absorbed.
+    pub id: String,
+    /// Absorbed by an earlier job under the same dedupe key (not an idempotency key).
+    pub deduplicated: bool,
 }
 
 impl NewJob {
@@ -86,6 +126,7 @@ impl NewJob {
             delay: None,
             idempotency_key: None,
             timeout: None,
+            dedupe: None,
         }
     }
 
@@ -106,6 +147,11 @@ impl NewJob {
 
     pub fn timeout(mut self, t: Duration) -> Self {
         self.timeout = Some(t);
+        self
+    }
+
+    pub fn dedupe(mut self, d: Dedupe) -> Self {
+        self.dedupe = Some(d);
         self
     }
 }

@@ -27,7 +27,10 @@ pub use config::QueueConfig;
 pub use conn::{RedisConn, connect_redis, pubsub_client};
 pub use error::QueueError;
 pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
-pub use job::{AttemptReport, Backoff, Job, JobRecord, JobState, NewJob, Outcome, UnknownState, new_job_id};
+pub use job::{
+    AttemptReport, Backoff, Dedupe, DedupeMode, Job, JobRecord, JobState, NewJob, Outcome, Pushed, UnknownState,
+    new_job_id,
+};
 pub use lease::{LeaseLayer, LeaseService};
 pub use operator::{Counts, known_queues};
 pub use queue::Queue;

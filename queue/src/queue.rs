@@ -8,7 +8,12 @@ use std::{
 
 use crate::conn::{RedisConn, connect_redis};
 
-use crate::{QueueConfig, QueueError, job::NewJob, keys::Keys, scripts::SCRIPTS};
+use crate::{
+    QueueConfig, QueueError,
+    job::{NewJob, Pushed},
+    keys::Keys,
+    scripts::SCRIPTS,
+};
 
 /// Largest number of jobs sent in one script call; keeps each call's latency for other clients low.
 const PUSH_CHUNK: usize = 1000;
@@ -78,23 +83,35 @@ impl Queue {
         self.conn.clone()
     }
 
-    /// Pushes one job and returns its id (the earlier job's id if the idempotency key was seen).
+    /// Pushes one job and returns its id (the earlier job's id if the idempotency key was seen,
+    /// or if an earlier job under its dedupe key absorbed it).
     pub async fn push(&self, job: NewJob) -> Result<String, QueueError> {
-        let mut ids = self.push_chunk(std::slice::from_ref(&job)).await?;
-        ids.pop()
+        Ok(self.push_one(job).await?.id)
+    }
+
+    /// [`Queue::push`], saying whether a dedupe key absorbed the job.
+    pub async fn push_one(&self, job: NewJob) -> Result<Pushed, QueueError> {
+        let mut pushed = self.push_chunk(std::slice::from_ref(&job)).await?;
+        pushed
+            .pop()
             .ok_or_else(|| QueueError::Protocol("push returned no id".into()))
     }
 
     /// Pushes many jobs, a thousand per round trip, and returns their ids in order.
     pub async fn push_bulk(&self, jobs: &[NewJob]) -> Result<Vec<String>, QueueError> {
-        let mut ids = Vec::with_capacity(jobs.len());
-        for chunk in jobs.chunks(PUSH_CHUNK) {
-            ids.extend(self.push_chunk(chunk).await?);
-        }
-        Ok(ids)
+        Ok(self.push_many(jobs).await?.into_iter().map(|p| p.id).collect())
     }
 
-    async fn push_chunk(&self, jobs: &[NewJob]) -> Result<Vec<String>, QueueError> {
+    /// [`Queue::push_bulk`], saying for each job whether a dedupe key absorbed it.
+    pub async fn push_many(&self, jobs: &[NewJob]) -> Result<Vec<Pushed>, QueueError> {
+        let mut pushed = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(PUSH_CHUNK) {
+            pushed.extend(self.push_chunk(chunk).await?);
+        }
+        Ok(pushed)
+    }
+
+    async fn push_chunk(&self, jobs: &[NewJob]) -> Result<Vec<Pushed>, QueueError> {
         let now = now_ms();
         let k = &self.keys;
         let mut inv = SCRIPTS.push.prepare_invoke();
@@ -117,6 +134,10 @@ impl Queue {
                 .arg(j.max_attempts.max(1))
                 .arg(run_at)
                 .arg(j.timeout.map_or(0, |t| t.as_millis() as u64));
+            match &j.dedupe {
+                Some(d) => inv.arg(&d.key).arg(d.mode.as_str()).arg(d.window.as_millis() as u64),
+                None => inv.arg("").arg("").arg(0),
+            };
         }
         let ids: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
         if ids.len() != jobs.len() {
@@ -126,6 +147,18 @@ impl Queue {
                 jobs.len()
             )));
         }
-        Ok(ids)
+        Ok(ids
+            .into_iter()
+            .map(|id| match id.strip_prefix('~') {
+                Some(earlier) => Pushed {
+                    id: earlier.to_string(),
+                    deduplicated: true,
+                },
+                None => Pushed {
+                    id,
+                    deduplicated: false,
+                },
+            })
+            .collect())
     }
 }

@@ -23,6 +23,7 @@ mod cluster;
 mod dashboard;
 mod deploy;
 mod enqueue;
+mod flow;
 mod history;
 mod keyring;
 mod maintenance;

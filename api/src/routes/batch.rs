@@ -58,8 +58,16 @@ pub(crate) struct BatchResponse {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(untagged)]
 pub(crate) enum ItemResult {
-    Accepted { id: String },
-    Refused { status: u16, error: ErrorDetail },
+    Accepted {
+        id: String,
+        /// True when an earlier job under the item's `dedupe` key took it in.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        deduplicated: bool,
+    },
+    Refused {
+        status: u16,
+        error: ErrorDetail,
+    },
 }
 
 /// Enqueue up to 1,000 jobs (scope `jobs:write`); the rate limit counts jobs.
@@ -111,7 +119,10 @@ pub async fn enqueue_batch(
     for (i, answer) in index.into_iter().zip(enqueue::push_all(&state, &caller, jobs).await?) {
         let at = format!("jobs[{i}]");
         results[i] = Some(match answer {
-            Ok(id) => ItemResult::Accepted { id },
+            Ok(p) => ItemResult::Accepted {
+                id: p.id,
+                deduplicated: p.deduplicated,
+            },
             Err(e) => refused(e, &at),
         });
     }

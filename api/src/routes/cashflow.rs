@@ -108,7 +108,7 @@ pub async fn refresh(
         spec: KindSpec::of::<Project>(),
         job: job.into_inner(),
     };
-    let job_id = super::enqueue::push_one(&state, &caller, checked).await?;
+    let job_id = super::enqueue::push_one(&state, &caller, checked).await?.id;
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(wait);
     let queue = state.queues.of::<Project>();
     while wait > 0 && tokio::time::Instant::now() < deadline {

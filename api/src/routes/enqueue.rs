@@ -5,7 +5,7 @@ use std::{collections::HashMap, time::Duration};
 
 use nightshift_catalog::{Exposure, KindSpec};
 use nightshift_common::history;
-use nightshift_queue::{JobRecord, JobState, NewJob, Queue};
+use nightshift_queue::{JobRecord, JobState, NewJob, Pushed, Queue};
 use serde_json::Value;
 
 use super::jobs::EnqueueRequest;
@@ -61,6 +61,12 @@ pub(crate) fn check(
         // Keys are per client: two callers choosing the same key do not collide.
         job = job.idempotency_key(format!("{}:{k}", caller.key_namespace()));
     }
+    if let Some(d) = req.dedupe {
+        // Per client and kind, as idempotency keys are per client.
+        let mut d = d.check()?;
+        d.key = format!("{}:{}:{}", caller.key_namespace(), spec.name, d.key);
+        job = job.dedupe(d);
+    }
     Ok(Checked { spec: *spec, job })
 }
 
@@ -102,8 +108,8 @@ fn may_enqueue(caller: &Caller, spec: &KindSpec) -> Result<(), &'static str> {
     }
 }
 
-/// Pushes one checked job and records it; its id.
-pub(crate) async fn push_one(state: &AppState, caller: &Caller, job: Checked) -> Result<String, ApiError> {
+/// Pushes one checked job and records it; its id, or the earlier job's that absorbed it.
+pub(crate) async fn push_one(state: &AppState, caller: &Caller, job: Checked) -> Result<Pushed, ApiError> {
     push_all(state, caller, vec![job])
         .await?
         .pop()
@@ -119,8 +125,8 @@ pub(crate) async fn push_all(
     state: &AppState,
     caller: &Caller,
     jobs: Vec<Checked>,
-) -> Result<Vec<Result<String, ApiError>>, ApiError> {
-    let mut answers: Vec<Option<Result<String, ApiError>>> = (0..jobs.len()).map(|_| None).collect();
+) -> Result<Vec<Result<Pushed, ApiError>>, ApiError> {
+    let mut answers: Vec<Option<Result<Pushed, ApiError>>> = (0..jobs.len()).map(|_| None).collect();
     // Redis maps keys per queue: a key already used for a kind of another queue is found in
     // the record, and refused before anything is pushed.
     let keys: Vec<&str> = jobs.iter().filter_map(|c| c.job.idempotency_key.as_deref()).collect();
@@ -148,8 +154,13 @@ pub(crate) async fn push_all(
     let mut ids: Vec<Option<String>> = vec![None; jobs.len()];
     for (queue, members) in by_queue.values() {
         let batch: Vec<NewJob> = members.iter().map(|&i| jobs[i].job.clone()).collect();
-        for (&i, id) in members.iter().zip(queue.push_bulk(&batch).await?) {
-            ids[i] = Some(id);
+        for (&i, pushed) in members.iter().zip(queue.push_many(&batch).await?) {
+            if pushed.deduplicated {
+                // An earlier job took this request in: it is on record already.
+                answers[i] = Some(Ok(pushed));
+            } else {
+                ids[i] = Some(pushed.id);
+            }
         }
     }
     // Another id back means the idempotency key was used before: the same request gets the
@@ -170,7 +181,10 @@ pub(crate) async fn push_all(
         if let Some((kind0, payload0, max0)) = first.get(&id) {
             let same = *kind0 == c.job.kind && *payload0 == payload && *max0 == max;
             answers[i] = Some(if same {
-                Ok(id)
+                Ok(Pushed {
+                    id,
+                    deduplicated: false,
+                })
             } else {
                 Err(ApiError::invalid(
                     "Idempotency-Key",
@@ -181,7 +195,10 @@ pub(crate) async fn push_all(
         }
         first.insert(id.clone(), (c.job.kind.clone(), payload, max));
         records.push(record(&id, state.queues.for_spec(&c.spec), &c.job));
-        answers[i] = Some(Ok(id));
+        answers[i] = Some(Ok(Pushed {
+            id,
+            deduplicated: false,
+        }));
     }
     let mut per_kind: HashMap<String, u64> = HashMap::new();
     for r in &records {

@@ -41,6 +41,77 @@ pub(crate) struct EnqueueRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 100)]
     pub(super) max_attempts: Option<u32>,
+    /// Fold this request into an earlier job under the same key (per client and kind).
+    #[serde(default)]
+    pub(super) dedupe: Option<DedupeRequest>,
+}
+
+/// How a request meets an earlier job under the same key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DedupeRequest {
+    /// 1 to 200 printable characters.
+    #[schema(min_length = 1, max_length = 200)]
+    key: String,
+    /// `pending`: while the earlier job is scheduled, queued, running or retrying, the request
+    /// returns it. `throttle`: for `secs` after the earlier job was accepted, the request returns
+    /// it. `debounce`: the job starts `secs` after the last request under the key; a request
+    /// while it waits replaces its payload, moves its start back and returns it.
+    #[schema(pattern = "^(pending|throttle|debounce)$")]
+    mode: String,
+    /// The window of `throttle` and `debounce`, 1 to 86,400 seconds; not for `pending`.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 86_400)]
+    secs: Option<u64>,
+}
+
+const MAX_DEDUPE_KEY: usize = 200;
+const DEDUPE_SECS: std::ops::RangeInclusive<u64> = 1..=86_400;
+
+impl DedupeRequest {
+    /// The queue's dedupe, or the 422 naming the field.
+    pub(super) fn check(self) -> Result<nightshift_queue::Dedupe, ApiError> {
+        use nightshift_queue::{Dedupe, DedupeMode};
+        let n = self.key.chars().count();
+        if n == 0 || n > MAX_DEDUPE_KEY {
+            return Err(ApiError::invalid("dedupe.key", "must be 1 to 200 characters"));
+        }
+        if self.key.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "dedupe.key",
+                "must be printable (no control characters)",
+            ));
+        }
+        let mode = match self.mode.as_str() {
+            "pending" => DedupeMode::Pending,
+            "throttle" => DedupeMode::Throttle,
+            "debounce" => DedupeMode::Debounce,
+            _ => {
+                return Err(ApiError::invalid(
+                    "dedupe.mode",
+                    "must be pending, throttle or debounce",
+                ));
+            }
+        };
+        let secs = match (mode, self.secs) {
+            (DedupeMode::Pending, None) => 0,
+            (DedupeMode::Pending, Some(_)) => {
+                return Err(ApiError::invalid("dedupe.secs", "pending has no window"));
+            }
+            (_, Some(s)) if DEDUPE_SECS.contains(&s) => s,
+            (_, _) => {
+                return Err(ApiError::invalid(
+                    "dedupe.secs",
+                    "throttle and debounce need a window of 1 to 86,400 seconds",
+                ));
+            }
+        };
+        Ok(Dedupe {
+            key: self.key,
+            mode,
+            window: std::time::Duration::from_secs(secs),
+        })
+    }
 }
 
 fn empty_object() -> Value {
@@ -64,12 +135,17 @@ pub(super) fn idempotency_key(raw: Option<&[u8]>, field: &str) -> Result<Option<
 }
 
 /// Enqueue a job (scope `jobs:write`). The same `Idempotency-Key` with the same request returns
-/// the first job; with a different request it is a 422.
+/// the first job; with a different request it is a 422. A request an earlier job takes in
+/// under its `dedupe` key is a 200 with that job's id.
 #[utoipa::path(
     post, path = "/v1/jobs", tag = "jobs",
     request_body = EnqueueRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters; keys live 24 h")),
-    responses((status = 202, description = "In the queue and on record", body = Accepted), Errors),
+    responses(
+        (status = 202, description = "In the queue and on record", body = Accepted),
+        (status = 200, description = "Taken in by an earlier job under the `dedupe` key", body = Accepted),
+        Errors
+    ),
     security(("bearer" = ["jobs:write"]))
 )]
 pub async fn enqueue(
@@ -82,8 +158,19 @@ pub async fn enqueue(
     let req: EnqueueRequest = super::body::json(body, false)?;
     let key = idempotency_key(headers.get("idempotency-key").map(|v| v.as_bytes()), "Idempotency-Key")?;
     let job = super::enqueue::check(&state, &caller, req, key)?;
-    let id = super::enqueue::push_one(&state, &caller, job).await?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { id })))
+    let pushed = super::enqueue::push_one(&state, &caller, job).await?;
+    let status = if pushed.deduplicated {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    Ok((
+        status,
+        Json(Accepted {
+            id: pushed.id,
+            deduplicated: pushed.deduplicated,
+        }),
+    ))
 }
 
 /// A job's state, attempts, error and result (scope `jobs:read`; a client sees its own jobs).

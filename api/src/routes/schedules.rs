@@ -153,5 +153,11 @@ pub async fn run_now(
         .schedule(&state.db, &state.queues, s, ScheduleAction::Run)
         .await?;
     let id = job.ok_or_else(|| ApiError::Internal("a run made no job".into()))?;
-    Ok((StatusCode::ACCEPTED, Json(Accepted { id })))
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            id,
+            deduplicated: false,
+        }),
+    ))
 }

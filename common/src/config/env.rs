@@ -284,6 +284,7 @@ impl Config {
             diagnostics: flag("NIGHTSHIFT_DIAGNOSTICS")?,
             server,
             public_hosts,
+            cashflow_debounce: secs("NIGHTSHIFT_CASHFLOW_DEBOUNCE_SECS", Duration::from_secs(10))?,
         })
     }
 }

@@ -50,6 +50,9 @@ pub struct Config {
     /// The host names (with port, as browsers send `Host`) the API answers the dashboard on;
     /// empty: the API's own address and `localhost` on its port only.
     pub public_hosts: Vec<String>,
+    /// A change to a user's finance data projects them this long after the last change in a
+    /// row (a debounce per user); zero projects after every change.
+    pub cashflow_debounce: Duration,
 }
 
 /// Connection limits of the HTTP server: what one slow or greedy client may hold.

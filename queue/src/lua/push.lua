@@ -1,12 +1,42 @@
 -- Push jobs. KEYS: ready, scheduled. ARGV: base, now_ms, idem_ttl_s, wake_channel, n,
--- then 7 fields per job: id, idempotency key ('' = none), kind, payload, max_attempts,
--- run_at_ms (0 = now), timeout_ms. Returns the id of each job, an existing id when its
--- idempotency key was seen before.
+-- then 10 fields per job: id, idempotency key ('' = none), kind, payload, max_attempts,
+-- run_at_ms (0 = now), timeout_ms, dedupe key ('' = none), dedupe mode, dedupe window_ms.
+-- Returns the id of each job: an existing id when its idempotency key was seen before, and
+-- '~' .. an existing id when an earlier job under its dedupe key absorbed it.
 local base, now, idem_ttl, channel, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local jp = base .. ':job:'
 local out, ready = {}, {}
+-- How long a pending-mode key outlives its push: the key is only a pointer (the job's state
+-- decides), so this bounds garbage, not correctness.
+local PENDING_TTL_MS = 30 * 24 * 3600 * 1000
+local UNFINISHED = {scheduled = true, queued = true, running = true, retrying = true}
+
+-- The job an earlier push under dedupe key `dk` left to absorb this one (its id), or nil.
+local function absorbed_by(dk, mode, window, payload)
+  local prev = redis.call('GET', dk)
+  if not prev then return nil end
+  local pk = jp .. prev
+  local state = redis.call('HGET', pk, 'state')
+  if mode == 'throttle' then
+    -- The key's own expiry is the window.
+    return prev
+  elseif mode == 'pending' then
+    if UNFINISHED[state] then return prev end
+  elseif state == 'scheduled' then
+    -- Debounce, the job still waiting: the last payload wins and the start moves back.
+    local run_at = now + window
+    redis.call('HSET', pk, 'payload', payload, 'run_at', run_at)
+    redis.call('ZADD', KEYS[2], 'XX', run_at, prev)
+    redis.call('PEXPIRE', dk, window + 60000)
+    return prev
+  end
+  return nil
+end
+
 for i = 0, n - 1 do
-  local o = 6 + i * 7
+  local o = 6 + i * 10
   local id, idem, run_at = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 5])
+  local dkey, dmode, dwindow = ARGV[o + 7], ARGV[o + 8], tonumber(ARGV[o + 9])
   local existing = false
   if idem ~= '' then
     local ikey = base .. ':idem:' .. idem
@@ -18,13 +48,30 @@ for i = 0, n - 1 do
       redis.call('SET', ikey, id, 'EX', idem_ttl)
     end
   end
+  local dk = nil
+  if not existing and dkey ~= '' then
+    dk = base .. ':dedupe:' .. dkey
+    local prev = absorbed_by(dk, dmode, dwindow, ARGV[o + 3])
+    if prev then
+      out[#out + 1] = '~' .. prev
+      existing = true
+    elseif dmode == 'debounce' then
+      run_at = math.max(run_at, now + dwindow)
+    end
+  end
   if not existing then
-    local jk = base .. ':job:' .. id
+    local jk = jp .. id
     local state = 'queued'
     if run_at > now then state = 'scheduled' end
     redis.call('HSET', jk, 'kind', ARGV[o + 2], 'payload', ARGV[o + 3], 'attempts', 0,
       'max_attempts', ARGV[o + 4], 'state', state, 'created_at', now, 'timeout_ms', ARGV[o + 6])
     if idem ~= '' then redis.call('HSET', jk, 'idem', idem) end
+    if dk then
+      local ttl = PENDING_TTL_MS
+      if dmode == 'throttle' then ttl = dwindow elseif dmode == 'debounce' then ttl = dwindow + 60000 end
+      redis.call('SET', dk, id, 'PX', ttl)
+      redis.call('HSET', jk, 'dedupe', dkey)
+    end
     if state == 'scheduled' then
       redis.call('HSET', jk, 'run_at', run_at)
       redis.call('ZADD', KEYS[2], run_at, id)

@@ -91,6 +91,8 @@ pub fn config_at(redis_url: String, db: &TestDb) -> Config {
         diagnostics: true,
         server: nightshift_common::config::ServerLimits::default(),
         public_hosts: Vec::new(),
+        // Short, so tests that wait for the projection a change queues wait little.
+        cashflow_debounce: Duration::from_secs(1),
     }
 }
 

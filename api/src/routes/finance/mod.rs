@@ -12,6 +12,7 @@ use nightshift_catalog::{
     Kind, KindSpec,
     cashflow::{Project, ProjectPayload},
 };
+use nightshift_queue::{Dedupe, DedupeMode};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
@@ -80,21 +81,30 @@ pub(crate) struct Stored {
     refresh_job: String,
 }
 
-/// Queues the projection a change makes due. After the commit, so it reads the new data;
-/// should the queue refuse (Redis down, a rate limit), the data is stored and the client's
-/// retry of the same request queues it.
+/// Queues the projection a change makes due, debounced per user: a burst of changes (an app
+/// editing five bills in a minute) makes one projection, `cashflow_debounce` after the last,
+/// whichever client made them. After the commit, so it reads the new data; should the queue
+/// refuse (Redis down, a rate limit), the data is stored and the client's retry of the same
+/// request queues it. The id is the projection's, which may be another client's job.
 pub(crate) async fn queue_refresh(state: &AppState, caller: &Caller, user: i64) -> Result<String, ApiError> {
-    let job = Project::job(&ProjectPayload {
+    let mut job = Project::job(&ProjectPayload {
         user_id: user,
         as_of: None,
         horizon_days: None,
         include_as_of: false,
     });
+    if !state.cashflow_debounce.is_zero() {
+        job = job.dedupe(Dedupe {
+            key: format!("finance-change:{user}"),
+            mode: DedupeMode::Debounce,
+            window: state.cashflow_debounce,
+        });
+    }
     let checked = super::enqueue::Checked {
         spec: KindSpec::of::<Project>(),
         job: job.into_inner(),
     };
-    super::enqueue::push_one(state, caller, checked).await
+    Ok(super::enqueue::push_one(state, caller, checked).await?.id)
 }
 
 /// Replaces the user's items of one kind with `items`, keeping the ids they name; an id that

@@ -1,0 +1,164 @@
+//! Flow control through the API: `dedupe` keys that fold requests into an earlier job while it
+//! is pending, within a throttle window, or until a debounce window passes with no request.
+use std::time::Duration;
+
+use nightshift_common::auth::Scope;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
+
+/// `POST /v1/jobs` with `token`: the status and the body.
+async fn enqueue(app: &App, token: &str, body: Value) -> (u16, Value) {
+    let resp = app
+        .http
+        .post(format!("{}/v1/jobs", app.base))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+fn effect(key: &str, dedupe: Value) -> Value {
+    json!({"kind": "diag.effect", "payload": {"key": key}, "dedupe": dedupe})
+}
+
+#[tokio::test]
+async fn pending_throttle_and_debounce_keys_fold_requests_into_the_earlier_job() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    // No workers: jobs stay where the pushes put them.
+    let app = App::start(&config(&redis, &db), false).await;
+    let token = token(RW);
+    let q = queue(&redis, "default").await;
+
+    // pending: the same key returns the first job until it is finished (here, cancelled).
+    let pending = json!({"key": "sync:42", "mode": "pending"});
+    let (status, first) = enqueue(&app, &token, effect("a", pending.clone())).await;
+    assert_eq!((status, &first["deduplicated"]), (202, &Value::Null));
+    let id = first["id"].as_str().unwrap().to_string();
+    let (status, again) = enqueue(&app, &token, effect("b", pending.clone())).await;
+    assert_eq!((status, again), (200, json!({"id": id, "deduplicated": true})));
+    let (_, other_key) = enqueue(&app, &token, effect("c", json!({"key": "sync:43", "mode": "pending"}))).await;
+    assert_ne!(other_key["id"], id);
+    // Another client's same key is its own.
+    let other_client = keys().issue("other-client", RW, Duration::from_secs(600)).unwrap();
+    let (status, theirs) = enqueue(&app, &other_client, effect("d", pending.clone())).await;
+    assert_eq!(status, 202);
+    assert_ne!(theirs["id"], id);
+    q.cancel(&id).await.unwrap();
+    let (status, after) = enqueue(&app, &token, effect("e", pending.clone())).await;
+    assert_eq!(status, 202, "the first job is finished: a new one");
+    assert_ne!(after["id"], id);
+
+    // throttle: the same key returns the first job for the window, then makes a new one.
+    let throttle = json!({"key": "digest", "mode": "throttle", "secs": 1});
+    let (_, first) = enqueue(&app, &token, effect("f", throttle.clone())).await;
+    let (status, again) = enqueue(&app, &token, effect("g", throttle.clone())).await;
+    assert_eq!((status, &again["id"]), (200, &first["id"]));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, later) = enqueue(&app, &token, effect("h", throttle.clone())).await;
+    assert_eq!(status, 202);
+    assert_ne!(later["id"], first["id"]);
+
+    // debounce: the job waits; each request replaces its payload and moves its start back.
+    let debounce = json!({"key": "project:7", "mode": "debounce", "secs": 30});
+    let (status, first) = enqueue(&app, &token, effect("i", debounce.clone())).await;
+    assert_eq!(status, 202);
+    let id = first["id"].as_str().unwrap().to_string();
+    let start = q.inspect(&id).await.unwrap().unwrap();
+    assert_eq!(start.state.as_str(), "scheduled");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let (status, again) = enqueue(&app, &token, effect("j", debounce.clone())).await;
+    assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
+    let moved = q.inspect(&id).await.unwrap().unwrap();
+    let payload: Value = serde_json::from_str(&moved.payload).unwrap();
+    assert_eq!(payload["key"], "j", "the last payload wins");
+    assert!(
+        moved.run_at_ms > start.run_at_ms,
+        "{:?} then {:?}",
+        start.run_at_ms,
+        moved.run_at_ms
+    );
+
+    // In a batch, a later item under the key of an earlier one is folded into it.
+    let resp = app
+        .http
+        .post(format!("{}/v1/jobs/batch", app.base))
+        .bearer_auth(&token)
+        .json(&json!({"jobs": [
+            effect("k", json!({"key": "b", "mode": "pending"})),
+            effect("l", json!({"key": "b", "mode": "pending"})),
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    let batch: Value = resp.json().await.unwrap();
+    assert_eq!(batch["accepted"], 2);
+    assert_eq!(
+        batch["results"][1],
+        json!({"id": batch["results"][0]["id"], "deduplicated": true})
+    );
+
+    // Bad values name the field and push nothing.
+    let before = q.counts().await.unwrap();
+    for (dedupe, field) in [
+        (json!({"key": "k", "mode": "sometimes"}), "dedupe.mode"),
+        (json!({"key": "k", "mode": "throttle"}), "dedupe.secs"),
+        (json!({"key": "k", "mode": "debounce", "secs": 0}), "dedupe.secs"),
+        (json!({"key": "k", "mode": "debounce", "secs": 86_401}), "dedupe.secs"),
+        (json!({"key": "k", "mode": "pending", "secs": 5}), "dedupe.secs"),
+        (json!({"key": "", "mode": "pending"}), "dedupe.key"),
+        (json!({"key": "a\u{7}b", "mode": "pending"}), "dedupe.key"),
+        (json!({"key": "k".repeat(201), "mode": "pending"}), "dedupe.key"),
+    ] {
+        let (status, error) = enqueue(&app, &token, effect("z", dedupe.clone())).await;
+        assert_eq!(
+            (status, error["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{dedupe}"
+        );
+    }
+    let (status, error) = enqueue(
+        &app,
+        &token,
+        effect("z", json!({"key": "k", "mode": "pending", "extra": 1})),
+    )
+    .await;
+    assert_eq!(status, 422, "{error}");
+    let after = q.counts().await.unwrap();
+    assert_eq!((after.queued, after.scheduled), (before.queued, before.scheduled));
+    app.stop().await;
+}
+
+/// Requests to two API instances within the window make one run, with the last payload.
+#[tokio::test]
+async fn debounce_runs_once_with_the_last_payload_across_api_instances() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let (one, two) = (App::start(&config, true).await, App::start(&config, false).await);
+    let token = token(RW);
+    let debounce = json!({"key": "recompute", "mode": "debounce", "secs": 1});
+    let mut ids = Vec::new();
+    for (i, app) in [&one, &two, &one, &two, &one].into_iter().enumerate() {
+        let (_, body) = enqueue(app, &token, effect(&format!("run-{i}"), debounce.clone())).await;
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    one.wait_state(&token, &ids[0], "succeeded", Duration::from_secs(20))
+        .await;
+    let pool = db.pool().await;
+    let runs: Vec<String> = sqlx::query_scalar("SELECT business_key FROM diag_ledger ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, ["run-4"]);
+    // After the run, the key starts a new window: a new job.
+    let (status, next) = enqueue(&two, &token, effect("run-5", debounce.clone())).await;
+    assert_eq!(status, 202);
+    assert_ne!(next["id"].as_str(), Some(ids[0].as_str()));
+    one.stop().await;
+    two.stop().await;
+}

@@ -102,6 +102,8 @@ impl Kind for ProjectMany {
     const NAME: &'static str = "cashflow.project_many";
     const EXPOSURE: Exposure = Exposure::Operator;
     const POLICY: Policy = Project::POLICY;
+    /// Behind interactive work (a user's refresh) in the same queue.
+    const PRIORITY: u8 = 7;
     type Payload = ProjectManyPayload;
 
     fn check(p: &ProjectManyPayload) -> Result<(), Invalid> {

@@ -45,6 +45,9 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
     const USER_FIELD: Option<&'static str> = None;
     /// Payload fields the dashboard masks (at any depth), beyond those named like secrets.
     const SENSITIVE: &'static [&'static str] = &[];
+    /// Where a job of the kind stands in its queue when the request names no priority: 0
+    /// runs first, 9 last.
+    const PRIORITY: u8 = nightshift_queue::DEFAULT_PRIORITY;
     type Payload: DeserializeOwned + Serialize + Send;
 
     /// What the payload's type cannot say (a date's range, a field that depends on another):
@@ -66,7 +69,8 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
         Typed {
             job: NewJob::new(Self::NAME, payload)
                 .max_attempts(Self::POLICY.max_attempts)
-                .timeout(Self::POLICY.timeout),
+                .timeout(Self::POLICY.timeout)
+                .priority(Self::PRIORITY),
             kind: PhantomData,
         }
     }
@@ -97,6 +101,12 @@ impl<K: Kind> Typed<K> {
         self
     }
 
+    /// Before or after the kind's default priority: 0 runs first, 9 last.
+    pub fn priority(mut self, p: u8) -> Self {
+        self.job = self.job.priority(p);
+        self
+    }
+
     /// The untyped job, for bulk pushes of one kind.
     pub fn into_inner(self) -> NewJob {
         self.job
@@ -113,6 +123,7 @@ pub struct KindSpec {
     pub diagnostic: bool,
     pub user_field: Option<&'static str>,
     pub sensitive: &'static [&'static str],
+    pub priority: u8,
     validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
 }
 
@@ -134,6 +145,7 @@ impl KindSpec {
             diagnostic: K::DIAGNOSTIC,
             user_field: K::USER_FIELD,
             sensitive: K::SENSITIVE,
+            priority: K::PRIORITY,
             validate: |v| {
                 let payload = serde_path_to_error::deserialize::<_, K::Payload>(v).map_err(|e| {
                     let path = e.path().to_string();
@@ -166,5 +178,6 @@ impl KindSpec {
         NewJob::new(self.name, payload.to_string())
             .max_attempts(self.policy.max_attempts)
             .timeout(self.policy.timeout)
+            .priority(self.priority)
     }
 }

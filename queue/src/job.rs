@@ -75,7 +75,14 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     pub timeout: Option<Duration>,
     pub dedupe: Option<Dedupe>,
+    /// 0 runs first, 9 last; [`DEFAULT_PRIORITY`] unless set.
+    pub priority: u8,
 }
+
+/// The priority of a job that names none: the middle, so work can go either side of it.
+pub const DEFAULT_PRIORITY: u8 = 5;
+/// The lowest priority (the largest number); 0 is the highest.
+pub const LOWEST_PRIORITY: u8 = 9;
 
 /// How a push meets an earlier job pushed under the same key (in the same queue).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +134,7 @@ impl NewJob {
             idempotency_key: None,
             timeout: None,
             dedupe: None,
+            priority: DEFAULT_PRIORITY,
         }
     }
 
@@ -152,6 +160,12 @@ impl NewJob {
 
     pub fn dedupe(mut self, d: Dedupe) -> Self {
         self.dedupe = Some(d);
+        self
+    }
+
+    /// 0 (first) to 9 (last); larger values are taken as 9.
+    pub fn priority(mut self, p: u8) -> Self {
+        self.priority = p.min(LOWEST_PRIORITY);
         self
     }
 }
@@ -225,6 +239,7 @@ pub struct JobRecord {
     pub result: Option<String>,
     pub worker: Option<String>,
     pub idempotency_key: Option<String>,
+    pub priority: u8,
 }
 
 /// One state change of a job, reported to an observer (the PostgreSQL history writer) after

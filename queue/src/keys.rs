@@ -1,3 +1,5 @@
+use crate::job::DEFAULT_PRIORITY;
+
 /// Redis key names for one queue. Every key carries the queue name as its hash tag, so a whole
 /// queue lives in one Redis Cluster slot and every script touches a single slot.
 #[derive(Debug, Clone)]
@@ -35,6 +37,15 @@ impl Keys {
 
     pub fn job(&self, id: &str) -> String {
         format!("{}:job:{id}", self.base)
+    }
+
+    /// The ready list of a priority: the default's is `ready`, each other has its own.
+    pub fn ready_at(&self, priority: u8) -> String {
+        if priority == DEFAULT_PRIORITY {
+            self.ready.clone()
+        } else {
+            format!("{}:ready:{priority}", self.base)
+        }
     }
 }
 

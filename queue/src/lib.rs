@@ -28,8 +28,8 @@ pub use conn::{RedisConn, connect_redis, pubsub_client};
 pub use error::QueueError;
 pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
 pub use job::{
-    AttemptReport, Backoff, Dedupe, DedupeMode, Job, JobRecord, JobState, NewJob, Outcome, Pushed, UnknownState,
-    new_job_id,
+    AttemptReport, Backoff, DEFAULT_PRIORITY, Dedupe, DedupeMode, Job, JobRecord, JobState, LOWEST_PRIORITY, NewJob,
+    Outcome, Pushed, UnknownState, new_job_id,
 };
 pub use lease::{LeaseLayer, LeaseService};
 pub use operator::{Counts, known_queues};

@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use crate::{
     Queue, QueueError,
     conn::RedisConn,
-    job::{JobRecord, JobState},
+    job::{DEFAULT_PRIORITY, JobRecord, JobState, LOWEST_PRIORITY},
     keys,
     queue::now_ms,
     scripts::SCRIPTS,
@@ -54,10 +54,16 @@ impl Queue {
             .exists(&k.paused)
             .query_async(&mut self.conn.clone())
             .await?;
+        // The other priorities' ready lists.
+        let mut pipe = redis::pipe();
+        for p in (0..=LOWEST_PRIORITY).filter(|p| *p != DEFAULT_PRIORITY) {
+            pipe.llen(k.ready_at(p));
+        }
+        let others: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
         let stat = |n: &str| stats.get(n).copied().unwrap_or(0);
         Ok(Counts {
             scheduled,
-            queued,
+            queued: queued + others.iter().sum::<u64>(),
             running,
             retrying,
             dead,
@@ -79,7 +85,7 @@ impl Queue {
         let stop = start.saturating_add(isize::try_from(limit.max(1)).unwrap_or(isize::MAX) - 1);
         let mut conn = self.conn.clone();
         let ids: Vec<String> = match state {
-            JobState::Queued => conn.lrange(&k.ready, start, stop).await?,
+            JobState::Queued => queued_page(&mut conn, k, offset, limit.max(1)).await?,
             JobState::Scheduled => conn.zrange(&k.scheduled, start, stop).await?,
             JobState::Retrying => conn.zrange(&k.retry, start, stop).await?,
             JobState::Running => {
@@ -185,6 +191,38 @@ pub async fn known_queues(conn: &mut RedisConn, prefix: &str) -> Result<Vec<Stri
     Ok(names)
 }
 
+/// `limit` queued ids from `offset`, across the ready lists in the order they are leased from:
+/// priority 0's first, each list newest first.
+async fn queued_page(
+    conn: &mut RedisConn,
+    k: &keys::Keys,
+    mut offset: usize,
+    mut limit: usize,
+) -> Result<Vec<String>, QueueError> {
+    let lists: Vec<String> = (0..=LOWEST_PRIORITY).map(|p| k.ready_at(p)).collect();
+    let mut pipe = redis::pipe();
+    for l in &lists {
+        pipe.llen(l);
+    }
+    let lens: Vec<usize> = pipe.query_async(conn).await?;
+    let mut ids = Vec::new();
+    for (list, len) in lists.iter().zip(lens) {
+        if limit == 0 {
+            break;
+        }
+        if offset >= len {
+            offset -= len;
+            continue;
+        }
+        let stop = offset.saturating_add(limit).min(len) - 1;
+        let got: Vec<String> = conn.lrange(list, offset as isize, stop as isize).await?;
+        limit = limit.saturating_sub(got.len());
+        offset = 0;
+        ids.extend(got);
+    }
+    Ok(ids)
+}
+
 fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Option<JobRecord> {
     let state = m.get("state")?.parse().ok()?;
     let num = |m: &HashMap<String, String>, k: &str| m.get(k).and_then(|v| v.parse::<i64>().ok());
@@ -213,5 +251,6 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
         result,
         worker,
         idempotency_key: idem,
+        priority: num(&m, "prio").map_or(DEFAULT_PRIORITY, |p| p.clamp(0, LOWEST_PRIORITY as i64) as u8),
     })
 }

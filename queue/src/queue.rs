@@ -10,7 +10,7 @@ use crate::conn::{RedisConn, connect_redis};
 
 use crate::{
     QueueConfig, QueueError,
-    job::{NewJob, Pushed},
+    job::{LOWEST_PRIORITY, NewJob, Pushed},
     keys::Keys,
     scripts::SCRIPTS,
 };
@@ -138,6 +138,7 @@ impl Queue {
                 Some(d) => inv.arg(&d.key).arg(d.mode.as_str()).arg(d.window.as_millis() as u64),
                 None => inv.arg("").arg("").arg(0),
             };
+            inv.arg(j.priority.min(LOWEST_PRIORITY));
         }
         let ids: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
         if ids.len() != jobs.len() {

@@ -627,6 +627,7 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         result: None,
         worker: None,
         idempotency_key: None,
+        priority: nightshift_queue::DEFAULT_PRIORITY,
     };
     history::record_enqueued(
         &pool,

@@ -162,3 +162,75 @@ async fn debounce_runs_once_with_the_last_payload_across_api_instances() {
     one.stop().await;
     two.stop().await;
 }
+
+/// A worker taking one job at a time runs them by priority, in order within one; a job
+/// retried by hand goes back to its own priority.
+#[tokio::test]
+async fn ready_jobs_start_by_priority_and_in_order_within_one() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    config.concurrency = 1;
+    let api = App::start(&config, false).await;
+    let token = token(RW);
+    // Interleaved: 9s, 5s (the default), 3s and 0s.
+    let mut expected: Vec<(u8, String)> = Vec::new();
+    for i in 0..6 {
+        for p in [9, 5, 3, 0] {
+            let key = format!("p{p}-{i}");
+            let mut body = json!({"kind": "diag.effect", "payload": {"key": key}});
+            if p != 5 {
+                body["priority"] = json!(p);
+            }
+            let (status, _) = enqueue(&api, &token, body).await;
+            assert_eq!(status, 202);
+            expected.push((p, key));
+        }
+    }
+    let q = queue(&redis, "default").await;
+    assert_eq!(q.counts().await.unwrap().queued, expected.len() as u64);
+    // A priority-0 job cancelled and retried by an operator goes back among the 0s.
+    let (_, late) = enqueue(
+        &api,
+        &token,
+        json!({"kind": "diag.effect", "payload": {"key": "p0-late"}, "priority": 0}),
+    )
+    .await;
+    let late = late["id"].as_str().unwrap().to_string();
+    q.cancel(&late).await.unwrap();
+    q.retry(&late).await.unwrap();
+    expected.push((0, "p0-late".into()));
+    let listed = q.list(nightshift_queue::JobState::Queued, 0, 100).await.unwrap();
+    assert_eq!(
+        (listed[0].priority, listed.last().unwrap().priority),
+        (0, 9),
+        "the queued list is in leasing order"
+    );
+    // Bad priorities name the field.
+    for p in [json!(10), json!(-1), json!("high"), json!(1.5)] {
+        let (status, error) = enqueue(&api, &token, json!({"kind": "noop", "priority": p})).await;
+        assert_eq!(
+            (status, error["error"]["field"].as_str()),
+            (422, Some("priority")),
+            "{p}: {error}"
+        );
+    }
+
+    let worker = App::start(&config, true).await;
+    let pool = db.pool().await;
+    let ran = poll_until(Duration::from_secs(30), || async {
+        let keys: Vec<String> = sqlx::query_scalar("SELECT business_key FROM diag_ledger ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .ok()?;
+        (keys.len() == expected.len()).then_some(keys)
+    })
+    .await
+    .expect("every job ran");
+    // The retried job was pushed back to the leasing end of its list: first of the 0s.
+    let mut order: Vec<(u8, String)> = expected.clone();
+    order.sort_by_key(|(p, key)| (*p, key != "p0-late"));
+    let order: Vec<String> = order.into_iter().map(|(_, k)| k).collect();
+    assert_eq!(ran, order);
+    api.stop().await;
+    worker.stop().await;
+}

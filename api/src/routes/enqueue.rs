@@ -61,6 +61,13 @@ pub(crate) fn check(
         // Keys are per client: two callers choosing the same key do not collide.
         job = job.idempotency_key(format!("{}:{k}", caller.key_namespace()));
     }
+    if let Some(p) = req.priority {
+        let p = u8::try_from(p)
+            .ok()
+            .filter(|p| *p <= nightshift_queue::LOWEST_PRIORITY)
+            .ok_or_else(|| ApiError::invalid("priority", "must be 0 (first) to 9 (last)"))?;
+        job = job.priority(p);
+    }
     if let Some(d) = req.dedupe {
         // Per client and kind, as idempotency keys are per client.
         let mut d = d.check()?;
@@ -260,5 +267,6 @@ fn record(id: &str, queue: &Queue, job: &NewJob) -> JobRecord {
         result: None,
         worker: None,
         idempotency_key: job.idempotency_key.clone(),
+        priority: job.priority,
     }
 }

@@ -41,6 +41,11 @@ pub(crate) struct EnqueueRequest {
     #[serde(default)]
     #[schema(minimum = 1, maximum = 100)]
     pub(super) max_attempts: Option<u32>,
+    /// 0 runs first, 9 last; the kind's default (5 for most) when absent. Within a queue a
+    /// ready job never starts after a ready job of a larger number; equal ones run in order.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 9)]
+    pub(super) priority: Option<i64>,
     /// Fold this request into an earlier job under the same key (per client and kind).
     #[serde(default)]
     pub(super) dedupe: Option<DedupeRequest>,

@@ -108,9 +108,11 @@ pub async fn enqueue(
     let payload = SendPayload {
         message_key: email.key.to_string(),
     };
-    let job_id = queues
-        .push(SendEmail::job(&payload).idempotency_key(format!("email:{}", email.key)))
-        .await?;
+    let priority = templates::find(email.template)?.priority;
+    let job = SendEmail::job(&payload)
+        .idempotency_key(format!("email:{}", email.key))
+        .priority(priority);
+    let job_id = queues.push(job).await?;
     Ok(Queued {
         message_key: email.key.to_string(),
         message_id,
@@ -136,7 +138,13 @@ pub async fn enqueue_many(
             continue;
         };
         let r = templates::render(e.template, e.vars)?;
-        rows.push((e.key, e.template, to.to_string(), r));
+        rows.push((
+            e.key,
+            e.template,
+            to.to_string(),
+            r,
+            templates::find(e.template)?.priority,
+        ));
     }
     sqlx::query(
         "INSERT INTO email_outbox (message_key, message_id, template, recipient, subject, text_body, html_body)
@@ -158,8 +166,8 @@ pub async fn enqueue_many(
     .await?;
     // The keys still to send, for the template and recipient asked: a row there from before
     // for another recipient keeps its key, as `enqueue`'s KeyReused does.
-    let pending: Vec<String> = sqlx::query_scalar(
-        "SELECT o.message_key FROM email_outbox o
+    let pending: Vec<(String, String)> = sqlx::query_as(
+        "SELECT o.message_key, o.template FROM email_outbox o
          JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS t (key, template, recipient)
            ON o.message_key = t.key AND o.template = t.template AND o.recipient = t.recipient
          WHERE o.state = 'pending'",
@@ -169,11 +177,14 @@ pub async fn enqueue_many(
     .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
     .fetch_all(db)
     .await?;
-    let jobs = pending.iter().map(|key| {
+    let jobs = pending.iter().map(|(key, template)| {
         let payload = SendPayload {
             message_key: key.clone(),
         };
-        SendEmail::job(&payload).idempotency_key(format!("email:{key}"))
+        let priority = templates::find(template).map_or(nightshift_queue::DEFAULT_PRIORITY, |t| t.priority);
+        SendEmail::job(&payload)
+            .idempotency_key(format!("email:{key}"))
+            .priority(priority)
     });
     Ok(queues.push_bulk(jobs).await?.len())
 }

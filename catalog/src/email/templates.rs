@@ -11,6 +11,8 @@ pub struct Template {
     pub name: &'static str,
     subject: &'static str,
     pub required: &'static [&'static str],
+    /// Its send job's priority: a password reset never waits behind a run of summaries.
+    pub priority: u8,
 }
 
 pub const TEMPLATES: &[Template] = &[
@@ -18,26 +20,31 @@ pub const TEMPLATES: &[Template] = &[
         name: "password_reset",
         subject: "Reset your password",
         required: &["name", "reset_url", "expires_minutes"],
+        priority: 0,
     },
     Template {
         name: "bill_reminder",
         subject: "Reminder: {{ title }} is due on {{ due_date }}",
         required: &["name", "title", "due_date"],
+        priority: 3,
     },
     Template {
         name: "low_balance",
         subject: "Low balance ahead on {{ date }}",
         required: &["name", "date", "projected_balance", "threshold"],
+        priority: 3,
     },
     Template {
         name: "backup_failed",
         subject: "Nightshift: {{ what }} failed for backup {{ backup_id }}",
         required: &["what", "backup_id", "database", "error"],
+        priority: 3,
     },
     Template {
         name: "weekly_summary",
         subject: "Your week from {{ week_start }}",
         required: &["name", "week_start", "income", "spending", "closing_balance"],
+        priority: 8,
     },
 ];
 

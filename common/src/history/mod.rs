@@ -192,6 +192,7 @@ mod tests {
             result: None,
             worker: None,
             idempotency_key: None,
+            priority: nightshift_queue::DEFAULT_PRIORITY,
         };
         let nul = record(r#"{"a": "\u0000"}"#);
         let not_json = record("{oops");

@@ -9,17 +9,63 @@
 local base, now, lease, count, worker, promote =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local jp = base .. ':job:'
+local prios = base .. ':prios'
 
+-- Due jobs to the popping end of their priority's ready list: they run next within it.
 local function promote_from(set)
   local due = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, promote)
+  if #due == 0 then return end
+  local lists = {}
   for i = 1, #due, 500 do
-    local last = math.min(i + 499, #due)
-    redis.call('ZREM', set, unpack(due, i, last))
-    redis.call('RPUSH', KEYS[1], unpack(due, i, last))
+    redis.call('ZREM', set, unpack(due, i, math.min(i + 499, #due)))
   end
   for _, id in ipairs(due) do
-    redis.call('HSET', jp .. id, 'state', 'queued')
+    local jk = jp .. id
+    local p = redis.call('HGET', jk, 'prio') or '5'
+    redis.call('HSET', jk, 'state', 'queued')
+    if not lists[p] then lists[p] = {} end
+    local l = lists[p]
+    l[#l + 1] = id
   end
+  for p, ids in pairs(lists) do
+    local list = KEYS[1]
+    if p ~= '5' then
+      list = base .. ':ready:' .. p
+      redis.call('SADD', prios, p)
+    end
+    for i = 1, #ids, 500 do
+      redis.call('RPUSH', list, unpack(ids, i, math.min(i + 499, #ids)))
+    end
+  end
+end
+
+-- Up to `count` ids, the lowest priority number first, oldest first within one. Priority 5
+-- is KEYS[1]; the others are lists named in the `prios` set, which a list leaves once empty.
+-- Without priorities in use this is one SMEMBERS of an empty set more than a single RPOP.
+local function pop(count)
+  local ps = redis.call('SMEMBERS', prios)
+  if #ps == 0 then return redis.call('RPOP', KEYS[1], count) or {} end
+  table.sort(ps, function(a, b) return tonumber(a) < tonumber(b) end)
+  local order, placed = {}, false
+  for _, p in ipairs(ps) do
+    if not placed and tonumber(p) > 5 then
+      order[#order + 1] = '5'
+      placed = true
+    end
+    order[#order + 1] = p
+  end
+  if not placed then order[#order + 1] = '5' end
+  local ids = {}
+  for _, p in ipairs(order) do
+    local want = count - #ids
+    if want <= 0 then break end
+    local list = KEYS[1]
+    if p ~= '5' then list = base .. ':ready:' .. p end
+    local got = redis.call('RPOP', list, want) or {}
+    for _, id in ipairs(got) do ids[#ids + 1] = id end
+    if p ~= '5' and #got < want then redis.call('SREM', prios, p) end
+  end
+  return ids
 end
 
 local function next_due()
@@ -39,8 +85,8 @@ promote_from(KEYS[2])
 promote_from(KEYS[3])
 
 local out = {''}
-local ids = redis.call('RPOP', KEYS[1], count)
-if ids then
+local ids = pop(count)
+if #ids > 0 then
   local expiry = now + lease
   local z = {}
   for _, id in ipairs(ids) do

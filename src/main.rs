@@ -60,6 +60,8 @@ enum Command {
     BenchApi(nightshift_tools::bench::api::ApiBenchArgs),
     /// Job history at 10 M rows: the writer's rate, the reads' plans, retention by partition.
     BenchHistory(nightshift_tools::bench::history::HistoryBenchArgs),
+    /// Flow control: priority-0 latency through a backlog, debounced pushes and their runs
+    BenchFlow(nightshift_tools::bench::flow::FlowBenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
     BenchCashflow(nightshift_tools::bench::cashflow::CashflowBenchArgs),
     /// Seed users and measure a backup and its restore drill.
@@ -226,6 +228,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(args) => nightshift_tools::bench::run(&config, args).await?,
         Command::BenchApi(args) => nightshift_tools::bench::api::run(&config, args).await?,
         Command::BenchHistory(args) => nightshift_tools::bench::history::run(&config, args).await?,
+        Command::BenchFlow(args) => nightshift_tools::bench::flow::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_tools::bench::cashflow::run(&config, args).await?,
         Command::BenchBackup(args) => nightshift_tools::bench::backup::run(&config, args).await?,
         Command::BenchScale(args) => nightshift_tools::bench::scale::run(&config, args).await?,

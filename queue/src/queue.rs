@@ -10,7 +10,7 @@ use crate::conn::{RedisConn, connect_redis};
 
 use crate::{
     QueueConfig, QueueError,
-    job::{LOWEST_PRIORITY, NewJob, Pushed},
+    job::{DEFAULT_PRIORITY, LOWEST_PRIORITY, NewJob, Pushed},
     keys::Keys,
     scripts::SCRIPTS,
 };
@@ -134,11 +134,18 @@ impl Queue {
                 .arg(j.max_attempts.max(1))
                 .arg(run_at)
                 .arg(j.timeout.map_or(0, |t| t.as_millis() as u64));
+            // One field for both options, empty for the defaults: most jobs carry neither.
+            let priority = j.priority.min(LOWEST_PRIORITY);
             match &j.dedupe {
-                Some(d) => inv.arg(&d.key).arg(d.mode.as_str()).arg(d.window.as_millis() as u64),
-                None => inv.arg("").arg("").arg(0),
+                None if priority == DEFAULT_PRIORITY => inv.arg(""),
+                None => inv.arg(format!("{priority}|||")),
+                Some(d) => inv.arg(format!(
+                    "{priority}|{}|{}|{}",
+                    d.mode.as_str(),
+                    d.window.as_millis(),
+                    d.key
+                )),
             };
-            inv.arg(j.priority.min(LOWEST_PRIORITY));
         }
         let ids: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
         if ids.len() != jobs.len() {

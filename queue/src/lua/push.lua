@@ -1,13 +1,14 @@
 -- Push jobs. KEYS: ready, scheduled. ARGV: base, now_ms, idem_ttl_s, wake_channel, n,
--- then 11 fields per job: id, idempotency key ('' = none), kind, payload, max_attempts,
--- run_at_ms (0 = now), timeout_ms, dedupe key ('' = none), dedupe mode, dedupe window_ms,
--- priority (0 runs first; 5, the default, is the `ready` list, the others `ready:<p>`).
+-- then 8 fields per job: id, idempotency key ('' = none), kind, payload, max_attempts,
+-- run_at_ms (0 = now), timeout_ms, flow: '' for the defaults (most jobs, so they pay nothing
+-- to parse), else 'priority|dedupe mode|dedupe window_ms|dedupe key' (mode '' = no dedupe).
+-- Priority 0 runs first; 5, the default, is the `ready` list, the others `ready:<p>`.
 -- Returns the id of each job: an existing id when its idempotency key was seen before, and
 -- '~' .. an existing id when an earlier job under its dedupe key absorbed it.
 local base, now, idem_ttl, channel, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local jp = base .. ':job:'
-local out, ready = {}, {}
--- Ready ids by priority; the default's list is KEYS[1].
+local out, ready, readied = {}, {}, 0
+-- Ready ids of the other priorities, by priority.
 local lists = {}
 -- How long a pending-mode key outlives its push: the key is only a pointer (the job's state
 -- decides), so this bounds garbage, not correctness.
@@ -37,9 +38,17 @@ local function absorbed_by(dk, mode, window, payload)
 end
 
 for i = 0, n - 1 do
-  local o = 6 + i * 11
+  local o = 6 + i * 8
   local id, idem, run_at = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 5])
-  local dkey, dmode, dwindow = ARGV[o + 7], ARGV[o + 8], tonumber(ARGV[o + 9])
+  local prio, dkey, dmode, dwindow = '5', '', '', 0
+  local flow = ARGV[o + 7]
+  if flow ~= '' then
+    local a = string.find(flow, '|', 1, true)
+    local b = string.find(flow, '|', a + 1, true)
+    local c = string.find(flow, '|', b + 1, true)
+    prio, dmode = string.sub(flow, 1, a - 1), string.sub(flow, a + 1, b - 1)
+    dwindow, dkey = tonumber(string.sub(flow, b + 1, c - 1)), string.sub(flow, c + 1)
+  end
   local existing = false
   if idem ~= '' then
     local ikey = base .. ':idem:' .. idem
@@ -52,7 +61,7 @@ for i = 0, n - 1 do
     end
   end
   local dk = nil
-  if not existing and dkey ~= '' then
+  if not existing and dmode ~= '' then
     dk = base .. ':dedupe:' .. dkey
     local prev = absorbed_by(dk, dmode, dwindow, ARGV[o + 3])
     if prev then
@@ -69,7 +78,6 @@ for i = 0, n - 1 do
     redis.call('HSET', jk, 'kind', ARGV[o + 2], 'payload', ARGV[o + 3], 'attempts', 0,
       'max_attempts', ARGV[o + 4], 'state', state, 'created_at', now, 'timeout_ms', ARGV[o + 6])
     if idem ~= '' then redis.call('HSET', jk, 'idem', idem) end
-    local prio = ARGV[o + 10]
     if prio ~= '5' then redis.call('HSET', jk, 'prio', prio) end
     if dk then
       local ttl = PENDING_TTL_MS
@@ -80,25 +88,27 @@ for i = 0, n - 1 do
     if state == 'scheduled' then
       redis.call('HSET', jk, 'run_at', run_at)
       redis.call('ZADD', KEYS[2], run_at, id)
+    elseif prio == '5' then
+      ready[#ready + 1] = id
     else
       if not lists[prio] then lists[prio] = {} end
       local l = lists[prio]
       l[#l + 1] = id
-      ready[#ready + 1] = id
+      readied = readied + 1
     end
     out[#out + 1] = id
   end
 end
 -- unpack() is bounded by Lua's C stack: push in fixed chunks so any batch size works.
+for i = 1, #ready, 500 do
+  redis.call('LPUSH', KEYS[1], unpack(ready, i, math.min(i + 499, #ready)))
+end
 for prio, ids in pairs(lists) do
-  local list = KEYS[1]
-  if prio ~= '5' then
-    list = base .. ':ready:' .. prio
-    redis.call('SADD', base .. ':prios', prio)
-  end
+  redis.call('SADD', base .. ':prios', prio)
   for i = 1, #ids, 500 do
-    redis.call('LPUSH', list, unpack(ids, i, math.min(i + 499, #ids)))
+    redis.call('LPUSH', base .. ':ready:' .. prio, unpack(ids, i, math.min(i + 499, #ids)))
   end
 end
-if #ready > 0 then redis.call('PUBLISH', channel, #ready) end
+readied = readied + #ready
+if readied > 0 then redis.call('PUBLISH', channel, readied) end
 return out

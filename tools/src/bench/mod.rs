@@ -9,6 +9,7 @@ pub mod api;
 pub mod backup;
 pub mod cashflow;
 pub mod email;
+pub mod flow;
 pub mod history;
 mod latency;
 pub mod scale;

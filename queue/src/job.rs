@@ -240,6 +240,8 @@ pub struct JobRecord {
     pub worker: Option<String>,
     pub idempotency_key: Option<String>,
     pub priority: u8,
+    /// The dedupe key it was pushed under, in its client's namespace.
+    pub dedupe_key: Option<String>,
 }
 
 /// One state change of a job, reported to an observer (the PostgreSQL history writer) after

@@ -227,13 +227,14 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
     let state = m.get("state")?.parse().ok()?;
     let num = |m: &HashMap<String, String>, k: &str| m.get(k).and_then(|v| v.parse::<i64>().ok());
     let mut text = |k: &str| m.remove(k).filter(|v| !v.is_empty());
-    let (kind, payload, error, result, worker, idem) = (
+    let (kind, payload, error, result, worker, idem, dedupe) = (
         text("kind").unwrap_or_default(),
         text("payload").unwrap_or_default(),
         text("error"),
         text("result"),
         text("worker"),
         text("idem"),
+        text("dedupe"),
     );
     Some(JobRecord {
         id: id.to_string(),
@@ -252,5 +253,6 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
         worker,
         idempotency_key: idem,
         priority: num(&m, "prio").map_or(DEFAULT_PRIORITY, |p| p.clamp(0, LOWEST_PRIORITY as i64) as u8),
+        dedupe_key: dedupe,
     })
 }

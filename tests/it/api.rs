@@ -628,6 +628,7 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         worker: None,
         idempotency_key: None,
         priority: nightshift_queue::DEFAULT_PRIORITY,
+        dedupe_key: None,
     };
     history::record_enqueued(
         &pool,

@@ -274,6 +274,25 @@ async fn markup_in_job_arguments_and_errors_is_shown_as_text_and_never_runs() {
     );
     assert!(s.browser.text("#job-error").await.contains(attack));
     s.browser.screenshot("job-xss-as-text").await;
+    // A job's priority and dedupe key are on its page, the key (a client's text) as text.
+    let keyed = s
+        .app
+        .enqueue_id(
+            &admin,
+            json!({ "kind": "diag.fail", "max_attempts": 1, "payload": {}, "priority": 2,
+                    "dedupe": { "key": attack, "mode": "pending" } }),
+        )
+        .await;
+    s.app.wait_state(&admin, &keyed, "dead", WAIT).await;
+    s.browser.goto(&format!("{base}/dashboard/jobs/{keyed}")).await;
+    let facts = s.browser.text("main dl.facts").await;
+    assert!(facts.contains("Priority\n2") || facts.contains("Priority 2"), "{facts}");
+    assert!(facts.contains(attack), "{facts}");
+    let injected = s
+        .browser
+        .execute("return [document.querySelectorAll('main script, main img').length, window.__ran === true];")
+        .await;
+    assert_eq!(injected, json!([0, false]));
     s.app.stop().await;
 }
 

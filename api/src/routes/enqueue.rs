@@ -268,5 +268,6 @@ fn record(id: &str, queue: &Queue, job: &NewJob) -> JobRecord {
         worker: None,
         idempotency_key: job.idempotency_key.clone(),
         priority: job.priority,
+        dedupe_key: job.dedupe.as_ref().map(|d| d.key.clone()),
     }
 }

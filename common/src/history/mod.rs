@@ -193,6 +193,7 @@ mod tests {
             worker: None,
             idempotency_key: None,
             priority: nightshift_queue::DEFAULT_PRIORITY,
+            dedupe_key: None,
         };
         let nul = record(r#"{"a": "\u0000"}"#);
         let not_json = record("{oops");

@@ -113,6 +113,7 @@ fn templates() -> &'static Environment<'static> {
         env.add_filter("ts", pages::format_time);
         env.add_filter("ms", pages::format_epoch_ms);
         env.add_filter("bytes", pages::format_bytes);
+        env.add_filter("duration", pages::format_duration_ms);
         env
     })
 }

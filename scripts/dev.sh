@@ -73,5 +73,20 @@ fi
 
 bin="${CARGO_TARGET_DIR:-$NS_ROOT/target}/debug/nightshift"
 _ns_say "starting $bin all --demo (Ctrl-C stops it; Redis/PostgreSQL keep running)"
-# Not exec: the trap stops the SMTP sink when the platform stops.
-"$bin" all --demo "$@"
+# In the background, so the set-up can be checked once the platform answers; the trap stops
+# the platform and the SMTP sink together.
+"$bin" all --demo "$@" &
+platform=$!
+trap 'kill "$platform" 2>/dev/null; kill "${sink_pid:-}" 2>/dev/null || true' EXIT
+trap 'exit 130' INT TERM
+api_port="${NIGHTSHIFT_API_ADDR##*:}"
+for _ in $(seq 1 300); do
+    if _ns_port_in_use "$api_port" || ! kill -0 "$platform" 2>/dev/null; then break; fi
+    sleep 0.2
+done
+if kill -0 "$platform" 2>/dev/null; then
+    sleep 1 # the demo data and the printed token come first
+    _ns_say "checking the set-up (nightshift doctor)"
+    "$bin" doctor || _ns_say "nightshift doctor found a problem (FAIL above); the platform runs anyway"
+fi
+wait "$platform"

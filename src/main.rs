@@ -38,6 +38,9 @@ enum Command {
     },
     /// Create the database if needed and apply migrations.
     Migrate,
+    /// Check the set-up: Redis, PostgreSQL, SMTP, keys and clocks, each ok, warn or fail with
+    /// its fix; exits 1 when a check fails.
+    Doctor,
     /// API tokens.
     Token {
         #[command(subcommand)]
@@ -177,6 +180,11 @@ async fn main() -> anyhow::Result<()> {
             nightshift_scheduler::run(&config, nightshift_scheduler::load()?, stop.cancelled_owned()).await?;
         }
         Command::All { demo } => run_all(config, demo).await?,
+        Command::Doctor => {
+            if nightshift_tools::doctor::run(&config).await? {
+                std::process::exit(1);
+            }
+        }
         Command::Migrate => {
             db::migrate(&config.database_url).await.context("applying migrations")?;
             println!("migrations applied");

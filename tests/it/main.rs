@@ -22,6 +22,7 @@ mod chaos;
 mod cluster;
 mod dashboard;
 mod deploy;
+mod doctor;
 mod enqueue;
 mod flow;
 mod history;

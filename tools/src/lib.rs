@@ -3,3 +3,4 @@
 //! `nightshift chaos` (faults against real processes, counting lost and duplicated work).
 pub mod bench;
 pub mod chaos;
+pub mod doctor;

@@ -23,6 +23,15 @@ pub enum OperatorCommand {
         action: String,
         name: String,
     },
+    /// A queue's jobs in one state, with their priority and dedupe key (queued jobs in the
+    /// order they will be leased).
+    Jobs {
+        queue: String,
+        #[arg(long, default_value = "queued", value_parser = PossibleValuesParser::new(["scheduled", "queued", "running", "retrying", "dead", "succeeded", "cancelled"]))]
+        state: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Act on one job.
     Job {
         #[arg(value_parser = PossibleValuesParser::new(["inspect"].iter().chain(JobAction::NAMES)))]
@@ -92,6 +101,21 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
             match actor.schedule(&db().await?, &queues, s, action).await? {
                 Some(id) => println!("{name}: enqueued {id}"),
                 None => println!("{name}: {action}d"),
+            }
+        }
+        OperatorCommand::Jobs { queue: q, state, limit } => {
+            let q = queue(&q)?;
+            let state: nightshift_queue::JobState = state.parse()?;
+            println!("{:<36}  {:<24} {:>4}  {:<9}  dedupe key", "id", "kind", "prio", "state");
+            for r in q.list(state, 0, limit).await? {
+                println!(
+                    "{:<36}  {:<24} {:>4}  {:<9}  {}",
+                    r.id,
+                    r.kind,
+                    r.priority,
+                    r.state.as_str(),
+                    nightshift_common::telemetry::untrusted(r.dedupe_key.as_deref().unwrap_or("-"))
+                );
             }
         }
         OperatorCommand::Job { action, id, queue: q } => {

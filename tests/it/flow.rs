@@ -205,6 +205,24 @@ async fn ready_jobs_start_by_priority_and_in_order_within_one() {
         (0, 9),
         "the queued list is in leasing order"
     );
+    // The CLI lists them the same way, with their priority.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .args(["jobs", "default", "--state", "queued", "--limit", "100"])
+        .env("REDIS_URL", redis.url())
+        .env("DATABASE_URL", &db.url)
+        .env("NIGHTSHIFT_QUEUE_PREFIX", &config.queue.prefix)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let prios: Vec<&str> = listing
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(prios.first(), Some(&"0"), "{listing}");
+    assert_eq!(prios.last(), Some(&"9"), "{listing}");
+    assert!(prios.windows(2).all(|w| w[0] <= w[1]), "{listing}");
     // Bad priorities name the field.
     for p in [json!(10), json!(-1), json!("high"), json!(1.5)] {
         let (status, error) = enqueue(&api, &token, json!({"kind": "noop", "priority": p})).await;

@@ -14,12 +14,19 @@ pub(crate) struct Scripts {
     pub admin: Script,
 }
 
+/// `ready.lua`'s `requeue`, defined once for the scripts that put jobs back.
+macro_rules! with_ready {
+    ($file:literal) => {
+        concat!(include_str!("lua/ready.lua"), include_str!($file))
+    };
+}
+
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     push: Script::new(include_str!("lua/push.lua")),
     fetch: Script::new(include_str!("lua/fetch.lua")),
     ack: Script::new(include_str!("lua/ack.lua")),
     renew: Script::new(include_str!("lua/renew.lua")),
-    reap: Script::new(include_str!("lua/reap.lua")),
-    release: Script::new(include_str!("lua/release.lua")),
-    admin: Script::new(include_str!("lua/admin.lua")),
+    reap: Script::new(with_ready!("lua/reap.lua")),
+    release: Script::new(with_ready!("lua/release.lua")),
+    admin: Script::new(with_ready!("lua/admin.lua")),
 });

@@ -7,16 +7,6 @@ local f = redis.call('HMGET', jk, 'state', 'attempts', 'max_attempts')
 local state = f[1]
 if not state then return 'missing' end
 local sets = {scheduled = KEYS[2], retrying = KEYS[3], dead = KEYS[4]}
--- Back into its priority's ready list: `front` to be leased next (RPUSH, the popping end).
-local function requeue(id, front)
-  local p = redis.call('HGET', base .. ':job:' .. id, 'prio')
-  local list = KEYS[1]
-  if p then
-    list = base .. ':ready:' .. p
-    redis.call('SADD', base .. ':prios', p)
-  end
-  if front then redis.call('RPUSH', list, id) else redis.call('LPUSH', list, id) end
-end
 
 if action == 'retry' then
   if state ~= 'dead' and state ~= 'retrying' and state ~= 'scheduled' and state ~= 'cancelled' then
@@ -28,7 +18,7 @@ if action == 'retry' then
   local max = math.max(tonumber(f[3]), tonumber(f[2]) + 1)
   redis.call('HSET', jk, 'state', 'queued', 'max_attempts', max)
   redis.call('HDEL', jk, 'cancel', 'finished_at')
-  requeue(id, true)
+  requeue(base, KEYS[1], id)
   redis.call('PUBLISH', channel, 1)
   return 'queued'
 elseif action == 'cancel' then

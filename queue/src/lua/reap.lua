@@ -11,16 +11,6 @@ local base, now, batch, lock_ms, owner, ttl, channel =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 if not redis.call('SET', KEYS[5], owner, 'NX', 'PX', lock_ms) then return {} end
 local jp = base .. ':job:'
--- Back into its priority's ready list: `front` to be leased next (RPUSH, the popping end).
-local function requeue(id, front)
-  local p = redis.call('HGET', base .. ':job:' .. id, 'prio')
-  local list = KEYS[1]
-  if p then
-    list = base .. ':ready:' .. p
-    redis.call('SADD', base .. ':prios', p)
-  end
-  if front then redis.call('RPUSH', list, id) else redis.call('LPUSH', list, id) end
-end
 local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)
 local out, requeued, dead = {}, 0, 0
 for _, member in ipairs(members) do
@@ -44,7 +34,7 @@ for _, member in ipairs(members) do
       state = 'queued'
       requeued = requeued + 1
       redis.call('HSET', jk, 'state', state, 'error', err)
-      requeue(id, true)
+      requeue(base, KEYS[1], id)
     end
     local n = #out
     out[n + 1], out[n + 2], out[n + 3], out[n + 4], out[n + 5] = id, state, f[2], f[4], f[5] or ''

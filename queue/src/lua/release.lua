@@ -3,23 +3,13 @@
 -- never ran.
 local base, channel = ARGV[1], ARGV[2]
 local released = 0
--- Back into its priority's ready list: `front` to be leased next (RPUSH, the popping end).
-local function requeue(id, front)
-  local p = redis.call('HGET', base .. ':job:' .. id, 'prio')
-  local list = KEYS[1]
-  if p then
-    list = base .. ':ready:' .. p
-    redis.call('SADD', base .. ':prios', p)
-  end
-  if front then redis.call('RPUSH', list, id) else redis.call('LPUSH', list, id) end
-end
 for i = 3, #ARGV, 2 do
   local id, member = ARGV[i], ARGV[i + 1]
   if redis.call('ZREM', KEYS[2], member) == 1 then
     local jk = base .. ':job:' .. id
     redis.call('HINCRBY', jk, 'attempts', -1)
     redis.call('HSET', jk, 'state', 'queued')
-    requeue(id, true)
+    requeue(base, KEYS[1], id)
     released = released + 1
   end
 end

@@ -36,34 +36,36 @@ impl Queue {
 
     pub async fn counts(&self) -> Result<Counts, QueueError> {
         let k = &self.keys;
-        let (queued, scheduled, running, retrying, dead, stats, paused): (
-            u64,
-            u64,
-            u64,
-            u64,
-            u64,
-            HashMap<String, u64>,
-            bool,
-        ) = redis::pipe()
-            .llen(&k.ready)
+        // One MULTI (every key of a queue is in its slot): a job moving between two of these
+        // while they are read would otherwise count twice or not at all.
+        let mut pipe = redis::pipe();
+        pipe.atomic()
             .zcard(&k.scheduled)
             .zcard(&k.inflight)
             .zcard(&k.retry)
             .zcard(&k.dead)
             .hgetall(&k.stats)
-            .exists(&k.paused)
-            .query_async(&mut self.conn.clone())
-            .await?;
-        // The other priorities' ready lists.
-        let mut pipe = redis::pipe();
-        for p in (0..=LOWEST_PRIORITY).filter(|p| *p != DEFAULT_PRIORITY) {
+            .exists(&k.paused);
+        for p in 0..=LOWEST_PRIORITY {
             pipe.llen(k.ready_at(p));
         }
-        let others: Vec<u64> = pipe.query_async(&mut self.conn.clone()).await?;
+        let mut replies: std::collections::VecDeque<redis::Value> = pipe
+            .query_async::<Vec<redis::Value>>(&mut self.conn.clone())
+            .await?
+            .into();
+        let mut next = || replies.pop_front().unwrap_or(redis::Value::Nil);
+        let num = |v: redis::Value| redis::from_redis_value::<u64>(v).map_err(redis::RedisError::from);
+        let (scheduled, running, retrying, dead) = (num(next())?, num(next())?, num(next())?, num(next())?);
+        let stats: HashMap<String, u64> = redis::from_redis_value(next()).map_err(redis::RedisError::from)?;
+        let paused: bool = redis::from_redis_value(next()).map_err(redis::RedisError::from)?;
+        let mut queued = 0;
+        for _ in 0..=LOWEST_PRIORITY {
+            queued += num(next())?;
+        }
         let stat = |n: &str| stats.get(n).copied().unwrap_or(0);
         Ok(Counts {
             scheduled,
-            queued: queued + others.iter().sum::<u64>(),
+            queued,
             running,
             retrying,
             dead,

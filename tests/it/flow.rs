@@ -155,6 +155,18 @@ async fn debounce_runs_once_with_the_last_payload_across_api_instances() {
         .await
         .unwrap();
     assert_eq!(runs, ["run-4"]);
+    // Its history shows what ran, once the run is on record.
+    let recorded = poll_until(Duration::from_secs(10), || async {
+        let key: Option<String> =
+            sqlx::query_scalar("SELECT payload->>'key' FROM job_history WHERE id = $1::uuid AND state = 'succeeded'")
+                .bind(&ids[0])
+                .fetch_optional(&pool)
+                .await
+                .ok()??;
+        key
+    })
+    .await;
+    assert_eq!(recorded.as_deref(), Some("run-4"));
     // After the run, the key starts a new window: a new job.
     let (status, next) = enqueue(&two, &token, effect("run-5", debounce.clone())).await;
     assert_eq!(status, 202);

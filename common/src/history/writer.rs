@@ -182,7 +182,8 @@ async fn upsert(pool: &PgPool, rows: &[&Row<'_>]) -> Result<(), sqlx::Error> {
             state = EXCLUDED.state,
             attempts = EXCLUDED.attempts,
             max_attempts = COALESCE(EXCLUDED.max_attempts, h.max_attempts),
-            payload = COALESCE(h.payload, EXCLUDED.payload),
+            -- What ran: a debounced job's last request replaced the payload it was recorded with.
+            payload = COALESCE(EXCLUDED.payload, h.payload),
             started_at = COALESCE(EXCLUDED.started_at, h.started_at),
             finished_at = EXCLUDED.finished_at,
             error = EXCLUDED.error,

@@ -36,11 +36,11 @@ impl Queue {
 
     pub async fn counts(&self) -> Result<Counts, QueueError> {
         let k = &self.keys;
-        // One MULTI (every key of a queue is in its slot): a job moving between two of these
-        // while they are read would otherwise count twice or not at all.
+        // One round trip, not a MULTI: Redis refuses a transaction when it is over maxmemory,
+        // which is when an operator needs the counts most. A job moving between two keys while
+        // they are read may count twice or not at all: a snapshot, not a ledger.
         let mut pipe = redis::pipe();
-        pipe.atomic()
-            .zcard(&k.scheduled)
+        pipe.zcard(&k.scheduled)
             .zcard(&k.inflight)
             .zcard(&k.retry)
             .zcard(&k.dead)

@@ -242,7 +242,21 @@ pub struct JobRecord {
     pub priority: u8,
     /// The dedupe key it was pushed under, in its client's namespace.
     pub dedupe_key: Option<String>,
+    /// What the handler last reported of how far it is.
+    pub progress: Option<Progress>,
 }
+
+/// How far a running job is, as its handler reported it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// 0 to 100.
+    pub percent: u8,
+    pub message: String,
+    pub at_ms: i64,
+}
+
+/// The longest progress message kept.
+pub const PROGRESS_MESSAGE_MAX: usize = 200;
 
 /// One state change of a job, reported to an observer (the PostgreSQL history writer) after
 /// Redis committed it.

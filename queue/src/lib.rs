@@ -29,7 +29,7 @@ pub use error::QueueError;
 pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
 pub use job::{
     AttemptReport, Backoff, DEFAULT_PRIORITY, Dedupe, DedupeMode, Job, JobRecord, JobState, LOWEST_PRIORITY, NewJob,
-    Outcome, Pushed, UnknownState, new_job_id,
+    Outcome, PROGRESS_MESSAGE_MAX, Progress, Pushed, UnknownState, new_job_id,
 };
 pub use lease::{LeaseLayer, LeaseService};
 pub use operator::{Counts, known_queues};

@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use crate::{
     Queue, QueueError,
     conn::RedisConn,
-    job::{DEFAULT_PRIORITY, JobRecord, JobState, LOWEST_PRIORITY},
+    job::{DEFAULT_PRIORITY, JobRecord, JobState, LOWEST_PRIORITY, Progress},
     keys,
     queue::now_ms,
     scripts::SCRIPTS,
@@ -256,5 +256,10 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
         idempotency_key: idem,
         priority: num(&m, "prio").map_or(DEFAULT_PRIORITY, |p| p.clamp(0, LOWEST_PRIORITY as i64) as u8),
         dedupe_key: dedupe,
+        progress: num(&m, "progress").map(|p| Progress {
+            percent: p.clamp(0, 100) as u8,
+            message: m.get("progress_msg").cloned().unwrap_or_default(),
+            at_ms: num(&m, "progress_at").unwrap_or(0),
+        }),
     })
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::{
     Queue, QueueError,
-    job::{Job, JobState, Outcome},
+    job::{Job, JobState, Outcome, PROGRESS_MESSAGE_MAX},
     queue::now_ms,
     scripts::SCRIPTS,
 };
@@ -168,6 +168,24 @@ impl Queue {
                 })
             })
             .collect())
+    }
+
+    /// Records how far a running job is, while its lease is held; false once it is not. The
+    /// message is cut to [`PROGRESS_MESSAGE_MAX`] characters.
+    pub async fn report_progress(&self, job: &Job, percent: u8, message: &str) -> Result<bool, QueueError> {
+        let message: String = message.chars().take(PROGRESS_MESSAGE_MAX).collect();
+        let written: i64 = SCRIPTS
+            .progress
+            .key(&self.keys.inflight)
+            .arg(&self.keys.base)
+            .arg(&job.id)
+            .arg(&job.lease)
+            .arg(percent.min(100))
+            .arg(message)
+            .arg(now_ms())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(written == 1)
     }
 
     /// Gives leased jobs that never started back to the head of the queue.

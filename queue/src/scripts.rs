@@ -12,6 +12,7 @@ pub(crate) struct Scripts {
     pub reap: Script,
     pub release: Script,
     pub admin: Script,
+    pub progress: Script,
 }
 
 /// `ready.lua`'s `requeue`, defined once for the scripts that put jobs back.
@@ -29,4 +30,5 @@ pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     reap: Script::new(with_ready!("lua/reap.lua")),
     release: Script::new(with_ready!("lua/release.lua")),
     admin: Script::new(with_ready!("lua/admin.lua")),
+    progress: Script::new(include_str!("lua/progress.lua")),
 });

@@ -629,6 +629,7 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         idempotency_key: None,
         priority: nightshift_queue::DEFAULT_PRIORITY,
         dedupe_key: None,
+        progress: None,
     };
     history::record_enqueued(
         &pool,

@@ -182,7 +182,7 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     let config = config(&redis, &db);
     let env = JobEnv::new(&config, pool.clone(), connect_redis(&config.redis_url).await.unwrap()).unwrap();
     // The first run dies after two pages...
-    assert_eq!(fan_out(&env, at, 250, Some(2)).await.unwrap(), 500);
+    assert_eq!(fan_out(&env, at, 250, Some(2), None).await.unwrap(), 500);
     // ...and the queue runs it again with workers going, in pages of another size: the users
     // of those first pages not yet projected sit in two jobs.
     let app = App::start(&config, true).await;
@@ -191,9 +191,20 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     let nightly = app
         .enqueue_id(&token, json!({"kind": "cashflow.nightly", "payload": {"at": at}}))
         .await;
-    app.wait_state(&token, &nightly, "succeeded", Duration::from_secs(30))
+    let done = app
+        .wait_state(&token, &nightly, "succeeded", Duration::from_secs(30))
         .await;
     let due = 1500; // every user but Pago Pago's
+    // It reported how far it was; its last report stays readable after the run. The first run
+    // pushed 500 of the due users: this one pushed the other 1,000, and the first 500 again
+    // where not yet projected, under the same keys.
+    assert_eq!(done["progress"]["percent"], 100, "{done}");
+    assert!(
+        done["progress"]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("pushed ")),
+        "{done}"
+    );
     let q = queue(&redis, "cashflow").await;
     let stored = || async {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM cashflow_projections")
@@ -268,7 +279,7 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     .await;
     assert_eq!(jobs, Some(100), "{:?}", email.counts().await);
     // Running the fan-out again pushes nobody: they all have today's projection.
-    assert_eq!(fan_out(&env, at, 250, None).await.unwrap(), 0);
+    assert_eq!(fan_out(&env, at, 250, None, None).await.unwrap(), 0);
     app.stop().await;
 }
 
@@ -301,6 +312,10 @@ async fn a_projection_batch_run_again_after_storing_sends_the_alerts_it_owed() {
         .await;
     let done = app.wait_state(&token, &id, "succeeded", Duration::from_secs(30)).await;
     let result = &done["result"];
+    assert!(
+        done["progress"].is_null(),
+        "a job that reports nothing has no progress: {done}"
+    );
     // User 3 (no account, threshold 200.00) is stored now, with a shortfall of their own.
     assert_eq!(
         (result["computed"].as_i64(), result["stored"].as_i64()),

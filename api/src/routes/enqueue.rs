@@ -269,5 +269,6 @@ fn record(id: &str, queue: &Queue, job: &NewJob) -> JobRecord {
         idempotency_key: job.idempotency_key.clone(),
         priority: job.priority,
         dedupe_key: job.dedupe.as_ref().map(|d| d.key.clone()),
+        progress: None,
     }
 }

@@ -131,6 +131,20 @@ pub struct JobStatus {
     pub result: Option<serde_json::Value>,
     #[serde(skip)]
     pub submitted_by: Option<String>,
+    /// What the handler last reported of how far it is, while Redis holds the job (it keeps a
+    /// finished job's record for a while: the last value stays readable after the run).
+    #[sqlx(skip)]
+    pub progress: Option<JobProgress>,
+}
+
+/// How far a job is, as its handler reported it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct JobProgress {
+    /// 0 to 100.
+    pub percent: u8,
+    /// What it is doing, at most 200 characters.
+    pub message: String,
+    pub at: DateTime<Utc>,
 }
 
 impl JobStatus {
@@ -153,6 +167,11 @@ impl JobStatus {
             max_attempts: Some(r.max_attempts as i32),
             error: r.error,
             submitted_by: None,
+            progress: r.progress.map(|p| JobProgress {
+                percent: p.percent,
+                message: p.message,
+                at: ts(p.at_ms),
+            }),
         }
     }
 }
@@ -194,6 +213,7 @@ mod tests {
             idempotency_key: None,
             priority: nightshift_queue::DEFAULT_PRIORITY,
             dedupe_key: None,
+            progress: None,
         };
         let nul = record(r#"{"a": "\u0000"}"#);
         let not_json = record("{oops");

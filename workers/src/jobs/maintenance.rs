@@ -92,15 +92,20 @@ pub async fn cleanup(
 }
 
 impl Handler for Cleanup {
-    async fn run(env: &JobEnv, _job: &Job, p: CleanupPayload) -> Outcome {
+    async fn run(env: &JobEnv, job: &Job, p: CleanupPayload) -> Outcome {
         let (history, records) = (p.history_days.unwrap_or(30), p.records_days.unwrap_or(90));
         // The reminder scan looks back 24 h and the idempotency keys live 24 h: anything
         // shorter than two days could let a duplicate through.
         if history < 1 || records < 2 {
             return Outcome::Dead("history_days must be ≥ 1 and records_days ≥ 2".into());
         }
+        let progress = super::progress::Progress::of(env, job);
+        progress.report(0, "cleaning up").await;
         match cleanup(&env.db, Utc::now(), history, records).await {
-            Ok(report) => Outcome::Succeeded(Some(report.to_string())),
+            Ok(report) => {
+                progress.report(100, "done").await;
+                Outcome::Succeeded(Some(report.to_string()))
+            }
             Err(e) => Outcome::retry(format!("cleaning up: {e}")),
         }
     }

@@ -14,6 +14,7 @@ pub mod cashflow;
 pub mod diag;
 pub mod email;
 pub mod maintenance;
+pub mod progress;
 pub mod reminders;
 pub mod secrets;
 pub mod webhook;

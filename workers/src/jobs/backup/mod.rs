@@ -52,8 +52,11 @@ async fn alert_operators(env: &JobEnv, what: &str, backup: &str, error: &str) {
 impl Handler for Run {
     async fn run(env: &JobEnv, job: &Job, _p: RunPayload) -> Outcome {
         let backups = &env.backups;
+        let progress = super::progress::Progress::of(env, job);
+        progress.report(0, "dumping, encrypting and storing the database").await;
         match backups.take(&env.db).await {
             Ok(m) => {
+                progress.report(90, "applying retention").await;
                 let pruned = match backups.store().await {
                     Ok(store) => backups.prune(&env.db, &store).await,
                     Err(e) => Err(e),
@@ -63,6 +66,7 @@ impl Handler for Run {
                     tracing::warn!(error = %e, "retention failed; it runs again after the next backup");
                     Vec::new()
                 });
+                progress.report(100, "done").await;
                 Outcome::Succeeded(Some(
                     json!({ "backup_id": m.id, "size_bytes": m.size_bytes, "sha256": m.sha256, "pruned": pruned })
                         .to_string(),
@@ -91,6 +95,10 @@ async fn failed(env: &JobEnv, job: &Job, what: &str, backup: &str, e: BackupErro
 impl Handler for Verify {
     async fn run(env: &JobEnv, job: &Job, p: VerifyPayload) -> Outcome {
         // Either the drill ran and gave its verdict, or it could not run at all.
+        let progress = super::progress::Progress::of(env, job);
+        progress
+            .report(0, "restoring the backup into a scratch database and comparing")
+            .await;
         let (backup, verdict) = match env.backups.verify(&env.db, p.backup_id).await {
             Ok((id, verdict)) => (id.to_string(), verdict),
             Err(e) => (job.id.clone(), Err(e)),
@@ -98,6 +106,7 @@ impl Handler for Verify {
         match verdict {
             Ok(r) => {
                 tracing::info!(backup.id = %backup, seconds = r.seconds, "restore drill passed");
+                progress.report(100, "restored and matched").await;
                 Outcome::Succeeded(serde_json::to_string(&r).ok())
             }
             // A backup that fails the drill is the answer, not something to retry.

@@ -16,11 +16,17 @@ use nightshift_catalog::{
 use nightshift_queue::{Job, Outcome};
 use sha2::{Digest, Sha256};
 
-use crate::jobs::{Handler, JobEnv};
+use crate::jobs::{Handler, JobEnv, progress::Progress};
 
 /// Pushes projections for due users, `page_size` per job, at most `max_pages` pages (None:
-/// all). Returns how many users were pushed.
-pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages: Option<u32>) -> anyhow::Result<u64> {
+/// all), reporting how far through the users it is. Returns how many users were pushed.
+pub async fn fan_out(
+    env: &JobEnv,
+    at: DateTime<Utc>,
+    page_size: i64,
+    max_pages: Option<u32>,
+    progress: Option<&Progress<'_>>,
+) -> anyhow::Result<u64> {
     // Unknown zone names project in UTC (as the projection job does) instead of failing the
     // whole run. Checked once per run: PostgreSQL's own zone list is slow to read per page.
     let zones: Vec<String> = sqlx::query_scalar("SELECT DISTINCT time_zone FROM users")
@@ -30,6 +36,10 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
         .into_iter()
         .filter(|z| z.parse::<chrono_tz::Tz>().is_ok())
         .collect();
+    // Ids walk upwards: how far the walk is, against the largest, is how far the run is.
+    let last_id: i64 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) FROM users")
+        .fetch_one(&env.db)
+        .await?;
     let (mut after, mut pushed, mut pages) = (0i64, 0u64, 0u32);
     loop {
         let due: Vec<(i64, NaiveDate)> = sqlx::query_as(
@@ -51,6 +61,9 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
         .fetch_all(&env.db)
         .await?;
         let Some(&(last, _)) = due.last() else {
+            if let Some(p) = progress {
+                p.report(100, &format!("pushed {pushed} users")).await;
+            }
             return Ok(pushed);
         };
         let payload = ProjectManyPayload { users: due };
@@ -60,6 +73,10 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
         pushed += payload.users.len() as u64;
         after = last;
         pages += 1;
+        if let Some(p) = progress {
+            let percent = (after.saturating_mul(100) / last_id.max(1)).clamp(0, 99) as u8;
+            p.report(percent, &format!("pushed {pushed} users")).await;
+        }
         if max_pages.is_some_and(|m| pages >= m) {
             return Ok(pushed);
         }
@@ -67,8 +84,17 @@ pub async fn fan_out(env: &JobEnv, at: DateTime<Utc>, page_size: i64, max_pages:
 }
 
 impl Handler for Nightly {
-    async fn run(env: &JobEnv, _job: &Job, p: NightlyPayload) -> Outcome {
-        match fan_out(env, p.at.unwrap_or_else(Utc::now), USERS_PER_JOB as i64, None).await {
+    async fn run(env: &JobEnv, job: &Job, p: NightlyPayload) -> Outcome {
+        let progress = Progress::of(env, job);
+        match fan_out(
+            env,
+            p.at.unwrap_or_else(Utc::now),
+            USERS_PER_JOB as i64,
+            None,
+            Some(&progress),
+        )
+        .await
+        {
             Ok(pushed) => Outcome::Succeeded(Some(serde_json::json!({ "pushed": pushed }).to_string())),
             Err(e) => Outcome::retry(format!("fan-out: {e:#}")),
         }

@@ -55,13 +55,27 @@ async fn pending_throttle_and_debounce_keys_fold_requests_into_the_earlier_job()
 
     // throttle: the same key returns the first job for the window, then makes a new one.
     let throttle = json!({"key": "digest", "mode": "throttle", "secs": 1});
+    let window_opened = std::time::Instant::now();
     let (_, first) = enqueue(&app, &token, effect("f", throttle.clone())).await;
     let (status, again) = enqueue(&app, &token, effect("g", throttle.clone())).await;
     assert_eq!((status, &again["id"]), (200, &first["id"]));
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, later) = enqueue(&app, &token, effect("h", throttle.clone())).await;
+    // Asked again until the window is over: every request inside it is folded like the second.
+    let (status, later) = poll_until(Duration::from_secs(10), || async {
+        let (status, body) = enqueue(&app, &token, effect("h", throttle.clone())).await;
+        if status == 200 {
+            assert_eq!(body["id"], first["id"], "inside the window: the first job");
+            return None;
+        }
+        Some((status, body))
+    })
+    .await
+    .expect("a new job once the window is over");
     assert_eq!(status, 202);
     assert_ne!(later["id"], first["id"]);
+    assert!(
+        window_opened.elapsed() >= Duration::from_secs(1),
+        "a new job before the window ended"
+    );
 
     // debounce: the job waits; each request replaces its payload and moves its start back.
     let debounce = json!({"key": "project:7", "mode": "debounce", "secs": 30});
@@ -70,10 +84,16 @@ async fn pending_throttle_and_debounce_keys_fold_requests_into_the_earlier_job()
     let id = first["id"].as_str().unwrap().to_string();
     let start = q.inspect(&id).await.unwrap().unwrap();
     assert_eq!(start.state.as_str(), "scheduled");
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let (status, again) = enqueue(&app, &token, effect("j", debounce.clone())).await;
-    assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
-    let moved = q.inspect(&id).await.unwrap().unwrap();
+    // Asked again until the clock has moved on: each request is folded into the waiting job
+    // and pushes its start to a window after it.
+    let moved = poll_until(Duration::from_secs(5), || async {
+        let (status, again) = enqueue(&app, &token, effect("j", debounce.clone())).await;
+        assert_eq!((status, again["id"].as_str()), (200, Some(id.as_str())));
+        let record = q.inspect(&id).await.ok()??;
+        (record.run_at_ms > start.run_at_ms).then_some(record)
+    })
+    .await
+    .expect("the start moved back");
     let payload: Value = serde_json::from_str(&moved.payload).unwrap();
     assert_eq!(payload["key"], "j", "the last payload wins");
     assert!(

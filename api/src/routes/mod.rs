@@ -1,5 +1,6 @@
 pub mod batch;
 mod body;
+mod cadence;
 pub mod cashflow;
 pub mod emails;
 mod enqueue;

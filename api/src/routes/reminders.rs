@@ -14,16 +14,6 @@ use nightshift_catalog::cashflow;
 use super::user::{RemindersRead, RemindersWrite, UserRoute};
 use crate::{AppState, error::ApiError, openapi::Errors};
 
-pub(super) const CADENCES: &[&str] = &[
-    "weekly",
-    "biweekly",
-    "every_n_weeks",
-    "semi_monthly",
-    "monthly",
-    "monthly_last_day",
-    "yearly",
-];
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Channel {
@@ -121,28 +111,8 @@ async fn validate(state: &AppState, user: i64, body: ReminderBody) -> Result<Val
             "must be integer minor units within ±1,000,000,000",
         ));
     }
-    match body.cadence.as_deref() {
-        None => {}
-        Some(c) if !CADENCES.contains(&c) => {
-            return Err(ApiError::invalid(
-                "cadence",
-                format!("`{c}` is not one of {}", CADENCES.join(", ")),
-            ));
-        }
-        Some("every_n_weeks") if !body.interval_weeks.is_some_and(|w| (1..=52).contains(&w)) => {
-            return Err(ApiError::invalid(
-                "interval_weeks",
-                "every_n_weeks needs interval_weeks from 1 to 52",
-            ));
-        }
-        Some("semi_monthly") if !matches!(body.days_of_month.as_deref(), Some([a, b]) if (1..=31).contains(a) && (1..=31).contains(b) && a < b) =>
-        {
-            return Err(ApiError::invalid(
-                "days_of_month",
-                "semi_monthly needs two increasing days of the month, 1 to 31",
-            ));
-        }
-        Some(_) => {}
+    if let Some(c) = body.cadence.as_deref() {
+        super::cadence::check("", c, body.interval_weeks, body.days_of_month.as_deref())?;
     }
     // Checked whatever the cadence: the table refuses out-of-range values in any row.
     if body.interval_weeks.is_some_and(|w| !(1..=52).contains(&w)) {
@@ -151,7 +121,7 @@ async fn validate(state: &AppState, user: i64, body: ReminderBody) -> Result<Val
     if body
         .days_of_month
         .as_deref()
-        .is_some_and(|d| !matches!(d, [a, b] if (1..=31).contains(a) && (1..=31).contains(b) && a < b))
+        .is_some_and(|d| !super::cadence::two_days(d))
     {
         return Err(ApiError::invalid(
             "days_of_month",

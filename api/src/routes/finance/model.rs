@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use sqlx::{PgConnection, postgres::PgRow};
 use utoipa::ToSchema;
 
-use super::super::reminders::CADENCES;
+use super::super::cadence;
 use crate::error::ApiError;
 
 const AMOUNT: std::ops::RangeInclusive<i64> = -1_000_000_000..=1_000_000_000;
@@ -234,12 +234,7 @@ impl Item for RecurringItem {
         let field = |f: &str| format!("{at}{f}");
         name(field("name"), &self.name)?;
         amount(field("amount"), self.amount)?;
-        if !CADENCES.contains(&self.cadence.as_str()) {
-            return Err(ApiError::invalid(
-                field("cadence"),
-                format!("`{}` is not one of {}", self.cadence, CADENCES.join(", ")),
-            ));
-        }
+        cadence::check(at, &self.cadence, self.interval_weeks, self.days_of_month.as_deref())?;
         date(field("anchor_date"), self.anchor_date)?;
         if let Some(end) = self.end_date {
             date(field("end_date"), end)?;
@@ -247,38 +242,18 @@ impl Item for RecurringItem {
                 return Err(ApiError::invalid(field("end_date"), "must not be before anchor_date"));
             }
         }
-        match (self.cadence.as_str(), self.interval_weeks) {
-            ("every_n_weeks", Some(w)) if (1..=52).contains(&w) => {}
-            ("every_n_weeks", _) => {
-                return Err(ApiError::invalid(
-                    field("interval_weeks"),
-                    "every_n_weeks needs interval_weeks from 1 to 52",
-                ));
-            }
-            (_, Some(_)) => {
-                return Err(ApiError::invalid(
-                    field("interval_weeks"),
-                    "only an every_n_weeks item has interval_weeks",
-                ));
-            }
-            (_, None) => {}
+        // What a cadence does not use is refused rather than stored unread.
+        if self.interval_weeks.is_some() && self.cadence != "every_n_weeks" {
+            return Err(ApiError::invalid(
+                field("interval_weeks"),
+                "only an every_n_weeks item has interval_weeks",
+            ));
         }
-        let two_days = |d: &[i32]| matches!(d, [a, b] if (1..=31).contains(a) && (1..=31).contains(b) && a < b);
-        match (self.cadence.as_str(), self.days_of_month.as_deref()) {
-            ("semi_monthly", Some(d)) if two_days(d) => {}
-            ("semi_monthly", _) => {
-                return Err(ApiError::invalid(
-                    field("days_of_month"),
-                    "semi_monthly needs two increasing days of the month, 1 to 31",
-                ));
-            }
-            (_, Some(_)) => {
-                return Err(ApiError::invalid(
-                    field("days_of_month"),
-                    "only a semi_monthly item has days_of_month (a monthly item falls on its anchor's day)",
-                ));
-            }
-            (_, None) => {}
+        if self.days_of_month.is_some() && self.cadence != "semi_monthly" {
+            return Err(ApiError::invalid(
+                field("days_of_month"),
+                "only a semi_monthly item has days_of_month (a monthly item falls on its anchor's day)",
+            ));
         }
         if self.occurrences.is_some_and(|n| !(1..=100_000).contains(&n)) {
             return Err(ApiError::invalid(field("occurrences"), "must be 1 to 100,000"));

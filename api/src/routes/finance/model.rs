@@ -104,6 +104,19 @@ pub(crate) trait Item:
     ) -> impl Future<Output = Result<Vec<i64>, sqlx::Error>> + Send;
 }
 
+/// `Item::id` and `Item::set_id` for a type whose `id: Option<i64>` field is the id.
+macro_rules! id_field {
+    () => {
+        fn id(&self) -> Option<i64> {
+            self.id
+        }
+
+        fn set_id(&mut self, id: Option<i64>) {
+            self.id = id;
+        }
+    };
+}
+
 /// The ids to insert under: a row's own, or the table's next.
 fn ids<T: Item>(items: &[T]) -> Vec<Option<i64>> {
     items.iter().map(Item::id).collect()
@@ -140,13 +153,7 @@ impl Item for Account {
     const COLUMNS: &'static str = "id, name, balance, balance_date";
     const ORDER: &'static str = "id";
 
-    fn id(&self) -> Option<i64> {
-        self.id
-    }
-
-    fn set_id(&mut self, id: Option<i64>) {
-        self.id = id;
-    }
+    id_field!();
 
     fn check(&mut self, at: &str) -> Result<(), ApiError> {
         name(format!("{at}name"), &self.name)?;
@@ -222,13 +229,7 @@ impl Item for RecurringItem {
         "id, name, amount, cadence, anchor_date, end_date, interval_weeks, days_of_month, business_day, occurrences";
     const ORDER: &'static str = "id";
 
-    fn id(&self) -> Option<i64> {
-        self.id
-    }
-
-    fn set_id(&mut self, id: Option<i64>) {
-        self.id = id;
-    }
+    id_field!();
 
     fn check(&mut self, at: &str) -> Result<(), ApiError> {
         let field = |f: &str| format!("{at}{f}");
@@ -329,13 +330,7 @@ impl Item for Scheduled {
     const COLUMNS: &'static str = "id, name, amount, date";
     const ORDER: &'static str = "date, id";
 
-    fn id(&self) -> Option<i64> {
-        self.id
-    }
-
-    fn set_id(&mut self, id: Option<i64>) {
-        self.id = id;
-    }
+    id_field!();
 
     fn check(&mut self, at: &str) -> Result<(), ApiError> {
         name(format!("{at}name"), &self.name)?;

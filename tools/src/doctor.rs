@@ -104,13 +104,14 @@ async fn clock_of<F: Future<Output = Option<DateTime<Utc>>>>(read: F) -> Option<
 /// Reachable, version, eviction, persistence, topology; the server's clock.
 async fn redis(config: &Config, out: &mut Vec<Check>) -> Option<Clocks> {
     let conn = tokio::time::timeout(TIMEOUT, nightshift_queue::connect_redis(&config.redis_url)).await;
+    let url = shown(&config.redis_url);
     let mut conn = match conn {
         Ok(Ok(c)) => c,
         Ok(Err(e)) => {
             out.push(check(
                 "redis",
                 Status::Fail,
-                format!("cannot connect to {}: {e}", config.redis_url),
+                format!("cannot connect to {url}: {e}"),
                 Some("start Redis, or set REDIS_URL"),
             ));
             return None;
@@ -119,7 +120,7 @@ async fn redis(config: &Config, out: &mut Vec<Check>) -> Option<Clocks> {
             out.push(check(
                 "redis",
                 Status::Fail,
-                format!("no answer from {} in 5 s", config.redis_url),
+                format!("no answer from {url} in 5 s"),
                 Some("start Redis, or set REDIS_URL"),
             ));
             return None;
@@ -158,7 +159,7 @@ async fn redis(config: &Config, out: &mut Vec<Check>) -> Option<Clocks> {
         check(
             "redis",
             Status::Ok,
-            format!("reachable at {}, version {version}", config.redis_url),
+            format!("reachable at {url}, version {version}"),
             None,
         )
     } else {
@@ -319,19 +320,24 @@ async fn postgres(config: &Config, out: &mut Vec<Check>) -> Option<Clocks> {
     .await
 }
 
+/// A URL as the report shows it: without its credentials (a Redis or SMTP password is a
+/// secret), or only its scheme when it does not parse.
+fn shown(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) => {
+            let _ = u.set_password(None);
+            let _ = u.set_username("");
+            u.to_string()
+        }
+        Err(_) => raw.split("://").next().unwrap_or("").to_string() + "://…",
+    }
+}
+
 /// Connects and says EHLO, as the mailer would.
 async fn smtp(config: &Config, out: &mut Vec<Check>) {
     use lettre::{AsyncSmtpTransport, Tokio1Executor};
     let url = &config.mail.smtp_url;
-    // The URL without credentials, for the report.
-    let shown = url::Url::parse(url).map_or_else(
-        |_| url.clone(),
-        |mut u| {
-            let _ = u.set_password(None);
-            let _ = u.set_username("");
-            u.to_string()
-        },
-    );
+    let shown = shown(url);
     let transport: AsyncSmtpTransport<Tokio1Executor> = match AsyncSmtpTransport::<Tokio1Executor>::from_url(url) {
         Ok(b) => b.timeout(Some(TIMEOUT)).build(),
         Err(e) => {
@@ -449,6 +455,16 @@ fn clocks(redis: Option<Clocks>, pg: Option<Clocks>, out: &mut Vec<Check>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_are_shown_without_their_credentials() {
+        assert_eq!(shown("redis://:hunter2@cache:6379/0"), "redis://cache:6379/0");
+        assert_eq!(
+            shown("smtps://mailer:hunter2@smtp.example.com:465"),
+            "smtps://smtp.example.com:465"
+        );
+        assert!(!shown("redis://:hunter2@[bad").contains("hunter2"));
+    }
 
     #[test]
     fn clocks_apart_warn_then_fail() {

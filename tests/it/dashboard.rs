@@ -71,7 +71,10 @@ async fn every_page_loads_without_console_errors_and_a_non_admin_token_is_refuse
     // Signed out, the dashboard sends the browser to the login page; a token without `admin`
     // does not get in.
     s.browser.click(".signout button").await;
-    assert_eq!(s.browser.text("main h1").await, "Nightshift");
+    assert_eq!(
+        s.browser.text_until("main h1", |t| t == "Nightshift").await,
+        "Nightshift"
+    );
     s.browser.goto(&format!("{base}/dashboard/jobs")).await;
     assert!(s.browser.url().await.ends_with("/dashboard/login"));
     s.browser.sign_in(base, &[Scope::JobsRead, Scope::JobsWrite]).await;
@@ -195,7 +198,7 @@ async fn a_queue_paused_from_the_dashboard_starts_no_job_until_resumed() {
     let admin = token(&Scope::ALL);
     s.browser.goto(&format!("{base}/dashboard/queues/cashflow")).await;
     s.browser.click("#queue-toggle").await;
-    assert_eq!(s.browser.text("#queue-state").await, "paused");
+    assert_eq!(s.browser.text_until("#queue-state", |t| t == "paused").await, "paused");
     let held = s
         .app
         .enqueue_id(
@@ -213,7 +216,7 @@ async fn a_queue_paused_from_the_dashboard_starts_no_job_until_resumed() {
     s.browser.screenshot("queue-paused").await;
 
     s.browser.click("#queue-toggle").await;
-    assert_eq!(s.browser.text("#queue-state").await, "active");
+    assert_eq!(s.browser.text_until("#queue-state", |t| t == "active").await, "active");
     // Resumed, the job runs (and ends dead: that user does not exist).
     let done = s.app.wait_state(&admin, &held, "dead", WAIT).await;
     assert!(

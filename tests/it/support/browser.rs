@@ -121,6 +121,21 @@ impl Browser {
         found.unwrap_or_else(|| panic!("no text for {css} within {WAIT:?}"))
     }
 
+    /// The text of an element once it satisfies `ok`: after a click that loads a page with the
+    /// same element, the old page can still be there when the text is first read.
+    pub async fn text_until(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let found = poll_until(WAIT, || async {
+            let e = self.find(css).await.ok()?;
+            let t = self.get(&format!("/element/{e}/text")).await.ok()?;
+            t.as_str().filter(|t| ok(t)).map(String::from)
+        })
+        .await;
+        match found {
+            Some(t) => t,
+            None => panic!("{css} stayed {:?}", self.text(css).await),
+        }
+    }
+
     pub async fn attr(&self, css: &str, name: &str) -> Option<String> {
         let e = self.element(css).await;
         self.get(&format!("/element/{e}/attribute/{name}"))

@@ -4,7 +4,7 @@
 //! `NIGHTSHIFT_DIAGNOSTICS=1`.
 use std::time::Duration;
 
-use nightshift_queue::Backoff;
+use nightshift_queue::{Backoff, Rate};
 use serde::{Deserialize, Serialize};
 
 use crate::{Exposure, Kind, Policy};
@@ -115,6 +115,8 @@ impl Kind for Effect {
     const EXPOSURE: Exposure = Exposure::Client;
     const DIAGNOSTIC: bool = true;
     const POLICY: Policy = DIAG_POLICY;
+    /// For the rate-key tests: slow enough to see, fast enough for test time.
+    const RATE: Option<Rate> = Some(Rate::per_second(20, 5));
     type Payload = EffectPayload;
 }
 

@@ -2,7 +2,7 @@
 //! that runs it is the worker crate's business; making a job needs only this.
 use std::{marker::PhantomData, time::Duration};
 
-use nightshift_queue::{Backoff, NewJob};
+use nightshift_queue::{Backoff, NewJob, Rate};
 use serde::{Serialize, de::DeserializeOwned};
 
 /// What a job kind declares beside its payload, as Oban workers do.
@@ -48,6 +48,8 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
     /// Where a job of the kind stands in its queue when the request names no priority: 0
     /// runs first, 9 last.
     const PRIORITY: u8 = nightshift_queue::DEFAULT_PRIORITY;
+    /// How fast jobs sharing a rate key may start; a kind without one refuses `rate_key`.
+    const RATE: Option<Rate> = None;
     type Payload: DeserializeOwned + Serialize + Send;
 
     /// What the payload's type cannot say (a date's range, a field that depends on another):
@@ -107,6 +109,27 @@ impl<K: Kind> Typed<K> {
         self
     }
 
+    /// At most `limit` jobs with `key` running at once, across every worker.
+    pub fn concurrency(mut self, key: impl Into<String>, limit: u32) -> Self {
+        self.job = self.job.concurrency(key, limit);
+        self
+    }
+
+    /// Taken round-robin with the queue's other groups.
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.job = self.job.group(group);
+        self
+    }
+
+    /// Starts at most at the kind's rate among jobs sharing `key` (no-op for a kind without a
+    /// rate).
+    pub fn rate_key(mut self, key: impl Into<String>) -> Self {
+        if let Some(rate) = K::RATE {
+            self.job = self.job.rate(format!("{}:{}", K::NAME, key.into()), rate);
+        }
+        self
+    }
+
     /// The untyped job, for bulk pushes of one kind.
     pub fn into_inner(self) -> NewJob {
         self.job
@@ -124,6 +147,7 @@ pub struct KindSpec {
     pub user_field: Option<&'static str>,
     pub sensitive: &'static [&'static str],
     pub priority: u8,
+    pub rate: Option<Rate>,
     validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
 }
 
@@ -146,6 +170,7 @@ impl KindSpec {
             user_field: K::USER_FIELD,
             sensitive: K::SENSITIVE,
             priority: K::PRIORITY,
+            rate: K::RATE,
             validate: |v| {
                 let payload = serde_path_to_error::deserialize::<_, K::Payload>(v).map_err(|e| {
                     let path = e.path().to_string();

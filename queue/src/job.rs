@@ -75,8 +75,63 @@ pub struct NewJob {
     pub idempotency_key: Option<String>,
     pub timeout: Option<Duration>,
     pub dedupe: Option<Dedupe>,
-    /// 0 runs first, 9 last; [`DEFAULT_PRIORITY`] unless set.
+    /// 0 runs first, 9 last; [`DEFAULT_PRIORITY`] unless set. Ignored for a job with a
+    /// group: groups take their turns at the default priority.
     pub priority: u8,
+    pub concurrency: Option<Concurrency>,
+    /// Ready jobs of a queue are taken round-robin across groups.
+    pub group: Option<String>,
+    pub rate: Option<RateKey>,
+}
+
+/// At most `limit` jobs with `key` hold a lease at once, across every worker of the queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Concurrency {
+    pub key: String,
+    pub limit: u32,
+}
+
+/// How fast jobs sharing a rate key may start: `count` per `per`, in bursts of up to `burst`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+    pub burst: u32,
+}
+
+impl Rate {
+    pub const fn per_second(count: u32, burst: u32) -> Self {
+        Rate {
+            count,
+            per: Duration::from_secs(1),
+            burst,
+        }
+    }
+
+    /// Time between two starts, in microseconds (at least 1).
+    pub fn interval_us(&self) -> u64 {
+        (self.per.as_micros() as u64 / u64::from(self.count.max(1))).max(1)
+    }
+}
+
+/// Jobs sharing `key` start at most at `rate`, across every worker of the queue. A job over
+/// the rate is scheduled for its turn, not failed, and the wait is not an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateKey {
+    pub key: String,
+    pub rate: Rate,
+}
+
+/// What separates the flow fields on the wire: not a printable character, so it cannot occur
+/// in a key the API accepted; [`NewJob`]'s setters strip it from keys made in code.
+pub(crate) const FLOW_SEP: char = '\u{1f}';
+
+fn wire_key(key: String) -> String {
+    if key.contains(FLOW_SEP) {
+        key.replace(FLOW_SEP, " ")
+    } else {
+        key
+    }
 }
 
 /// The priority of a job that names none: the middle, so work can go either side of it.
@@ -135,6 +190,9 @@ impl NewJob {
             timeout: None,
             dedupe: None,
             priority: DEFAULT_PRIORITY,
+            concurrency: None,
+            group: None,
+            rate: None,
         }
     }
 
@@ -158,9 +216,41 @@ impl NewJob {
         self
     }
 
-    pub fn dedupe(mut self, d: Dedupe) -> Self {
+    pub fn dedupe(mut self, mut d: Dedupe) -> Self {
+        d.key = wire_key(d.key);
         self.dedupe = Some(d);
         self
+    }
+
+    /// At most `limit` (1 or more) jobs with `key` running at once.
+    pub fn concurrency(mut self, key: impl Into<String>, limit: u32) -> Self {
+        self.concurrency = Some(Concurrency {
+            key: wire_key(key.into()),
+            limit: limit.max(1),
+        });
+        self
+    }
+
+    pub fn group(mut self, group: impl Into<String>) -> Self {
+        self.group = Some(wire_key(group.into())).filter(|g| !g.is_empty());
+        self
+    }
+
+    pub fn rate(mut self, key: impl Into<String>, rate: Rate) -> Self {
+        self.rate = Some(RateKey {
+            key: wire_key(key.into()),
+            rate,
+        });
+        self
+    }
+
+    /// Whether any flow option beyond the default priority is set.
+    pub(crate) fn has_flow(&self) -> bool {
+        self.priority != DEFAULT_PRIORITY
+            || self.dedupe.is_some()
+            || self.concurrency.is_some()
+            || self.group.is_some()
+            || self.rate.is_some()
     }
 
     /// 0 (first) to 9 (last); larger values are taken as 9.
@@ -244,6 +334,11 @@ pub struct JobRecord {
     pub dedupe_key: Option<String>,
     /// What the handler last reported of how far it is.
     pub progress: Option<Progress>,
+    pub concurrency: Option<Concurrency>,
+    pub group: Option<String>,
+    pub rate_key: Option<String>,
+    /// Held back by its rate key: `run_at_ms` is the start its rate reserved.
+    pub rate_delayed: bool,
 }
 
 /// How far a running job is, as its handler reported it.

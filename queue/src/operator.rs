@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use crate::{
     Queue, QueueError,
     conn::RedisConn,
-    job::{DEFAULT_PRIORITY, JobRecord, JobState, LOWEST_PRIORITY, Progress},
+    job::{Concurrency, DEFAULT_PRIORITY, JobRecord, JobState, LOWEST_PRIORITY, Progress},
     keys,
     queue::now_ms,
     scripts::SCRIPTS,
@@ -56,13 +56,14 @@ impl Queue {
         let mut next = || replies.pop_front().unwrap_or(redis::Value::Nil);
         let num = |v: redis::Value| redis::from_redis_value::<u64>(v).map_err(redis::RedisError::from);
         let (scheduled, running, retrying, dead) = (num(next())?, num(next())?, num(next())?, num(next())?);
-        let stats: HashMap<String, u64> = redis::from_redis_value(next()).map_err(redis::RedisError::from)?;
+        let stats: HashMap<String, i64> = redis::from_redis_value(next()).map_err(redis::RedisError::from)?;
         let paused: bool = redis::from_redis_value(next()).map_err(redis::RedisError::from)?;
-        let mut queued = 0;
+        let stat = |n: &str| stats.get(n).copied().unwrap_or(0).max(0) as u64;
+        // Jobs in group lists and jobs waiting for a concurrency slot are queued too.
+        let mut queued = stat("grouped") + stat("parked");
         for _ in 0..=LOWEST_PRIORITY {
             queued += num(next())?;
         }
-        let stat = |n: &str| stats.get(n).copied().unwrap_or(0);
         Ok(Counts {
             scheduled,
             queued,
@@ -186,6 +187,130 @@ impl Queue {
     }
 }
 
+/// A concurrency key in use: jobs holding its slots, and jobs waiting for one.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct KeyUse {
+    pub key: String,
+    pub running: u64,
+    pub waiting: u64,
+}
+
+/// A group with queued jobs.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GroupBacklog {
+    pub group: String,
+    pub queued: u64,
+}
+
+/// What flow control holds back in a queue, for operators: busy concurrency keys, groups with
+/// a backlog, and jobs a rate key holds back (with their start). A sample of at most `limit`
+/// of each, not a census: a queue may have a key per user.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FlowView {
+    pub keys: Vec<KeyUse>,
+    pub groups: Vec<GroupBacklog>,
+    pub rate_delayed: Vec<JobRecord>,
+}
+
+impl Queue {
+    pub async fn flow_view(&self, limit: usize) -> Result<FlowView, QueueError> {
+        let k = &self.keys;
+        let mut conn = self.conn.clone();
+        let limit = limit.max(1);
+        let keys = sample(&mut conn, &format!("{}:ckeys", k.base), limit).await?;
+        let groups = sample(&mut conn, &format!("{}:gset", k.base), limit).await?;
+        let mut pipe = redis::pipe();
+        for key in &keys {
+            pipe.scard(format!("{}:ck:{key}", k.base))
+                .llen(format!("{}:ckw:{key}", k.base));
+        }
+        for g in &groups {
+            pipe.llen(format!("{}:g:{g}", k.base));
+        }
+        let lens: Vec<u64> = if keys.is_empty() && groups.is_empty() {
+            Vec::new()
+        } else {
+            pipe.query_async(&mut conn).await?
+        };
+        let mut view = FlowView::default();
+        for (i, key) in keys.into_iter().enumerate() {
+            view.keys.push(KeyUse {
+                key,
+                running: lens.get(2 * i).copied().unwrap_or(0),
+                waiting: lens.get(2 * i + 1).copied().unwrap_or(0),
+            });
+        }
+        let offset = 2 * view.keys.len();
+        for (i, group) in groups.into_iter().enumerate() {
+            view.groups.push(GroupBacklog {
+                group,
+                queued: lens.get(offset + i).copied().unwrap_or(0),
+            });
+        }
+        view.keys
+            .sort_by(|a, b| b.waiting.cmp(&a.waiting).then_with(|| a.key.cmp(&b.key)));
+        view.groups
+            .sort_by(|a, b| b.queued.cmp(&a.queued).then_with(|| a.group.cmp(&b.group)));
+        // Rate-held jobs are scheduled at their reserved start, so they are among the soonest.
+        view.rate_delayed = self
+            .list(JobState::Scheduled, 0, limit * 4)
+            .await?
+            .into_iter()
+            .filter(|j| j.rate_delayed)
+            .take(limit)
+            .collect();
+        Ok(view)
+    }
+
+    /// Slots held by a job that is not running under a lease marked as holding one: each is a
+    /// leak (a test asserts there are none once a queue is idle). Reads every key: for tests and
+    /// diagnosis, not for a dashboard.
+    pub async fn slot_leaks(&self) -> Result<Vec<String>, QueueError> {
+        let k = &self.keys;
+        let mut conn = self.conn.clone();
+        let keys: Vec<String> = conn.smembers(format!("{}:ckeys", k.base)).await?;
+        let leases: Vec<String> = conn.zrange(&k.inflight, 0, -1).await?;
+        let holding: std::collections::HashSet<&str> = leases
+            .iter()
+            .filter(|m| m.ends_with('!'))
+            .filter_map(|m| m.split('|').next())
+            .collect();
+        let mut leaks = Vec::new();
+        for key in keys {
+            let held: Vec<String> = conn.smembers(format!("{}:ck:{key}", k.base)).await?;
+            for id in held {
+                let state: Option<String> = conn.hget(k.job(&id), "state").await?;
+                if state.as_deref() != Some("running") || !holding.contains(id.as_str()) {
+                    leaks.push(format!("{key}: {id} ({})", state.as_deref().unwrap_or("gone")));
+                }
+            }
+        }
+        Ok(leaks)
+    }
+}
+
+/// Up to `limit` members of a set, in one SSCAN page or a few.
+async fn sample(conn: &mut RedisConn, set: &str, limit: usize) -> Result<Vec<String>, QueueError> {
+    let mut out = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, page): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(set)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(limit)
+            .query_async(conn)
+            .await?;
+        out.extend(page);
+        cursor = next;
+        if cursor == 0 || out.len() >= limit {
+            break;
+        }
+    }
+    out.truncate(limit);
+    Ok(out)
+}
+
 /// Names of the queues that have been registered.
 pub async fn known_queues(conn: &mut RedisConn, prefix: &str) -> Result<Vec<String>, QueueError> {
     let mut names: Vec<String> = conn.smembers(keys::queues_key(prefix)).await?;
@@ -229,7 +354,7 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
     let state = m.get("state")?.parse().ok()?;
     let num = |m: &HashMap<String, String>, k: &str| m.get(k).and_then(|v| v.parse::<i64>().ok());
     let mut text = |k: &str| m.remove(k).filter(|v| !v.is_empty());
-    let (kind, payload, error, result, worker, idem, dedupe) = (
+    let (kind, payload, error, result, worker, idem, dedupe, ckey, group, rate_key) = (
         text("kind").unwrap_or_default(),
         text("payload").unwrap_or_default(),
         text("error"),
@@ -237,6 +362,9 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
         text("worker"),
         text("idem"),
         text("dedupe"),
+        text("ckey"),
+        text("group"),
+        text("rkey"),
     );
     Some(JobRecord {
         id: id.to_string(),
@@ -261,5 +389,12 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
             message: m.get("progress_msg").cloned().unwrap_or_default(),
             at_ms: num(&m, "progress_at").unwrap_or(0),
         }),
+        concurrency: ckey.map(|key| Concurrency {
+            key,
+            limit: num(&m, "climit").unwrap_or(1).clamp(1, u32::MAX as i64) as u32,
+        }),
+        group,
+        rate_key,
+        rate_delayed: m.contains_key("rok"),
     })
 }

@@ -60,16 +60,18 @@ impl Queue {
             .ok_or_else(|| QueueError::Protocol("empty fetch reply".into()))?;
         let next_due_ms = head.parse::<i64>().ok().filter(|v| *v >= 0);
         let rest: Vec<String> = it.collect();
-        if rest.len() % 7 != 0 {
-            return Err(QueueError::Protocol("fetch reply not in 7-field records".into()));
+        if rest.len() % 8 != 0 {
+            return Err(QueueError::Protocol("fetch reply not in 8-field records".into()));
         }
-        let mut jobs = Vec::with_capacity(rest.len() / 7);
+        let mut jobs = Vec::with_capacity(rest.len() / 8);
         let mut fields = rest.into_iter();
         while let Some(id) = fields.next() {
             let mut next = || fields.next().unwrap_or_default();
-            let (kind, payload, attempt, max, created, timeout) = (next(), next(), next(), next(), next(), next());
+            let (kind, payload, attempt, max, created, timeout, slot) =
+                (next(), next(), next(), next(), next(), next(), next());
             let timeout_ms: u64 = timeout.parse().unwrap_or(0);
-            let lease = format!("{id}|{worker}#{attempt}");
+            // The same member fetch.lua wrote, its '!' marking a held concurrency slot.
+            let lease = format!("{id}|{worker}#{attempt}{slot}");
             jobs.push(Job {
                 id,
                 queue: self.name.clone(),

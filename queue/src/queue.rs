@@ -10,7 +10,7 @@ use crate::conn::{RedisConn, connect_redis};
 
 use crate::{
     QueueConfig, QueueError,
-    job::{DEFAULT_PRIORITY, LOWEST_PRIORITY, NewJob, Pushed},
+    job::{FLOW_SEP, LOWEST_PRIORITY, NewJob, Pushed},
     keys::Keys,
     scripts::SCRIPTS,
 };
@@ -134,18 +134,7 @@ impl Queue {
                 .arg(j.max_attempts.max(1))
                 .arg(run_at)
                 .arg(j.timeout.map_or(0, |t| t.as_millis() as u64));
-            // One field for both options, empty for the defaults: most jobs carry neither.
-            let priority = j.priority.min(LOWEST_PRIORITY);
-            match &j.dedupe {
-                None if priority == DEFAULT_PRIORITY => inv.arg(""),
-                None => inv.arg(format!("{priority}|||")),
-                Some(d) => inv.arg(format!(
-                    "{priority}|{}|{}|{}",
-                    d.mode.as_str(),
-                    d.window.as_millis(),
-                    d.key
-                )),
-            };
+            inv.arg(flow_field(j));
         }
         let ids: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
         if ids.len() != jobs.len() {
@@ -169,4 +158,43 @@ impl Queue {
             })
             .collect())
     }
+}
+
+/// The flow options of a job in one field (see push.lua), empty for the defaults: most jobs
+/// carry none and the script then parses nothing.
+fn flow_field(j: &NewJob) -> String {
+    if !j.has_flow() {
+        return String::new();
+    }
+    let (dmode, dwindow, dkey) = match &j.dedupe {
+        Some(d) => (d.mode.as_str(), d.window.as_millis().to_string(), d.key.as_str()),
+        None => ("", String::new(), ""),
+    };
+    let (ckey, climit) = match &j.concurrency {
+        Some(c) => (c.key.as_str(), c.limit.max(1).to_string()),
+        None => ("", String::new()),
+    };
+    let (rkey, rint, rburst) = match &j.rate {
+        Some(r) => (
+            r.key.as_str(),
+            r.rate.interval_us().to_string(),
+            r.rate.burst.max(1).to_string(),
+        ),
+        None => ("", String::new(), String::new()),
+    };
+    let prio = j.priority.min(LOWEST_PRIORITY).to_string();
+    let group = j.group.as_deref().unwrap_or("");
+    [
+        prio.as_str(),
+        dmode,
+        &dwindow,
+        dkey,
+        ckey,
+        &climit,
+        group,
+        rkey,
+        &rint,
+        &rburst,
+    ]
+    .join(&FLOW_SEP.to_string())
 }

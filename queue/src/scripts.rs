@@ -15,7 +15,8 @@ pub(crate) struct Scripts {
     pub progress: Script,
 }
 
-/// `ready.lua`'s `requeue`, defined once for the scripts that put jobs back.
+/// `ready.lua`'s functions (where a queued job waits, concurrency slots), defined once for
+/// the scripts that move jobs.
 macro_rules! with_ready {
     ($file:literal) => {
         concat!(include_str!("lua/ready.lua"), include_str!($file))
@@ -23,9 +24,9 @@ macro_rules! with_ready {
 }
 
 pub(crate) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
-    push: Script::new(include_str!("lua/push.lua")),
-    fetch: Script::new(include_str!("lua/fetch.lua")),
-    ack: Script::new(include_str!("lua/ack.lua")),
+    push: Script::new(with_ready!("lua/push.lua")),
+    fetch: Script::new(with_ready!("lua/fetch.lua")),
+    ack: Script::new(with_ready!("lua/ack.lua")),
     renew: Script::new(include_str!("lua/renew.lua")),
     reap: Script::new(with_ready!("lua/reap.lua")),
     release: Script::new(with_ready!("lua/release.lua")),

@@ -629,6 +629,10 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         idempotency_key: None,
         priority: nightshift_queue::DEFAULT_PRIORITY,
         dedupe_key: None,
+        concurrency: None,
+        group: None,
+        rate_key: None,
+        rate_delayed: false,
         progress: None,
     };
     history::record_enqueued(

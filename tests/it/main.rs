@@ -25,6 +25,7 @@ mod deploy;
 mod doctor;
 mod enqueue;
 mod flow;
+mod flow_keys;
 mod history;
 mod keyring;
 mod maintenance;

@@ -62,6 +62,12 @@ pub(crate) fn check(
         job = job.idempotency_key(format!("{}:{k}", caller.key_namespace()));
     }
     if let Some(p) = req.priority {
+        if req.group.is_some() {
+            return Err(ApiError::invalid(
+                "group",
+                "cannot be combined with priority: groups take their turns at the default priority",
+            ));
+        }
         let p = u8::try_from(p)
             .ok()
             .filter(|p| *p <= nightshift_queue::LOWEST_PRIORITY)
@@ -74,7 +80,52 @@ pub(crate) fn check(
         d.key = format!("{}:{}:{}", caller.key_namespace(), spec.name, d.key);
         job = job.dedupe(d);
     }
+    // Keys live in the caller's namespace: a client can neither hold another's slots, join
+    // its group nor spend its rate.
+    let ns = caller.key_namespace();
+    match (req.concurrency_key, req.concurrency_limit) {
+        (Some(key), limit) => {
+            let key = flow_key("concurrency_key", &key)?;
+            let limit = match limit {
+                None => 1,
+                Some(n) => u32::try_from(n)
+                    .ok()
+                    .filter(|n| CONCURRENCY_LIMIT.contains(n))
+                    .ok_or_else(|| ApiError::invalid("concurrency_limit", "must be 1 to 1,000"))?,
+            };
+            job = job.concurrency(format!("{ns}:{key}"), limit);
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::invalid("concurrency_limit", "needs a concurrency_key"));
+        }
+        (None, None) => {}
+    }
+    if let Some(g) = req.group {
+        job = job.group(format!("{ns}:{}", flow_key("group", &g)?));
+    }
+    if let Some(r) = req.rate_key {
+        let key = flow_key("rate_key", &r)?;
+        let rate = spec
+            .rate
+            .ok_or_else(|| ApiError::invalid("rate_key", format!("`{}` has no rate limit to apply", spec.name)))?;
+        job = job.rate(format!("{}:{ns}:{key}", spec.name), rate);
+    }
     Ok(Checked { spec: *spec, job })
+}
+
+const CONCURRENCY_LIMIT: std::ops::RangeInclusive<u32> = 1..=1000;
+const MAX_FLOW_KEY: usize = 200;
+
+/// A concurrency, group or rate key: 1 to 200 printable characters, or the 422 naming `field`.
+pub(crate) fn flow_key<'a>(field: &'static str, key: &'a str) -> Result<&'a str, ApiError> {
+    let n = key.chars().count();
+    if n == 0 || n > MAX_FLOW_KEY {
+        return Err(ApiError::invalid(field, "must be 1 to 200 characters"));
+    }
+    if key.chars().any(char::is_control) {
+        return Err(ApiError::invalid(field, "must be printable (no control characters)"));
+    }
+    Ok(key)
 }
 
 /// The catalog entry of a kind the caller may enqueue: an unknown kind (or a diagnostic one
@@ -270,5 +321,9 @@ fn record(id: &str, queue: &Queue, job: &NewJob) -> JobRecord {
         priority: job.priority,
         dedupe_key: job.dedupe.as_ref().map(|d| d.key.clone()),
         progress: None,
+        concurrency: job.concurrency.clone(),
+        group: job.group.clone(),
+        rate_key: job.rate.as_ref().map(|r| r.key.clone()),
+        rate_delayed: false,
     }
 }

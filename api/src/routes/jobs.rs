@@ -49,6 +49,26 @@ pub(crate) struct EnqueueRequest {
     /// Fold this request into an earlier job under the same key (per client and kind).
     #[serde(default)]
     pub(super) dedupe: Option<DedupeRequest>,
+    /// At most `concurrency_limit` jobs with this key (per client) run at once, across every
+    /// worker. A job waiting for a slot is not an attempt. 1 to 200 printable characters.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
+    pub(super) concurrency_key: Option<String>,
+    /// 1 to 1,000; 1 when absent. Only with `concurrency_key`.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000)]
+    pub(super) concurrency_limit: Option<i64>,
+    /// Ready jobs of a queue are taken round-robin across groups (per client), so one group's
+    /// backlog delays another's job by about one job per busy group. Not with `priority`.
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
+    pub(super) group: Option<String>,
+    /// Jobs of the kind with this key (per client) start at most at the kind's rate; one over
+    /// it is delayed to its turn, not failed, and the wait is not an attempt. Only for kinds
+    /// with a rate (`GET /v1/kinds`).
+    #[serde(default)]
+    #[schema(min_length = 1, max_length = 200)]
+    pub(super) rate_key: Option<String>,
 }
 
 /// How a request meets an earlier job under the same key.

@@ -213,6 +213,10 @@ mod tests {
             idempotency_key: None,
             priority: nightshift_queue::DEFAULT_PRIORITY,
             dedupe_key: None,
+            concurrency: None,
+            group: None,
+            rate_key: None,
+            rate_delayed: false,
             progress: None,
         };
         let nul = record(r#"{"a": "\u0000"}"#);

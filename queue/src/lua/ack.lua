@@ -4,11 +4,12 @@
 -- error), delay_ms. A snooze goes back to `scheduled` and returns the attempt it was leased with.
 -- Removing the lease member is the fence: if the lease expired and was reaped, the member is
 -- gone, and the late worker's outcome must not overwrite the newer attempt ('stale').
+-- A job that held a concurrency slot frees it, waking the next job waiting for it.
 -- Refused outcomes are counted in stats as `stale` (the chaos runner reports them).
 -- Finished jobs go to `done` (scored by finish time); the sweeper deletes them after their TTL.
 local base, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local jp = base .. ':job:'
-local out, done = {}, {}
+local out, done, woken = {}, {}, 0
 local counts = {succeeded = 0, retried = 0, dead = 0, cancelled = 0, stale = 0}
 
 for i = 0, n - 1 do
@@ -20,6 +21,7 @@ for i = 0, n - 1 do
     counts.stale = counts.stale + 1
   else
     local jk = jp .. id
+    if holds_slot(member) then woken = woken + free_slot(base, KEYS[1], id) end
     if outcome ~= 's' then
       local f = redis.call('HMGET', jk, 'attempts', 'max_attempts', 'cancel')
       if (outcome == 'r' or outcome == 'z') and f[3] then outcome = 'c' end
@@ -61,6 +63,7 @@ end
 for i = 1, #done, 500 do
   redis.call('ZADD', KEYS[7], unpack(done, i, math.min(i + 499, #done)))
 end
+if woken > 0 then redis.call('PUBLISH', base .. ':wake', woken) end
 for k, v in pairs(counts) do
   if v > 0 then redis.call('HINCRBY', KEYS[6], k, v) end
 end

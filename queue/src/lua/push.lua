@@ -1,8 +1,9 @@
 -- Push jobs. KEYS: ready, scheduled. ARGV: base, now_ms, idem_ttl_s, wake_channel, n,
 -- then 8 fields per job: id, idempotency key ('' = none), kind, payload, max_attempts,
 -- run_at_ms (0 = now), timeout_ms, flow: '' for the defaults (most jobs, so they pay nothing
--- to parse), else 'priority|dedupe mode|dedupe window_ms|dedupe key' (mode '' = no dedupe).
--- Priority 0 runs first; 5, the default, is the `ready` list, the others `ready:<p>`.
+-- to parse), else 10 fields joined by \31: priority, dedupe mode ('' = none), dedupe
+-- window_ms, dedupe key, concurrency key, concurrency limit, group, rate key, rate interval_us,
+-- rate burst ('' where unused). Where a queued job waits: see ready.lua.
 -- Returns the id of each job: an existing id when its idempotency key was seen before, and
 -- '~' .. an existing id when an earlier job under its dedupe key absorbed it.
 local base, now, idem_ttl, channel, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
@@ -40,14 +41,18 @@ end
 for i = 0, n - 1 do
   local o = 6 + i * 8
   local id, idem, run_at = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 5])
-  local prio, dkey, dmode, dwindow = '5', '', '', 0
-  local flow = ARGV[o + 7]
+  local prio, dkey, dmode, dwindow, group = '5', '', '', 0, ''
+  local flow, f = ARGV[o + 7], nil
   if flow ~= '' then
-    local a = string.find(flow, '|', 1, true)
-    local b = string.find(flow, '|', a + 1, true)
-    local c = string.find(flow, '|', b + 1, true)
-    prio, dmode = string.sub(flow, 1, a - 1), string.sub(flow, a + 1, b - 1)
-    dwindow, dkey = tonumber(string.sub(flow, b + 1, c - 1)), string.sub(flow, c + 1)
+    f = {}
+    local from = 1
+    for _ = 1, 9 do
+      local sep = string.find(flow, '\31', from, true)
+      f[#f + 1] = string.sub(flow, from, sep - 1)
+      from = sep + 1
+    end
+    f[#f + 1] = string.sub(flow, from)
+    prio, dmode, dwindow, dkey, group = f[1], f[2], tonumber(f[3]) or 0, f[4], f[7]
   end
   local existing = false
   if idem ~= '' then
@@ -79,6 +84,12 @@ for i = 0, n - 1 do
       'max_attempts', ARGV[o + 4], 'state', state, 'created_at', now, 'timeout_ms', ARGV[o + 6])
     if idem ~= '' then redis.call('HSET', jk, 'idem', idem) end
     if prio ~= '5' then redis.call('HSET', jk, 'prio', prio) end
+    if f then
+      -- `gate`: the lease must check a concurrency slot or a rate first.
+      if f[5] ~= '' then redis.call('HSET', jk, 'ckey', f[5], 'climit', f[6], 'gate', 1) end
+      if group ~= '' then redis.call('HSET', jk, 'group', group) end
+      if f[8] ~= '' then redis.call('HSET', jk, 'rkey', f[8], 'rint', f[9], 'rburst', f[10], 'gate', 1) end
+    end
     if dk then
       local ttl = PENDING_TTL_MS
       if dmode == 'throttle' then ttl = dwindow elseif dmode == 'debounce' then ttl = dwindow + 60000 end
@@ -88,6 +99,9 @@ for i = 0, n - 1 do
     if state == 'scheduled' then
       redis.call('HSET', jk, 'run_at', run_at)
       redis.call('ZADD', KEYS[2], run_at, id)
+    elseif group ~= '' then
+      to_group(base, id, group, false)
+      readied = readied + 1
     elseif prio == '5' then
       ready[#ready + 1] = id
     else

@@ -17,6 +17,8 @@ for _, member in ipairs(members) do
   redis.call('ZREM', KEYS[2], member)
   local id = string.sub(member, 1, string.find(member, '|', 1, true) - 1)
   local jk = jp .. id
+  -- A dead worker's slot frees with its lease.
+  if holds_slot(member) then requeued = requeued + free_slot(base, KEYS[1], id) end
   local f = redis.call('HMGET', jk, 'state', 'attempts', 'max_attempts', 'kind', 'worker', 'cancel')
   if f[1] == 'running' then
     local err = 'lease expired: worker ' .. (f[5] or '?') .. ' stopped renewing'
@@ -41,6 +43,26 @@ for _, member in ipairs(members) do
   end
 end
 if dead > 0 then redis.call('HINCRBY', KEYS[4], 'dead', dead) end
+
+-- A slot freed without waking its waiters (a woken job cancelled and discarded before its
+-- lease) would leave them parked for good: wake waiters of a few keys with free slots.
+for _, ck in ipairs(redis.call('SRANDMEMBER', base .. ':ckeys', 20)) do
+  local wait = base .. ':ckw:' .. ck
+  local first = redis.call('LINDEX', wait, -1)
+  if first then
+    local limit = tonumber(redis.call('HGET', jp .. first, 'climit') or '1')
+    if redis.call('SCARD', base .. ':ck:' .. ck) < limit then
+      redis.call('RPOP', wait)
+      redis.call('HINCRBY', KEYS[4], 'parked', -1)
+      if redis.call('HGET', jp .. first, 'state') == 'queued' then
+        requeue(base, KEYS[1], first)
+        requeued = requeued + 1
+      end
+    end
+  elseif redis.call('SCARD', base .. ':ck:' .. ck) == 0 then
+    redis.call('SREM', base .. ':ckeys', ck)
+  end
+end
 if requeued > 0 then redis.call('PUBLISH', channel, requeued) end
 
 local expired = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - ttl, 'LIMIT', 0, batch)

@@ -7,6 +7,7 @@ for i = 3, #ARGV, 2 do
   local id, member = ARGV[i], ARGV[i + 1]
   if redis.call('ZREM', KEYS[2], member) == 1 then
     local jk = base .. ':job:' .. id
+    if holds_slot(member) then free_slot(base, KEYS[1], id) end
     redis.call('HINCRBY', jk, 'attempts', -1)
     redis.call('HSET', jk, 'state', 'queued')
     requeue(base, KEYS[1], id)

@@ -62,18 +62,29 @@ impl Handler for Effect {
         let Ok(id) = uuid::Uuid::parse_str(&job.id) else {
             return Outcome::Dead(format!("job id `{}` is not a UUID", job.id));
         };
-        if let Err(e) = sqlx::query("INSERT INTO diag_effects (job_id, attempt) VALUES ($1, $2)")
-            .bind(id)
-            .bind(job.attempt as i32)
-            .execute(&env.db)
-            .await
+        // clock_timestamp(), not now(): spans of runs in other sessions are compared.
+        let run: i64 = match sqlx::query_scalar(
+            "INSERT INTO diag_effects (job_id, attempt, at) VALUES ($1, $2, clock_timestamp()) RETURNING id",
+        )
+        .bind(id)
+        .bind(job.attempt as i32)
+        .fetch_one(&env.db)
+        .await
         {
-            return Outcome::retry(format!("recording the execution: {e}"));
-        }
+            Ok(run) => run,
+            Err(e) => return Outcome::retry(format!("recording the execution: {e}")),
+        };
         let Some(key) = p.key else {
             return Outcome::Succeeded(None);
         };
         tokio::time::sleep(Duration::from_millis(p.ms.min(60_000))).await;
+        if let Err(e) = sqlx::query("UPDATE diag_effects SET ended_at = clock_timestamp() WHERE id = $1")
+            .bind(run)
+            .execute(&env.db)
+            .await
+        {
+            return Outcome::retry(format!("recording the execution's end: {e}"));
+        }
         match apply_once(&env.db, &key, id, job.attempt).await {
             Ok(applied) => Outcome::Succeeded(Some(serde_json::json!({ "applied": applied }).to_string())),
             Err(e) => Outcome::retry(format!("applying the effect: {e}")),

@@ -1,0 +1,336 @@
+//! Flow control that holds across workers: concurrency keys, fair groups and rate keys, on a
+//! real Redis with real worker processes where the property is global.
+use std::{collections::HashMap, time::Duration};
+
+use nightshift_queue::{JobState, NewJob, Queue, Rate};
+use serde_json::json;
+
+use crate::support::*;
+
+fn effect(key: &str, ms: u64) -> NewJob {
+    NewJob::new("diag.effect", json!({"key": key, "ms": ms}).to_string()).max_attempts(5)
+}
+
+/// Waits until no job of `q` is scheduled, queued, running or retrying.
+async fn drained(q: &Queue, within: Duration) {
+    poll_until(within, || async {
+        let c = q.counts().await.ok()?;
+        (c.scheduled + c.queued + c.running + c.retrying == 0).then_some(())
+    })
+    .await
+    .unwrap_or_else(|| panic!("queue not drained within {within:?}"));
+}
+
+/// The slot bookkeeping once a queue is idle: no key holds a slot without a running job, and no
+/// key is left listed.
+async fn assert_no_slot_leaked(q: &Queue) {
+    assert_eq!(q.slot_leaks().await.unwrap(), Vec::<String>::new());
+    let view = q.flow_view(100).await.unwrap();
+    assert!(view.keys.is_empty(), "keys still listed: {:?}", view.keys);
+}
+
+/// The runs of diag.effect jobs: (job id, attempt, start, end) in microseconds.
+async fn runs(db: &TestDb) -> Vec<(String, i32, i64, Option<i64>)> {
+    sqlx::query_as(
+        "SELECT job_id::text, attempt, (extract(epoch FROM at) * 1e6)::int8,
+                (extract(epoch FROM ended_at) * 1e6)::int8
+         FROM diag_effects",
+    )
+    .fetch_all(&db.pool().await)
+    .await
+    .unwrap()
+}
+
+/// The most spans open at one instant.
+fn most_at_once(mut spans: Vec<(i64, i64)>) -> usize {
+    spans.sort();
+    let mut ends: Vec<i64> = Vec::new();
+    let mut most = 0;
+    for (start, end) in spans {
+        ends.retain(|e| *e > start);
+        ends.push(end);
+        most = most.max(ends.len());
+    }
+    most
+}
+
+/// The process id in a worker id (`host:pid:suffix`).
+fn pid_of(worker: &str) -> Option<u32> {
+    worker.split(':').nth(1)?.parse().ok()
+}
+
+/// Three worker processes share two concurrency keys (limits 2 and 1); one is SIGKILLed and
+/// one SIGSTOPped past its lease while each holds a slot. Runs whose lease held to their end
+/// never overlap beyond their key's limit; the runs cut off by the kill and the stop are
+/// counted apart; each effect happens once; no slot is left held.
+#[tokio::test]
+async fn a_concurrency_limit_holds_across_worker_processes_one_killed_and_one_stopped() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let q = queue(&redis, "default").await;
+    let mut jobs = Vec::new();
+    let mut limit_of = HashMap::new();
+    for i in 0..24 {
+        jobs.push(effect(&format!("wide-{i}"), 150).concurrency("wide", 2));
+        jobs.push(effect(&format!("solo-{i}"), 150).concurrency("solo", 1));
+    }
+    for j in &jobs {
+        let c = j.concurrency.as_ref().unwrap();
+        limit_of.insert(j.id.clone(), (c.key.clone(), c.limit as usize));
+    }
+    q.push_bulk(&jobs).await.unwrap();
+    let procs: Vec<Proc> = (0..3).map(|_| Proc::spawn(&["worker"], &config, &[])).collect();
+
+    // Kill the first, then stop the second, each while it runs a keyed job.
+    let holding = |pid: u32| {
+        let q = q.clone();
+        async move {
+            let running = q.list(JobState::Running, 0, 100).await.ok()?;
+            running
+                .into_iter()
+                .find(|j| j.worker.as_deref().and_then(pid_of) == Some(pid))
+        }
+    };
+    let killed = poll_until(Duration::from_secs(30), || holding(procs[0].pid()))
+        .await
+        .expect("the first worker runs a job");
+    procs[0].signal("KILL");
+    let stopped = poll_until(Duration::from_secs(30), || holding(procs[1].pid()))
+        .await
+        .expect("the second worker runs a job");
+    procs[1].signal("STOP");
+    // Past its lease: the reaper takes its job back, and another worker runs it.
+    poll_until(Duration::from_secs(30), || async {
+        let j = q.inspect(&stopped.id).await.ok()??;
+        (j.attempts >= 2).then_some(())
+    })
+    .await
+    .expect("the stopped worker's job is taken back and leased again");
+    procs[1].signal("CONT");
+    drained(&q, Duration::from_secs(60)).await;
+
+    // Every job succeeded, on the attempt the queue accepted.
+    let mut accepted = HashMap::new();
+    for j in &jobs {
+        let rec = q.inspect(&j.id).await.unwrap().unwrap();
+        assert_eq!(rec.state, JobState::Succeeded, "{}", j.id);
+        accepted.insert(j.id.clone(), rec.attempts as i32);
+    }
+    let runs = runs(&db).await;
+    let mut spans: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+    let mut stale = 0;
+    for (id, attempt, start, end) in &runs {
+        if accepted.get(id) == Some(attempt) {
+            let end = end.expect("an accepted run recorded its end");
+            spans.entry(limit_of[id].0.clone()).or_default().push((*start, end));
+        } else {
+            stale += 1;
+        }
+    }
+    for (key, s) in spans {
+        let limit = if key == "wide" { 2 } else { 1 };
+        let most = most_at_once(s);
+        assert!(most <= limit, "{key}: {most} runs at once, limit {limit}");
+        assert_eq!(most, limit, "{key}: the slots were used");
+    }
+    assert!(
+        stale >= 2,
+        "the killed run of {} and the stopped run of {} count apart",
+        killed.id,
+        stopped.id
+    );
+    // Fenced effects: once per key however many runs there were.
+    let effects: Vec<(String, i64)> = sqlx::query_as("SELECT business_key, count(*) FROM diag_ledger GROUP BY 1")
+        .fetch_all(&db.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(effects.len(), jobs.len());
+    assert!(effects.iter().all(|(_, n)| *n == 1), "{effects:?}");
+    assert_no_slot_leaked(&q).await;
+}
+
+/// A job waiting for a slot is not an attempt, starts as soon as a slot frees, and cancel,
+/// retry and dead jobs leave the slots consistent.
+#[tokio::test]
+async fn waiting_for_a_slot_costs_no_attempt_and_operator_actions_leak_no_slot() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    config.concurrency = 8;
+    let q = queue(&redis, "default").await;
+    // One long holder, then jobs behind it: one to cancel while it waits, one that fails to
+    // death, and plain ones.
+    let holder = effect("holder", 1500).concurrency("k", 1);
+    let cancelled = effect("cancelled", 10).concurrency("k", 1);
+    let failing = NewJob::new("diag.fail", "{}").max_attempts(2).concurrency("k", 1);
+    let rest: Vec<NewJob> = (0..5)
+        .map(|i| effect(&format!("after-{i}"), 10).concurrency("k", 1))
+        .collect();
+    q.push(holder.clone()).await.unwrap();
+    let app = App::start(&config, true).await;
+    poll_until(Duration::from_secs(10), || async {
+        (q.inspect(&holder.id).await.ok()??.state == JobState::Running).then_some(())
+    })
+    .await
+    .expect("the holder runs");
+    let mut behind = vec![cancelled.clone(), failing.clone()];
+    behind.extend(rest.iter().cloned());
+    q.push_bulk(&behind).await.unwrap();
+    // They wait for the slot: queued, no attempt used.
+    let view = poll_until(Duration::from_secs(10), || async {
+        let v = q.flow_view(10).await.ok()?;
+        v.keys
+            .iter()
+            .any(|k| k.key == "k" && k.waiting == behind.len() as u64)
+            .then_some(v)
+    })
+    .await
+    .expect("all wait on the key");
+    assert_eq!((view.keys[0].running, view.keys[0].waiting), (1, behind.len() as u64));
+    assert_eq!(q.counts().await.unwrap().queued, behind.len() as u64);
+    let waiting = q.inspect(&cancelled.id).await.unwrap().unwrap();
+    assert_eq!((waiting.state, waiting.attempts), (JobState::Queued, 0));
+    q.cancel(&cancelled.id).await.unwrap();
+
+    drained(&q, Duration::from_secs(30)).await;
+    assert_eq!(
+        q.inspect(&cancelled.id).await.unwrap().unwrap().state,
+        JobState::Cancelled
+    );
+    let dead = q.inspect(&failing.id).await.unwrap().unwrap();
+    assert_eq!((dead.state, dead.attempts), (JobState::Dead, 2));
+    for j in &rest {
+        let r = q.inspect(&j.id).await.unwrap().unwrap();
+        assert_eq!(
+            (r.state, r.attempts),
+            (JobState::Succeeded, 1),
+            "waiting used no attempt"
+        );
+    }
+    assert_no_slot_leaked(&q).await;
+    // Retried by an operator, the dead job takes the slot again and gives it back.
+    q.retry(&failing.id).await.unwrap();
+    drained(&q, Duration::from_secs(30)).await;
+    assert_eq!(q.inspect(&failing.id).await.unwrap().unwrap().state, JobState::Dead);
+    assert_no_slot_leaked(&q).await;
+    // One at a time: the holder and the plain jobs never overlapped.
+    let spans: Vec<(i64, i64)> = runs(&db)
+        .await
+        .into_iter()
+        .filter_map(|(_, _, s, e)| Some((s, e?)))
+        .collect();
+    assert_eq!(most_at_once(spans), 1);
+    app.stop().await;
+}
+
+/// Three groups with skewed backlogs, one worker taking one job at a time: each group gets a
+/// turn in every round, so the small groups finish long before the big one.
+#[tokio::test]
+async fn groups_take_turns_so_a_backlog_does_not_hold_up_another_group() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    config.concurrency = 1;
+    let q = queue(&redis, "default").await;
+    let mut jobs = Vec::new();
+    for (group, n) in [("big", 120), ("mid", 12), ("small", 3)] {
+        for i in 0..n {
+            let job = NewJob::new("diag.effect", json!({"key": format!("{group}-{i}")}).to_string());
+            jobs.push(job.group(group));
+        }
+    }
+    q.push_bulk(&jobs).await.unwrap();
+    assert_eq!(q.counts().await.unwrap().queued, 135);
+    let view = q.flow_view(10).await.unwrap();
+    let backlog: Vec<(String, u64)> = view.groups.iter().map(|g| (g.group.clone(), g.queued)).collect();
+    assert_eq!(
+        backlog,
+        [
+            ("big".to_string(), 120),
+            ("mid".to_string(), 12),
+            ("small".to_string(), 3)
+        ]
+    );
+    let app = App::start(&config, true).await;
+    drained(&q, Duration::from_secs(60)).await;
+    let order: Vec<String> = sqlx::query_scalar("SELECT business_key FROM diag_ledger ORDER BY id")
+        .fetch_all(&db.pool().await)
+        .await
+        .unwrap();
+    assert_eq!(order.len(), 135);
+    let last = |group: &str| order.iter().rposition(|k| k.starts_with(&format!("{group}-"))).unwrap();
+    // Round-robin: small's 3 jobs within the first 3 rounds of 3, mid's 12 within 12 rounds
+    // of at most 3 (FIFO would put them after all 120 of big).
+    assert!(last("small") < 9, "{order:?}");
+    assert!(last("mid") < 36, "{order:?}");
+    // Within a group, in order.
+    let mids: Vec<&String> = order.iter().filter(|k| k.starts_with("mid-")).collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("mid-{i}")).collect();
+    assert_eq!(mids, expected.iter().collect::<Vec<_>>());
+    assert!(q.flow_view(10).await.unwrap().groups.is_empty());
+    app.stop().await;
+}
+
+/// A rate key shared by three workers: starts stay within the rate and its burst, and a job
+/// held back by the rate is delayed without using an attempt.
+#[tokio::test]
+async fn a_rate_key_holds_across_three_workers_within_its_burst() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let q = queue(&redis, "default").await;
+    let rate = Rate::per_second(20, 5);
+    let jobs: Vec<NewJob> = (0..50)
+        .map(|i| NewJob::new("diag.effect", json!({"key": format!("r-{i}")}).to_string()).rate("host", rate))
+        .collect();
+    let other: Vec<NewJob> = (0..10)
+        .map(|i| NewJob::new("diag.effect", json!({"key": format!("o-{i}")}).to_string()).rate("other", rate))
+        .collect();
+    q.push_bulk(&jobs).await.unwrap();
+    q.push_bulk(&other).await.unwrap();
+    let apps = [
+        App::start(&config, true).await,
+        App::start(&config, true).await,
+        App::start(&config, true).await,
+    ];
+    // While it drains, some jobs wait for their turn: shown with their start.
+    let delayed = poll_until(Duration::from_secs(10), || async {
+        let v = q.flow_view(20).await.ok()?;
+        (!v.rate_delayed.is_empty()).then_some(v.rate_delayed)
+    })
+    .await
+    .expect("jobs held back by the rate are listed");
+    assert!(
+        delayed
+            .iter()
+            .all(|j| j.rate_key.as_deref() == Some("host") || j.rate_key.as_deref() == Some("other"))
+    );
+    assert!(delayed.iter().all(|j| j.run_at_ms.is_some() && j.attempts == 0));
+    drained(&q, Duration::from_secs(30)).await;
+
+    for (set, key) in [(&jobs, "host"), (&other, "other")] {
+        let mut starts = Vec::new();
+        for j in set.iter() {
+            let r = q.inspect(&j.id).await.unwrap().unwrap();
+            assert_eq!(
+                (r.state, r.attempts),
+                (JobState::Succeeded, 1),
+                "{key}: waiting is not an attempt"
+            );
+            starts.push(r.started_at_ms.unwrap());
+        }
+        starts.sort();
+        // In any window of w ms from a start, at most burst + w * rate starts (one more for
+        // the millisecond rounding of a start).
+        for (i, s) in starts.iter().enumerate() {
+            for w in [0i64, 100, 500, 1000] {
+                let n = starts[i..].iter().take_while(|t| **t <= s + w).count() as i64;
+                let allowed = 5 + w * 20 / 1000 + 1;
+                assert!(
+                    n <= allowed,
+                    "{key}: {n} starts within {w} ms of {s}, allowed {allowed}"
+                );
+            }
+        }
+    }
+    for app in apps {
+        app.stop().await;
+    }
+}

@@ -32,6 +32,13 @@ pub enum OperatorCommand {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// What flow control holds back in a queue: busy concurrency keys with their waiting
+    /// jobs, groups with their backlog, and jobs a rate key delays with their start.
+    Flow {
+        queue: String,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
     /// Act on one job.
     Job {
         #[arg(value_parser = PossibleValuesParser::new(["inspect"].iter().chain(JobAction::NAMES)))]
@@ -115,6 +122,30 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
                     r.priority,
                     r.state.as_str(),
                     nightshift_common::telemetry::untrusted(r.dedupe_key.as_deref().unwrap_or("-"))
+                );
+            }
+        }
+        OperatorCommand::Flow { queue: q, limit } => {
+            let view = queue(&q)?.flow_view(limit).await?;
+            let shown = |s: &str| nightshift_common::telemetry::untrusted(s).to_string();
+            println!("concurrency keys (running / waiting):");
+            for k in &view.keys {
+                println!("  {:<48} {:>6} {:>8}", shown(&k.key), k.running, k.waiting);
+            }
+            println!("groups (queued):");
+            for g in &view.groups {
+                println!("  {:<48} {:>8}", shown(&g.group), g.queued);
+            }
+            println!("held back by a rate key (starts at):");
+            for j in &view.rate_delayed {
+                let at = j
+                    .run_at_ms
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map_or_else(|| "-".to_string(), |t| t.to_rfc3339());
+                println!(
+                    "  {:<36}  {:<40} {at}",
+                    j.id,
+                    shown(j.rate_key.as_deref().unwrap_or("-"))
                 );
             }
         }

@@ -72,6 +72,11 @@ impl Kind for Project {
     };
     type Payload = ProjectPayload;
 
+    /// Never two projections of one user at once, however they were asked for.
+    fn concurrency(p: &ProjectPayload) -> Option<(String, u32)> {
+        Some((format!("cashflow:user:{}", p.user_id), 1))
+    }
+
     fn check(p: &ProjectPayload) -> Result<(), Invalid> {
         if let Some(d) = p.as_of {
             check_date("as_of", d)?;

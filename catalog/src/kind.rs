@@ -3,7 +3,7 @@
 use std::{marker::PhantomData, time::Duration};
 
 use nightshift_queue::{Backoff, NewJob, Rate};
-use serde::{Serialize, de::DeserializeOwned};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
 /// What a job kind declares beside its payload, as Oban workers do.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +59,12 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
         Ok(())
     }
 
+    /// The concurrency key (and limit) a job of the kind holds while it runs, if any: the
+    /// kind's own rule (one projection per user at a time), whoever enqueues it.
+    fn concurrency(_payload: &Self::Payload) -> Option<(String, u32)> {
+        None
+    }
+
     /// A job of this kind with its policy applied, ready for [`crate::Queues::push`].
     fn job(payload: &Self::Payload) -> Typed<Self>
     where
@@ -67,14 +73,15 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
         // Payloads are derived structs of plain fields: serde_json fails only on maps with
         // non-string keys or on hand-written Serialize impls that error, and no payload has
         // either.
-        let payload = serde_json::to_string(payload).expect("a job payload serializes");
-        Typed {
-            job: NewJob::new(Self::NAME, payload)
-                .max_attempts(Self::POLICY.max_attempts)
-                .timeout(Self::POLICY.timeout)
-                .priority(Self::PRIORITY),
-            kind: PhantomData,
+        let text = serde_json::to_string(payload).expect("a job payload serializes");
+        let mut job = NewJob::new(Self::NAME, text)
+            .max_attempts(Self::POLICY.max_attempts)
+            .timeout(Self::POLICY.timeout)
+            .priority(Self::PRIORITY);
+        if let Some((key, limit)) = Self::concurrency(payload) {
+            job = job.concurrency(key, limit);
         }
+        Typed { job, kind: PhantomData }
     }
 }
 
@@ -149,6 +156,7 @@ pub struct KindSpec {
     pub priority: u8,
     pub rate: Option<Rate>,
     validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
+    concurrency: fn(&serde_json::Value) -> Option<(String, u32)>,
 }
 
 impl std::fmt::Debug for KindSpec {
@@ -183,6 +191,10 @@ impl KindSpec {
                 })?;
                 K::check(&payload).map_err(|(field, message)| (format!("payload.{field}"), message))
             },
+            concurrency: |v| {
+                let payload = K::Payload::deserialize(v).ok()?;
+                K::concurrency(&payload)
+            },
         }
     }
 
@@ -200,9 +212,13 @@ impl KindSpec {
 
     /// A job of this kind with its policy applied, from a payload checked by [`Self::validate`].
     pub fn new_job(&self, payload: &serde_json::Value) -> NewJob {
-        NewJob::new(self.name, payload.to_string())
+        let job = NewJob::new(self.name, payload.to_string())
             .max_attempts(self.policy.max_attempts)
             .timeout(self.policy.timeout)
-            .priority(self.priority)
+            .priority(self.priority);
+        match (self.concurrency)(payload) {
+            Some((key, limit)) => job.concurrency(key, limit),
+            None => job,
+        }
     }
 }

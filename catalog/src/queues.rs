@@ -1,8 +1,12 @@
 //! The typed enqueue facade: one handle per queue of the catalog, and `push` for a job of a
 //! catalog kind, which goes to the queue its policy names.
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
-use nightshift_queue::{Queue, QueueConfig, QueueError, RedisConn};
+use nightshift_queue::{NewJob, Queue, QueueConfig, QueueError, Rate, RedisConn};
 
 use crate::{Kind, KindSpec, Typed};
 
@@ -10,6 +14,8 @@ use crate::{Kind, KindSpec, Typed};
 #[derive(Clone, Debug)]
 pub struct Queues {
     by_name: Arc<BTreeMap<&'static str, Queue>>,
+    /// Rates set by the configuration in place of a kind's declared one.
+    rates: Arc<HashMap<&'static str, Rate>>,
 }
 
 impl Queues {
@@ -20,13 +26,33 @@ impl Queues {
             .collect();
         Queues {
             by_name: Arc::new(by_name),
+            rates: Arc::default(),
         }
+    }
+
+    /// Jobs of kind `K` given a rate key start at `rate` rather than the kind's declared one
+    /// (an operator's setting, such as the e-mail rate per recipient domain).
+    pub fn with_rate<K: Kind>(mut self, rate: Rate) -> Self {
+        Arc::make_mut(&mut self.rates).insert(K::NAME, rate);
+        self
+    }
+
+    /// The rate of a kind's rate keys: the configured one, else the kind's own.
+    pub fn rate_of(&self, spec: &KindSpec) -> Option<Rate> {
+        self.rates.get(spec.name).copied().or(spec.rate)
+    }
+
+    fn configured(&self, mut job: NewJob) -> NewJob {
+        if let (Some(r), Some(rate)) = (&mut job.rate, self.rates.get(job.kind.as_str())) {
+            r.rate = *rate;
+        }
+        job
     }
 
     /// Pushes a job of a catalog kind; returns its id (the first job's, for a reused
     /// idempotency key).
     pub async fn push<K: Kind>(&self, job: Typed<K>) -> Result<String, QueueError> {
-        self.of::<K>().push(job.job).await
+        self.of::<K>().push(self.configured(job.job)).await
     }
 
     /// Pushes many jobs of one kind in one round trip; ids in order.
@@ -34,7 +60,7 @@ impl Queues {
         &self,
         jobs: impl IntoIterator<Item = Typed<K>>,
     ) -> Result<Vec<String>, QueueError> {
-        let jobs: Vec<_> = jobs.into_iter().map(|t| t.job).collect();
+        let jobs: Vec<_> = jobs.into_iter().map(|t| self.configured(t.job)).collect();
         self.of::<K>().push_bulk(&jobs).await
     }
 

@@ -3,7 +3,7 @@
 //! it. Endpoint secrets are made here because the API registers and rotates endpoints.
 use std::time::Duration;
 
-use nightshift_queue::Backoff;
+use nightshift_queue::{Backoff, Rate};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -29,6 +29,8 @@ pub struct SendPayload {
 impl Kind for SendWebhook {
     const NAME: &'static str = "webhook.send";
     const EXPOSURE: Exposure = Exposure::Internal;
+    /// Deliveries per target host across every worker, so one receiver is not flooded.
+    const RATE: Option<Rate> = Some(Rate::per_second(10, 20));
     const POLICY: Policy = Policy {
         queue: "webhooks",
         max_attempts: 12,
@@ -41,8 +43,9 @@ impl Kind for SendWebhook {
     type Payload = SendPayload;
 }
 
-/// Stores a delivery under its key and pushes `webhook.send` for it (key as idempotency key).
-/// Safe to call again: the row and the job are each made once.
+/// Stores a delivery under its key and pushes `webhook.send` for it (key as idempotency key),
+/// in its user's group (one user's 10,000 deliveries do not delay another's one) and under
+/// its target host's rate. Safe to call again: the row and the job are each made once.
 pub async fn enqueue(
     db: &PgPool,
     queues: &Queues,
@@ -52,20 +55,45 @@ pub async fn enqueue(
     data: &Value,
 ) -> Result<String, EnqueueError> {
     let body = json!({ "id": key, "event": event, "data": data }).to_string();
-    sqlx::query(
-        "INSERT INTO webhook_outbox (delivery_key, endpoint_id, event, body) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (delivery_key) DO NOTHING",
+    let (user, url): (i64, String) = sqlx::query_as(
+        "WITH stored AS (
+            INSERT INTO webhook_outbox (delivery_key, endpoint_id, event, body) VALUES ($1, $2, $3, $4)
+            ON CONFLICT (delivery_key) DO NOTHING
+         )
+         SELECT user_id, url FROM webhook_endpoints WHERE id = $2",
     )
     .bind(key)
     .bind(endpoint_id)
     .bind(event)
     .bind(&body)
-    .execute(db)
+    .fetch_one(db)
     .await?;
     let payload = SendPayload {
         delivery_key: key.to_string(),
     };
     Ok(queues
-        .push(SendWebhook::job(&payload).idempotency_key(format!("webhook:{key}")))
+        .push(
+            SendWebhook::job(&payload)
+                .idempotency_key(format!("webhook:{key}"))
+                .group(format!("user:{user}"))
+                .rate_key(host_of(&url)),
+        )
         .await?)
+}
+
+/// The host (and port) of an endpoint URL, lower-cased: what a receiver limits by.
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    host.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn deliveries_are_rate_limited_by_their_target_host() {
+        assert_eq!(super::host_of("https://Hooks.Example.com/a/b?c"), "hooks.example.com");
+        assert_eq!(super::host_of("http://user:pw@127.0.0.1:8080/x"), "127.0.0.1:8080");
+    }
 }

@@ -42,26 +42,6 @@ async fn post_raw(app: &App, token: &str, path: &str, body: &'static str) -> (u1
     (status, resp.json().await.unwrap_or(Value::Null))
 }
 
-/// Signs in to the dashboard; returns the session's `Cookie` header value.
-async fn sign_in(app: &App, token: &str) -> String {
-    let r = no_redirects()
-        .post(format!("{}/dashboard/login", app.base))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303, "sign-in");
-    let set = r.headers()["set-cookie"].to_str().unwrap();
-    set.split(';').next().unwrap().to_string()
-}
-
-fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 /// Jobs in every queue's Redis sets, whatever their state.
 async fn jobs_in_redis(redis: &PrivateRedis) -> u64 {
     let mut total = 0;

@@ -334,3 +334,145 @@ async fn a_rate_key_holds_across_three_workers_within_its_burst() {
         app.stop().await;
     }
 }
+
+/// The flow fields through `POST /v1/jobs`: each key in its client's namespace, a kind's own
+/// concurrency rule applied whoever enqueues it, bad values a 422 naming their field with
+/// nothing pushed, and the queue's groups on the dashboard (escaped) and in the CLI.
+#[tokio::test]
+async fn flow_fields_through_the_api_are_the_callers_own_and_bad_ones_name_their_field() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    sqlx::query("INSERT INTO users (id, email, time_zone) VALUES (1, 'a@example.com', 'UTC')")
+        .execute(&db.pool().await)
+        .await
+        .unwrap();
+    let config = config(&redis, &db);
+    let app = App::start(&config, false).await;
+    let admin = token(&nightshift_common::auth::Scope::ALL);
+    let other = keys()
+        .issue(
+            "other-client",
+            &nightshift_common::auth::Scope::ALL,
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    let attack = "<img src=x onerror=\"window.__ran=true\">";
+    let q = queue(&redis, "default").await;
+    let body = json!({"kind": "diag.effect", "payload": {"key": "a"}, "concurrency_key": "acct",
+                      "concurrency_limit": 3, "group": attack, "rate_key": "partner"});
+    let mine = app.enqueue_id(&admin, body.clone()).await;
+    let theirs = app.enqueue_id(&other, body).await;
+    let (mine, theirs) = (
+        q.inspect(&mine).await.unwrap().unwrap(),
+        q.inspect(&theirs).await.unwrap().unwrap(),
+    );
+    let c = mine.concurrency.clone().unwrap();
+    assert_eq!((c.key.as_str(), c.limit), ("test-client:acct", 3));
+    assert_eq!(mine.group.as_deref(), Some(format!("test-client:{attack}").as_str()));
+    assert_eq!(mine.rate_key.as_deref(), Some("diag.effect:test-client:partner"));
+    assert_eq!(
+        theirs.concurrency.unwrap().key,
+        "other-client:acct",
+        "another client's key is its own"
+    );
+    assert_ne!(theirs.group, mine.group);
+    // cashflow.project holds its user's key however it was asked for.
+    let project = app
+        .enqueue_id(&admin, json!({"kind": "cashflow.project", "payload": {"user_id": 1}}))
+        .await;
+    let project = queue(&redis, "cashflow")
+        .await
+        .inspect(&project)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(project.concurrency.unwrap().key, "cashflow:user:1");
+
+    let before = q.counts().await.unwrap().queued;
+    let effect = |extra: serde_json::Value| {
+        let mut b = json!({"kind": "diag.effect", "payload": {"key": "z"}});
+        b.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        b
+    };
+    for (extra, field) in [
+        (json!({"concurrency_key": ""}), "concurrency_key"),
+        (json!({"concurrency_key": "k".repeat(201)}), "concurrency_key"),
+        (json!({"concurrency_key": "a\u{1f}b"}), "concurrency_key"),
+        (json!({"concurrency_key": 7}), "concurrency_key"),
+        (
+            json!({"concurrency_key": "k", "concurrency_limit": 0}),
+            "concurrency_limit",
+        ),
+        (
+            json!({"concurrency_key": "k", "concurrency_limit": 1001}),
+            "concurrency_limit",
+        ),
+        (
+            json!({"concurrency_key": "k", "concurrency_limit": "2"}),
+            "concurrency_limit",
+        ),
+        (json!({"concurrency_limit": 2}), "concurrency_limit"),
+        (json!({"group": ""}), "group"),
+        (json!({"group": "g\n"}), "group"),
+        (json!({"group": "g", "priority": 1}), "group"),
+        (json!({"rate_key": ""}), "rate_key"),
+        (json!({"rate_key": "r".repeat(201)}), "rate_key"),
+    ] {
+        let r = app.enqueue(&admin, effect(extra.clone()), None).await;
+        let status = r.status().as_u16();
+        let error: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (status, error["error"]["field"].as_str()),
+            (422, Some(field)),
+            "{extra}: {error}"
+        );
+    }
+    // A kind without a rate has no rate key to honour.
+    let r = app
+        .enqueue(
+            &admin,
+            json!({"kind": "cashflow.project", "payload": {"user_id": 1}, "rate_key": "x"}),
+            None,
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"]["field"],
+        "rate_key"
+    );
+    assert_eq!(q.counts().await.unwrap().queued, before, "nothing refused was pushed");
+
+    // The queue page lists the groups with their backlog, a client's group name as text.
+    let cookie = sign_in(&app, &admin).await;
+    let page = no_redirects()
+        .get(format!("{}/dashboard/queues/default", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"flow-groups\""), "{page}");
+    assert!(page.contains("test-client:&lt;img src=x onerror="), "escaped: {page}");
+    assert!(!page.contains(attack), "unescaped group name on the page");
+    // The CLI prints the same, its client text made harmless.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .args(["flow", "default"])
+        .env("REDIS_URL", redis.url())
+        .env("DATABASE_URL", &db.url)
+        .env("NIGHTSHIFT_QUEUE_PREFIX", &config.queue.prefix)
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listing}");
+    let groups: Vec<&str> = listing
+        .lines()
+        .skip_while(|l| !l.starts_with("groups"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .collect();
+    assert_eq!(groups.len(), 2, "{listing}");
+    assert!(groups.iter().all(|l| l.trim_end().ends_with(" 1")), "{listing}");
+    app.stop().await;
+}

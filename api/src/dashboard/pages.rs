@@ -171,6 +171,9 @@ pub struct QueueQuery {
     done: Option<String>,
 }
 
+/// How many busy keys, groups and rate-held jobs the queue page shows (the busiest first).
+const FLOW_SAMPLE: usize = 20;
+
 pub async fn queue(
     State(state): State<AppState>,
     op: Operator,
@@ -185,6 +188,7 @@ pub async fn queue(
     .ok_or_else(|| ApiError::invalid("state", "must be scheduled, queued, running, retrying or dead"))?;
     let offset = q.offset.unwrap_or(0);
     let counts = queue.counts().await?;
+    let flow = queue.flow_view(FLOW_SAMPLE).await?;
     let jobs = queue.list(listed, offset, data::PAGE as usize).await?;
     let more = jobs.len() == data::PAGE as usize;
     render(
@@ -195,6 +199,7 @@ pub async fn queue(
             q.done.as_deref(),
             json!({
                 "name": name, "counts": counts, "listed": listed.as_str(), "jobs": jobs, "offset": offset,
+                "flow": flow,
                 "next_offset": more.then(|| offset.saturating_add(data::PAGE as usize)),
                 "prev_offset": (offset > 0).then(|| offset.saturating_sub(data::PAGE as usize)),
             }),

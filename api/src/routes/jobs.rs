@@ -65,7 +65,7 @@ pub(crate) struct EnqueueRequest {
     pub(super) group: Option<String>,
     /// Jobs of the kind with this key (per client) start at most at the kind's rate; one over
     /// it is delayed to its turn, not failed, and the wait is not an attempt. Only for kinds
-    /// with a rate (`GET /v1/kinds`).
+    /// whose policy sets a rate.
     #[serde(default)]
     #[schema(min_length = 1, max_length = 200)]
     pub(super) rate_key: Option<String>,

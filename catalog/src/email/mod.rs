@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lettre::message::Mailbox;
-use nightshift_queue::Backoff;
+use nightshift_queue::{Backoff, Rate};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -111,7 +111,8 @@ pub async fn enqueue(
     let priority = templates::find(email.template)?.priority;
     let job = SendEmail::job(&payload)
         .idempotency_key(format!("email:{}", email.key))
-        .priority(priority);
+        .priority(priority)
+        .rate_key(domain_of(&recipient));
     let job_id = queues.push(job).await?;
     Ok(Queued {
         message_key: email.key.to_string(),
@@ -166,8 +167,8 @@ pub async fn enqueue_many(
     .await?;
     // The keys still to send, for the template and recipient asked: a row there from before
     // for another recipient keeps its key, as `enqueue`'s KeyReused does.
-    let pending: Vec<(String, String)> = sqlx::query_as(
-        "SELECT o.message_key, o.template FROM email_outbox o
+    let pending: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT o.message_key, o.template, o.recipient FROM email_outbox o
          JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS t (key, template, recipient)
            ON o.message_key = t.key AND o.template = t.template AND o.recipient = t.recipient
          WHERE o.state = 'pending'",
@@ -177,7 +178,7 @@ pub async fn enqueue_many(
     .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
     .fetch_all(db)
     .await?;
-    let jobs = pending.iter().map(|(key, template)| {
+    let jobs = pending.iter().map(|(key, template, recipient)| {
         let payload = SendPayload {
             message_key: key.clone(),
         };
@@ -185,6 +186,7 @@ pub async fn enqueue_many(
         SendEmail::job(&payload)
             .idempotency_key(format!("email:{key}"))
             .priority(priority)
+            .rate_key(domain_of(recipient))
     });
     Ok(queues.push_bulk(jobs).await?.len())
 }
@@ -197,9 +199,19 @@ pub struct SendPayload {
     pub message_key: String,
 }
 
+/// The rate key of a message: its recipient's domain, lower-cased (receiving servers limit per
+/// domain). The recipient is a mailbox the outbox accepted (`Name <a@b>` or `a@b`).
+fn domain_of(recipient: &str) -> String {
+    let addr = recipient.rsplit('<').next().unwrap_or(recipient).trim_end_matches('>');
+    addr.rsplit('@').next().unwrap_or(addr).trim().to_ascii_lowercase()
+}
+
 impl Kind for SendEmail {
     const NAME: &'static str = "email.send";
     const EXPOSURE: Exposure = Exposure::Internal;
+    /// Sends per recipient domain across every worker (`NIGHTSHIFT_EMAIL_RATE_PER_DOMAIN` and
+    /// `_BURST` replace it through `Queues::with_rate`).
+    const RATE: Option<Rate> = Some(Rate::per_second(20, 20));
     const POLICY: Policy = Policy {
         queue: "email",
         max_attempts: 12,
@@ -215,6 +227,12 @@ impl Kind for SendEmail {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn messages_are_rate_limited_by_their_recipient_domain() {
+        assert_eq!(domain_of("Ann <Ann@Example.COM>"), "example.com");
+        assert_eq!(domain_of("bob@mail.example.org"), "mail.example.org");
+    }
 
     #[test]
     fn message_ids_use_the_sender_domain() {

@@ -54,3 +54,23 @@ impl App {
         .await
     }
 }
+
+/// Signs in to the dashboard; returns the session's `Cookie` header value.
+pub async fn sign_in(app: &App, token: &str) -> String {
+    let r = no_redirects()
+        .post(format!("{}/dashboard/login", app.base))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303, "sign-in");
+    let set = r.headers()["set-cookie"].to_str().unwrap();
+    set.split(';').next().unwrap().to_string()
+}
+
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}

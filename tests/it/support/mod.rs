@@ -21,6 +21,7 @@ use std::{
 };
 
 pub use app::{App, Proc, SECRET, config, config_at, keys, queue, queue_config, token};
+pub use http::{no_redirects, sign_in};
 pub use mail::SmtpSink;
 pub use postgres::{PrivatePostgres, TestDb, pg_admin_url};
 pub use redis::{PrivateRedis, RedisCluster};

@@ -1,6 +1,8 @@
 //! `nightshift bench-flow`: flow control measured on one worker process. A priority-0 job
 //! pushed while a priority-5 backlog drains, against a priority-5 job pushed at the same
-//! instant; then debounced pushes over a set of keys, and how many runs they make.
+//! instant; debounced pushes over a set of keys, and how many runs they make; jobs under
+//! concurrency keys against the same jobs without; and a small group's wait behind a big
+//! group's backlog, with groups and without.
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
@@ -23,6 +25,17 @@ pub struct FlowBenchArgs {
     /// The keys they are spread over.
     #[arg(long, default_value_t = 1_000)]
     pub keys: usize,
+    /// Jobs under concurrency keys (limit 1), and as many without, drained from a paused start.
+    #[arg(long, default_value_t = 200_000)]
+    pub keyed: usize,
+    /// The distinct concurrency keys they are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    pub concurrency_keys: usize,
+    /// Group A's backlog; group B then pushes `--small-group` jobs one by one.
+    #[arg(long, default_value_t = 100_000)]
+    pub big_group: usize,
+    #[arg(long, default_value_t = 100)]
+    pub small_group: usize,
     /// Worker concurrency.
     #[arg(long, default_value_t = 512)]
     pub concurrency: usize,
@@ -76,16 +89,7 @@ async fn bench(ctx: &Ctx, args: &FlowBenchArgs) -> anyhow::Result<()> {
     drained(&queue).await?;
     let waits = |ids: Vec<String>| {
         let queue = queue.clone();
-        async move {
-            let mut waits = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(r) = queue.inspect(&id).await? {
-                    waits.push(r.started_at_ms.unwrap_or(r.created_at_ms) - r.created_at_ms);
-                }
-            }
-            waits.sort_unstable();
-            anyhow::Ok(waits)
-        }
+        async move { start_waits(&queue, ids).await }
     };
     let (urgent, ordinary) = (waits(urgent).await?, waits(ordinary).await?);
     if urgent.is_empty() || ordinary.is_empty() {
@@ -124,7 +128,6 @@ async fn bench(ctx: &Ctx, args: &FlowBenchArgs) -> anyhow::Result<()> {
     // Past another window: nothing more may run.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let runs = queue.counts().await?.succeeded_total - before;
-    stop_child(child).await;
     println!(
         "debounce: {} pushes over {} keys in {:.2}s ({:.0} pushes/s, 1,000 a call): {made} jobs made, {runs} runs",
         args.debounced,
@@ -132,5 +135,86 @@ async fn bench(ctx: &Ctx, args: &FlowBenchArgs) -> anyhow::Result<()> {
         took.as_secs_f64(),
         args.debounced as f64 / took.as_secs_f64(),
     );
+
+    // Concurrency keys: the same drain with and without them, alternated, from a paused start.
+    let keys = args.concurrency_keys.max(1);
+    for round in 0..2 {
+        for keyed in [false, true] {
+            let jobs: Vec<NewJob> = (0..args.keyed)
+                .map(|i| match keyed {
+                    true => noop().concurrency(format!("ck-{}", i % keys), 1),
+                    false => noop(),
+                })
+                .collect();
+            let rate = drain_rate(&queue, &jobs).await?;
+            let what = if keyed {
+                format!("{keys} concurrency keys, limit 1")
+            } else {
+                "no flow fields".to_string()
+            };
+            println!(
+                "round {}: {} jobs, {what:<32}: {rate:>8.0} jobs/s",
+                round + 1,
+                args.keyed
+            );
+        }
+    }
+    let leaks = queue.slot_leaks().await?;
+    println!("slots held after the drains: {}", leaks.len());
+
+    // Groups: B's jobs pushed one by one while A's backlog drains, with groups and without.
+    for grouped in [true, false] {
+        let big: Vec<NewJob> = (0..args.big_group)
+            .map(|_| if grouped { noop().group("A") } else { noop() })
+            .collect();
+        queue.pause().await?;
+        queue.push_bulk(&big).await?;
+        let started = queue.counts().await?.succeeded_total;
+        queue.resume().await?;
+        while queue.counts().await?.succeeded_total == started {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut small = Vec::new();
+        for _ in 0..args.small_group {
+            small.push(queue.push(if grouped { noop().group("B") } else { noop() }).await?);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        drained(&queue).await?;
+        let waits = start_waits(&queue, small).await?;
+        if waits.is_empty() {
+            bail!("no job record was left to read");
+        }
+        println!(
+            "group B ({} jobs) behind group A's {}-job backlog, {}: enqueue->start p50 {} ms, p99 {} ms",
+            args.small_group,
+            args.big_group,
+            if grouped { "with groups   " } else { "without groups" },
+            percentile(&waits, 0.5),
+            percentile(&waits, 0.99),
+        );
+    }
+    stop_child(child).await;
     Ok(())
+}
+
+/// Each job's enqueue->start wait in ms, sorted.
+async fn start_waits(queue: &Queue, ids: Vec<String>) -> anyhow::Result<Vec<i64>> {
+    let mut waits = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(r) = queue.inspect(&id).await? {
+            waits.push(r.started_at_ms.unwrap_or(r.created_at_ms) - r.created_at_ms);
+        }
+    }
+    waits.sort_unstable();
+    Ok(waits)
+}
+
+/// Pushes `jobs` into the paused queue, resumes it, and returns the rate it drained at.
+async fn drain_rate(queue: &Queue, jobs: &[NewJob]) -> anyhow::Result<f64> {
+    queue.pause().await?;
+    queue.push_bulk(jobs).await?;
+    let t = Instant::now();
+    queue.resume().await?;
+    drained(queue).await?;
+    Ok(jobs.len() as f64 / t.elapsed().as_secs_f64())
 }

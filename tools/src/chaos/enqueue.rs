@@ -35,7 +35,10 @@ pub(crate) struct Enqueuer {
 const ABORT_EVERY: u64 = 300;
 
 /// The i-th job of the mix: mostly fenced effects under unique business keys, held a little so
-/// faults land mid-job; some sleeps; some that always fail (must end dead, not lost).
+/// faults land mid-job, a tenth of them under one of seven concurrency keys (limit 2); some
+/// debounced effects, whose requests fold into one job per key and window (all carrying the
+/// key's business key, so a folded request is lost only if its key's effect never happens);
+/// some sleeps; some that always fail (must end dead, not lost).
 fn job(i: u64, run: &str, aborts_left: &mut usize) -> (&'static str, Option<String>, serde_json::Value) {
     if *aborts_left > 0 && i % ABORT_EVERY == 0 {
         *aborts_left -= 1;
@@ -54,9 +57,22 @@ fn job(i: u64, run: &str, aborts_left: &mut usize) -> (&'static str, Option<Stri
         let body = serde_json::json!({"kind": "diag.sleep", "payload": {"ms": ms}, "max_attempts": 10});
         return ("diag.sleep", None, body);
     }
+    if i % 50 == 21 {
+        let g = (i / 50) % 5;
+        let key = format!("chaos-{run}-debounced-{g}");
+        let body = serde_json::json!({
+            "kind": "diag.effect", "payload": {"key": key, "ms": 50}, "max_attempts": 10,
+            "dedupe": {"key": format!("debounced-{g}"), "mode": "debounce", "secs": 1},
+        });
+        return ("diag.effect", Some(key), body);
+    }
     let key = format!("chaos-{run}-{i}");
     let ms = rand::random_range(0..400u64);
-    let body = serde_json::json!({"kind": "diag.effect", "payload": {"key": key, "ms": ms}, "max_attempts": 10});
+    let mut body = serde_json::json!({"kind": "diag.effect", "payload": {"key": key, "ms": ms}, "max_attempts": 10});
+    if i % 10 == 3 {
+        body["concurrency_key"] = format!("chaos-{}", i % 7).into();
+        body["concurrency_limit"] = 2.into();
+    }
     ("diag.effect", Some(key), body)
 }
 

@@ -89,6 +89,8 @@ pub(crate) struct Report {
     lost_ids: Vec<(uuid::Uuid, &'static str, f64, f64, String)>,
     duplicate_effects: i64,
     duplicate_executions: i64,
+    /// Concurrency slots held by a job not running under a lease, once the run is over.
+    slot_leaks: Vec<String>,
     rerun_jobs: usize,
     stale: u64,
     aborts: usize,
@@ -146,6 +148,7 @@ impl Report {
             lost_ids: Vec::new(),
             duplicate_effects: ledger.values().map(|n| n - 1).sum(),
             duplicate_executions: executions.values().map(|n| n - 1).sum(),
+            slot_leaks: queue.slot_leaks().await?,
             rerun_jobs: executions.values().filter(|n| **n > 1).count(),
             stale,
             aborts: 0,
@@ -236,6 +239,9 @@ impl Report {
     /// Why the run failed, if it did.
     pub fn failed(&self) -> Option<String> {
         let mut why = Vec::new();
+        if !self.slot_leaks.is_empty() {
+            why.push(format!("concurrency slots leaked: {:?}", self.slot_leaks));
+        }
         if self.lost > 0 {
             why.push(format!("{} jobs lost", self.lost));
         }
@@ -301,6 +307,7 @@ impl Report {
             );
         }
         println!("  duplicate effects     {}", self.duplicate_effects);
+        println!("  leaked slots          {}", self.slot_leaks.len());
         println!(
             "  duplicate executions  {} (over {} jobs run more than once; allowed); late outcomes refused {}",
             self.duplicate_executions, self.rerun_jobs, self.stale

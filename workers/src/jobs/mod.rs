@@ -47,8 +47,10 @@ impl JobEnv {
     pub fn new(config: &Config, db: PgPool, redis: RedisConn) -> anyhow::Result<Self> {
         Ok(JobEnv {
             rotation: secrets::Rotation::from_config(config)?,
-            queues: Queues::new(redis.clone(), &config.queue),
-            mailer: Arc::new(email::Mailer::new(&config.mail, &config.queue.prefix)?),
+            queues: Queues::new(redis.clone(), &config.queue).with_rate::<nightshift_catalog::email::SendEmail>(
+                nightshift_queue::Rate::per_second(config.mail.rate_per_domain, config.mail.rate_burst),
+            ),
+            mailer: Arc::new(email::Mailer::new(&config.mail)?),
             mail_domain: nightshift_catalog::email::message_id_domain(&config.mail.from).into(),
             http: webhook::http_client(config.webhook_allow_private),
             webhook_allow_private: config.webhook_allow_private,

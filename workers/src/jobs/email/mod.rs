@@ -18,7 +18,7 @@ use lettre::{
     transport::smtp::authentication::Credentials,
 };
 use nightshift_catalog::email::{SendEmail, SendPayload};
-use nightshift_common::{config::MailConfig, rate::RateLimit};
+use nightshift_common::config::MailConfig;
 use nightshift_queue::{Backoff, Job, Outcome};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -26,12 +26,11 @@ use sqlx::PgPool;
 
 use super::{Handler, JobEnv};
 
-/// The SMTP side of the workers: one pooled transport and the shared per-domain rate.
+/// The SMTP side of the workers: one pooled transport. The rate per recipient domain is the
+/// queue's: a send job carries its domain's rate key, so it is leased only when it may send.
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
-    /// Sends per recipient domain, shared by every worker.
-    rate: RateLimit,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +42,7 @@ pub enum MailerError {
 }
 
 impl Mailer {
-    pub fn new(config: &MailConfig, key_prefix: &str) -> Result<Self, MailerError> {
+    pub fn new(config: &MailConfig) -> Result<Self, MailerError> {
         // `smtp://` is plain (local sinks), `smtp://...?tls=required` STARTTLS, `smtps://` TLS.
         let mut builder =
             AsyncSmtpTransport::<Tokio1Executor>::from_url(&config.smtp_url)?.timeout(Some(config.smtp_timeout));
@@ -56,12 +55,6 @@ impl Mailer {
                 .from
                 .parse()
                 .map_err(|_| MailerError::From(config.from.clone()))?,
-            rate: RateLimit::per_minute(
-                key_prefix,
-                "email",
-                config.rate_per_domain.saturating_mul(60),
-                config.rate_burst,
-            ),
         })
     }
 }
@@ -69,8 +62,6 @@ impl Mailer {
 /// How long a claim keeps other jobs off a message: past the job's timeout, so a claim never
 /// lapses while its sender may still be talking to the server.
 const CLAIM: Duration = Duration::from_secs(120);
-/// Rate-limit waits up to this long are slept through; longer ones snooze the job.
-const MAX_INLINE_WAIT: Duration = Duration::from_secs(5);
 
 type Claimed = (String, String, String, String, String);
 
@@ -98,14 +89,6 @@ impl Handler for SendEmail {
             Ok(m) => m,
             Err(e) => return fail(env, &p.message_key, format!("recipient `{recipient}`: {e}")).await,
         };
-        if let Some(wait) = wait_for_rate(env, to.email.domain()).await {
-            // Waiting for the rate is not a failure: it must not use up the attempts.
-            release(&env.db, &p.message_key, &job.id, None).await;
-            return Outcome::Snooze {
-                reason: format!("rate limit for {}: waiting {wait:?}", to.email.domain()),
-                after: wait,
-            };
-        }
         let message = Message::builder()
             .from(env.mailer.from.clone())
             .to(to)
@@ -153,25 +136,6 @@ async fn not_claimed(db: &PgPool, key: &str) -> Outcome {
             reason: "another job is sending this message".into(),
             after: Duration::from_secs_f64(left.unwrap_or(1.0).clamp(1.0, CLAIM.as_secs_f64())),
         },
-    }
-}
-
-/// Takes a send from the domain's rate, sleeping through short waits. `Some` is a wait too
-/// long to hold a worker slot for.
-async fn wait_for_rate(env: &JobEnv, domain: &str) -> Option<Duration> {
-    let mut conn = env.redis.clone();
-    loop {
-        match env.mailer.rate.take(&mut conn, &domain.to_ascii_lowercase()).await {
-            Ok(None) => return None,
-            Ok(Some(wait)) if wait <= MAX_INLINE_WAIT => tokio::time::sleep(wait).await,
-            Ok(Some(wait)) => return Some(wait),
-            // The limit protects providers, not us: without Redis the job could not be acked
-            // either, so wait for it rather than send unmetered.
-            Err(e) => {
-                tracing::warn!(error = %e, "rate limiter unavailable");
-                return Some(Duration::from_secs(5));
-            }
-        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! The chaos suite's short run: workers SIGKILLed, SIGTERMed and SIGSTOPed past their lease,
-//! Redis SIGKILLed and restarted, a job that aborts its worker every time, all under load. Counts
-//! only: nothing lost, no effect applied twice, the aborting job dead. Timings are the full
+//! Redis SIGKILLed and restarted, a job that aborts its worker every time, all under load, with
+//! concurrency-keyed and debounced jobs in the mix. Counts only: nothing lost, no effect applied
+//! twice, no concurrency slot leaked, the aborting job dead. Timings are the full
 //! run's business (scripts/chaos.sh).
 use std::process::Stdio;
 
@@ -46,6 +47,8 @@ async fn a_short_chaos_run_loses_no_job_and_duplicates_no_effect() {
     };
     assert_eq!(line("lost "), "lost                  0", "{all}");
     assert_eq!(line("duplicate effects "), "duplicate effects     0", "{all}");
+    // Its mix holds concurrency-keyed and debounced jobs: no slot outlives its job.
+    assert_eq!(line("leaked slots "), "leaked slots          0", "{all}");
     assert!(
         line("aborting jobs ").starts_with("aborting jobs         dead 1 of 1"),
         "{all}"

@@ -63,6 +63,10 @@ pub struct FailPayload {
     pub message: Option<String>,
     #[serde(default)]
     pub succeed_from_attempt: Option<u32>,
+    /// The retry's delay instead of the kind's backoff (at most 60 s), so a test can find the
+    /// job retrying.
+    #[serde(default)]
+    pub retry_after_ms: Option<u64>,
     /// Never used: a field the kind declares sensitive, so masking is tested on a real kind.
     #[serde(default)]
     pub token: Option<String>,

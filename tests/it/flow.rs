@@ -284,3 +284,37 @@ async fn ready_jobs_start_by_priority_and_in_order_within_one() {
     api.stop().await;
     worker.stop().await;
 }
+
+/// A job that fails and waits for its retry is still pending: a `pending` key returns it until
+/// it finishes, a `throttle` key for its whole window whatever the job's state.
+#[tokio::test]
+async fn pending_and_throttle_keys_hold_while_the_job_fails_and_retries() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(RW);
+    let failing = |dedupe: Value| {
+        json!({"kind": "diag.fail", "max_attempts": 3, "dedupe": dedupe,
+               "payload": {"succeed_from_attempt": 2, "retry_after_ms": 1500}})
+    };
+    for (dedupe, after_success) in [
+        (json!({"key": "p", "mode": "pending"}), 202),
+        (json!({"key": "t", "mode": "throttle", "secs": 60}), 200),
+    ] {
+        let (status, first) = enqueue(&app, &token, failing(dedupe.clone())).await;
+        assert_eq!(status, 202);
+        let id = first["id"].as_str().unwrap().to_string();
+        let retrying = app.wait_state(&token, &id, "retrying", Duration::from_secs(10)).await;
+        assert_eq!(retrying["attempts"], 1);
+        let (status, again) = enqueue(&app, &token, failing(dedupe.clone())).await;
+        assert_eq!(
+            (status, &again["id"]),
+            (200, &first["id"]),
+            "{dedupe}: retrying, still the job"
+        );
+        app.wait_state(&token, &id, "succeeded", Duration::from_secs(10)).await;
+        let (status, later) = enqueue(&app, &token, failing(dedupe.clone())).await;
+        assert_eq!(status, after_success, "{dedupe}: after it succeeded: {later}");
+        assert_eq!(later["id"] == first["id"], after_success == 200, "{dedupe}");
+    }
+    app.stop().await;
+}

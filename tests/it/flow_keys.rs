@@ -149,10 +149,10 @@ async fn a_concurrency_limit_holds_across_worker_processes_one_killed_and_one_st
     assert_no_slot_leaked(&q).await;
 }
 
-/// A job waiting for a slot is not an attempt, starts as soon as a slot frees, and cancel,
-/// retry and dead jobs leave the slots consistent.
+/// A job waiting for a slot is not an attempt, starts as soon as a slot frees, and pause,
+/// cancel, retry and dead jobs leave the slots consistent.
 #[tokio::test]
-async fn waiting_for_a_slot_costs_no_attempt_and_operator_actions_leak_no_slot() {
+async fn waiting_for_a_slot_costs_no_attempt_and_pause_cancel_retry_and_dead_leak_no_slot() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let mut config = config(&redis, &db);
     config.concurrency = 8;
@@ -190,6 +190,20 @@ async fn waiting_for_a_slot_costs_no_attempt_and_operator_actions_leak_no_slot()
     let waiting = q.inspect(&cancelled.id).await.unwrap().unwrap();
     assert_eq!((waiting.state, waiting.attempts), (JobState::Queued, 0));
     q.cancel(&cancelled.id).await.unwrap();
+    // Paused: the holder finishes and frees its slot; the next live waiter (the cancelled one is
+    // dropped) goes back to the ready list and nothing is leased.
+    q.pause().await.unwrap();
+    poll_until(Duration::from_secs(10), || async {
+        (q.inspect(&holder.id).await.ok()??.state == JobState::Succeeded).then_some(())
+    })
+    .await
+    .expect("the holder finishes while the queue is paused");
+    assert_eq!(q.slot_leaks().await.unwrap(), Vec::<String>::new());
+    let c = q.counts().await.unwrap();
+    assert_eq!((c.running, c.queued), (0, behind.len() as u64 - 1));
+    let key = q.flow_view(10).await.unwrap().keys;
+    assert_eq!((key[0].running, key[0].waiting), (0, behind.len() as u64 - 2));
+    q.resume().await.unwrap();
 
     drained(&q, Duration::from_secs(30)).await;
     assert_eq!(

@@ -32,7 +32,10 @@ impl Handler for Fail {
             return Outcome::Succeeded(Some(format!("{{\"succeeded_on_attempt\":{}}}", job.attempt)));
         }
         let msg = p.message.unwrap_or_else(|| "diag.fail always fails".into());
-        Outcome::retry(format!("{msg} (attempt {})", job.attempt))
+        Outcome::Retry {
+            error: format!("{msg} (attempt {})", job.attempt),
+            after: p.retry_after_ms.map(|ms| Duration::from_millis(ms.min(60_000))),
+        }
     }
 }
 

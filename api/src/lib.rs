@@ -116,7 +116,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
 /// Every route with its OpenAPI documentation, and the document served at `/v1/openapi.json`.
 fn api_routes() -> Router<AppState> {
     use routes::{
-        batch, cashflow, emails,
+        batch, batches, cashflow, emails,
         finance::{
             self,
             items::{accounts, recurring, scheduled},
@@ -133,6 +133,14 @@ fn api_routes() -> Router<AppState> {
                 .routes(routes!(batch::enqueue_batch))
                 .layer(DefaultBodyLimit::max(batch::MAX_BATCH_BYTES)),
         )
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(batches::create, batches::list))
+                .routes(routes!(batches::add))
+                .layer(DefaultBodyLimit::max(batch::MAX_BATCH_BYTES)),
+        )
+        .routes(routes!(batches::read))
+        .routes(routes!(batches::seal))
         .routes(routes!(jobs::status))
         .routes(routes!(cashflow::read, cashflow::delete))
         .routes(routes!(cashflow::list))

@@ -26,6 +26,7 @@ use utoipa::{
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Enqueue jobs and read their outcome"),
+        (name = "batches", description = "Jobs counted together, with callbacks once all have finished"),
         (name = "finance", description = "A user's finance data: profile, accounts, recurring items, one-off transactions"),
         (name = "cashflow", description = "Cashflow projections"),
         (name = "reminders", description = "Reminders and webhook endpoints"),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use nightshift_queue::Backoff;
+use nightshift_queue::{Backoff, BatchOutcome};
 use serde::{Deserialize, Serialize};
 
 use crate::{Exposure, Invalid, Kind, Policy};
@@ -133,6 +133,10 @@ pub struct NightlyPayload {
     /// The instant whose local times decide who is due; defaults to now.
     #[serde(default)]
     pub at: Option<DateTime<Utc>>,
+    /// Attempts of each page's job instead of its kind's (1 to 25): an operator's run with
+    /// fewer retries.
+    #[serde(default)]
+    pub page_attempts: Option<u32>,
 }
 
 impl Kind for Nightly {
@@ -148,4 +152,30 @@ impl Kind for Nightly {
         },
     };
     type Payload = NightlyPayload;
+
+    fn check(p: &NightlyPayload) -> Result<(), Invalid> {
+        match p.page_attempts {
+            Some(n) if !(1..=25).contains(&n) => Err(("page_attempts".into(), "must be 1 to 25".into())),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The callback of a nightly run's batch: records the run's summary once its pages have all
+/// finished.
+pub struct NightlyDone;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NightlyDonePayload {
+    /// The run's batch, as it finished.
+    #[serde(default)]
+    pub batch: Option<BatchOutcome>,
+}
+
+impl Kind for NightlyDone {
+    const NAME: &'static str = "cashflow.nightly_done";
+    const EXPOSURE: Exposure = Exposure::Internal;
+    const POLICY: Policy = Project::POLICY;
+    type Payload = NightlyDonePayload;
 }

@@ -4,7 +4,7 @@
 //! `NIGHTSHIFT_DIAGNOSTICS=1`.
 use std::time::Duration;
 
-use nightshift_queue::{Backoff, Rate};
+use nightshift_queue::{Backoff, BatchOutcome, Rate};
 use serde::{Deserialize, Serialize};
 
 use crate::{Exposure, Kind, Policy};
@@ -24,7 +24,11 @@ pub struct Noop;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NoopPayload {}
+pub struct NoopPayload {
+    /// Its batch's outcome, when it is a batch's callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchOutcome>,
+}
 
 impl Kind for Noop {
     const NAME: &'static str = "noop";
@@ -112,6 +116,9 @@ pub struct EffectPayload {
     pub key: Option<String>,
     #[serde(default)]
     pub ms: u64,
+    /// Its batch's outcome, when it is a batch's callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<BatchOutcome>,
 }
 
 impl Kind for Effect {

@@ -50,6 +50,7 @@ catalog![
     cashflow::Project,
     cashflow::ProjectMany,
     cashflow::Nightly,
+    cashflow::NightlyDone,
     email::SendEmail,
     reminders::Scan,
     reminders::Notify,

@@ -2,6 +2,7 @@
 //! tokens, telemetry.
 pub mod audit;
 pub mod auth;
+pub mod batches;
 pub mod config;
 pub mod db;
 pub mod group;

@@ -82,6 +82,8 @@ pub struct NewJob {
     /// Ready jobs of a queue are taken round-robin across groups.
     pub group: Option<String>,
     pub rate: Option<RateKey>,
+    /// The batch it belongs to: its final state is reported on the queue's batch event list.
+    pub batch: Option<String>,
 }
 
 /// At most `limit` jobs with `key` hold a lease at once, across every worker of the queue.
@@ -193,6 +195,7 @@ impl NewJob {
             concurrency: None,
             group: None,
             rate: None,
+            batch: None,
         }
     }
 
@@ -244,6 +247,11 @@ impl NewJob {
         self
     }
 
+    pub fn batch(mut self, id: impl Into<String>) -> Self {
+        self.batch = Some(wire_key(id.into()));
+        self
+    }
+
     /// Whether any flow option beyond the default priority is set.
     pub(crate) fn has_flow(&self) -> bool {
         self.priority != DEFAULT_PRIORITY
@@ -251,6 +259,7 @@ impl NewJob {
             || self.concurrency.is_some()
             || self.group.is_some()
             || self.rate.is_some()
+            || self.batch.is_some()
     }
 
     /// 0 (first) to 9 (last); larger values are taken as 9.
@@ -339,6 +348,28 @@ pub struct JobRecord {
     pub rate_key: Option<String>,
     /// Held back by its rate key: `run_at_ms` is the start its rate reserved.
     pub rate_delayed: bool,
+    pub batch: Option<String>,
+}
+
+/// What a batch's callback job is told of its batch, under `batch` in its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchOutcome {
+    pub id: String,
+    pub total: i32,
+    pub succeeded: i32,
+    pub dead: i32,
+    pub cancelled: i32,
+    /// The first 100 jobs that ended dead.
+    pub dead_ids: Vec<String>,
+}
+
+/// A batch job's final state, as the queue reported it (at least once).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchEvent {
+    pub batch: String,
+    pub job: String,
+    pub state: JobState,
 }
 
 /// How far a running job is, as its handler reported it.

@@ -28,10 +28,11 @@ pub use conn::{RedisConn, connect_redis, pubsub_client};
 pub use error::QueueError;
 pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
 pub use job::{
-    AttemptReport, Backoff, Concurrency, DEFAULT_PRIORITY, Dedupe, DedupeMode, Job, JobRecord, JobState,
-    LOWEST_PRIORITY, NewJob, Outcome, PROGRESS_MESSAGE_MAX, Progress, Pushed, Rate, RateKey, UnknownState, new_job_id,
+    AttemptReport, Backoff, BatchEvent, BatchOutcome, Concurrency, DEFAULT_PRIORITY, Dedupe, DedupeMode, Job,
+    JobRecord, JobState, LOWEST_PRIORITY, NewJob, Outcome, PROGRESS_MESSAGE_MAX, Progress, Pushed, Rate, RateKey,
+    UnknownState, new_job_id,
 };
 pub use lease::{LeaseLayer, LeaseService};
-pub use operator::{Counts, FlowView, GroupBacklog, KeyUse, known_queues};
+pub use operator::{BatchEvents, Counts, FlowView, GroupBacklog, KeyUse, known_queues};
 pub use queue::Queue;
 pub use settings::check_redis_settings;

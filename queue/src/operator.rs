@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use crate::{
     Queue, QueueError,
     conn::RedisConn,
-    job::{Concurrency, DEFAULT_PRIORITY, JobRecord, JobState, LOWEST_PRIORITY, Progress},
+    job::{BatchEvent, Concurrency, DEFAULT_PRIORITY, JobRecord, JobState, LOWEST_PRIORITY, Progress},
     keys,
     queue::now_ms,
     scripts::SCRIPTS,
@@ -289,6 +289,92 @@ impl Queue {
     }
 }
 
+/// Trims the batch events a pump has recorded, only while it still holds the pump lock: a pump
+/// that stalled past its lock leaves them for the one that took over (recording is
+/// idempotent, trimming what another has not read is not).
+const TRIM_BATCH_EVENTS: &str = r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('LTRIM', KEYS[1], tonumber(ARGV[2]), -1)
+redis.call('DEL', KEYS[2])
+return 1
+"#;
+
+/// Batch events read under the pump lock: `read` entries, of which `events` parsed.
+#[derive(Debug, Default)]
+pub struct BatchEvents {
+    pub events: Vec<BatchEvent>,
+    pub read: usize,
+}
+
+impl Queue {
+    /// Takes the pump lock of this queue's batch events and reads up to `limit` of them, oldest
+    /// first; `None` when another pump holds the lock. When some were read (`read > 0`), call
+    /// [`Queue::batch_events_recorded`] once they are recorded.
+    pub async fn batch_events(
+        &self,
+        owner: &str,
+        limit: usize,
+        lock: std::time::Duration,
+    ) -> Result<Option<BatchEvents>, QueueError> {
+        let mut conn = self.conn.clone();
+        // Most ticks find nothing: one LLEN, no lock.
+        let waiting: usize = conn.llen(self.batch_list()).await?;
+        if waiting == 0 {
+            return Ok(Some(BatchEvents::default()));
+        }
+        let took: Option<String> = redis::cmd("SET")
+            .arg(self.batch_lock())
+            .arg(owner)
+            .arg("NX")
+            .arg("PX")
+            .arg(lock.as_millis() as u64)
+            .query_async(&mut conn)
+            .await?;
+        if took.is_none() {
+            return Ok(None);
+        }
+        let raw: Vec<String> = conn.lrange(self.batch_list(), 0, limit.max(1) as isize - 1).await?;
+        // An entry that does not parse is trimmed with the rest: `read` counts what was read.
+        let events = raw
+            .iter()
+            .filter_map(|e| {
+                let mut parts = e.splitn(3, '|');
+                let (batch, job, state) = (parts.next()?, parts.next()?, parts.next()?);
+                Some(BatchEvent {
+                    batch: batch.to_string(),
+                    job: job.to_string(),
+                    state: state.parse().ok()?,
+                })
+            })
+            .collect();
+        Ok(Some(BatchEvents {
+            events,
+            read: raw.len(),
+        }))
+    }
+
+    /// Drops the `read` events just recorded and the pump lock, if `owner` still holds it.
+    /// Returns false when the lock was lost: the events stay for the pump that took over.
+    pub async fn batch_events_recorded(&self, owner: &str, read: usize) -> Result<bool, QueueError> {
+        let trimmed: i64 = redis::Script::new(TRIM_BATCH_EVENTS)
+            .key(self.batch_list())
+            .key(self.batch_lock())
+            .arg(owner)
+            .arg(read)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(trimmed == 1)
+    }
+
+    fn batch_list(&self) -> String {
+        format!("{}:batchdone", self.keys.base)
+    }
+
+    fn batch_lock(&self) -> String {
+        format!("{}:batchpump", self.keys.base)
+    }
+}
+
 /// Up to `limit` members of a set, in one SSCAN page or a few.
 async fn sample(conn: &mut RedisConn, set: &str, limit: usize) -> Result<Vec<String>, QueueError> {
     let mut out = Vec::new();
@@ -354,7 +440,7 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
     let state = m.get("state")?.parse().ok()?;
     let num = |m: &HashMap<String, String>, k: &str| m.get(k).and_then(|v| v.parse::<i64>().ok());
     let mut text = |k: &str| m.remove(k).filter(|v| !v.is_empty());
-    let (kind, payload, error, result, worker, idem, dedupe, ckey, group, rate_key) = (
+    let (kind, payload, error, result, worker, idem, dedupe, ckey, group, rate_key, batch) = (
         text("kind").unwrap_or_default(),
         text("payload").unwrap_or_default(),
         text("error"),
@@ -365,6 +451,7 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
         text("ckey"),
         text("group"),
         text("rkey"),
+        text("batch"),
     );
     Some(JobRecord {
         id: id.to_string(),
@@ -396,5 +483,6 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
         group,
         rate_key,
         rate_delayed: m.contains_key("rok"),
+        batch,
     })
 }

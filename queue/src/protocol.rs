@@ -67,11 +67,11 @@ impl Queue {
         let mut fields = rest.into_iter();
         while let Some(id) = fields.next() {
             let mut next = || fields.next().unwrap_or_default();
-            let (kind, payload, attempt, max, created, timeout, slot) =
+            let (kind, payload, attempt, max, created, timeout, flags) =
                 (next(), next(), next(), next(), next(), next(), next());
             let timeout_ms: u64 = timeout.parse().unwrap_or(0);
-            // The same member fetch.lua wrote, its '!' marking a held concurrency slot.
-            let lease = format!("{id}|{worker}#{attempt}{slot}");
+            // The same member fetch.lua wrote, ending in its flags (batch, concurrency slot).
+            let lease = format!("{id}|{worker}#{attempt}{flags}");
             jobs.push(Job {
                 id,
                 queue: self.name.clone(),

@@ -184,6 +184,7 @@ fn flow_field(j: &NewJob) -> String {
     };
     let prio = j.priority.min(LOWEST_PRIORITY).to_string();
     let group = j.group.as_deref().unwrap_or("");
+    let batch = j.batch.as_deref().unwrap_or("");
     [
         prio.as_str(),
         dmode,
@@ -195,6 +196,7 @@ fn flow_field(j: &NewJob) -> String {
         rkey,
         &rint,
         &rburst,
+        batch,
     ]
     .join(&FLOW_SEP.to_string())
 }

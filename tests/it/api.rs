@@ -633,6 +633,7 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         group: None,
         rate_key: None,
         rate_delayed: false,
+        batch: None,
         progress: None,
     };
     history::record_enqueued(

@@ -5,7 +5,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use nightshift_common::auth::Scope;
 use nightshift_queue::connect_redis;
-use nightshift_workers::jobs::{JobEnv, cashflow::nightly::fan_out};
+use nightshift_workers::jobs::{
+    JobEnv,
+    cashflow::nightly::{Paging, fan_out},
+};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -182,7 +185,17 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     let config = config(&redis, &db);
     let env = JobEnv::new(&config, pool.clone(), connect_redis(&config.redis_url).await.unwrap()).unwrap();
     // The first run dies after two pages...
-    assert_eq!(fan_out(&env, at, 250, Some(2), None).await.unwrap(), 500);
+    let paging = |max_pages| Paging {
+        page_size: 250,
+        max_pages,
+        page_attempts: None,
+    };
+    assert_eq!(
+        fan_out(&env, uuid::Uuid::now_v7(), at, paging(Some(2)), None)
+            .await
+            .unwrap(),
+        500
+    );
     // ...and the queue runs it again with workers going, in pages of another size: the users
     // of those first pages not yet projected sit in two jobs.
     let app = App::start(&config, true).await;
@@ -279,7 +292,12 @@ async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_hal
     .await;
     assert_eq!(jobs, Some(100), "{:?}", email.counts().await);
     // Running the fan-out again pushes nobody: they all have today's projection.
-    assert_eq!(fan_out(&env, at, 250, None, None).await.unwrap(), 0);
+    assert_eq!(
+        fan_out(&env, uuid::Uuid::now_v7(), at, paging(None), None)
+            .await
+            .unwrap(),
+        0
+    );
     app.stop().await;
 }
 
@@ -995,5 +1013,89 @@ async fn finance_items_one_by_one_and_balances_read_on_another_day() {
     .await
     .unwrap();
     assert_eq!(left, 0);
+    app.stop().await;
+}
+
+/// The nightly run as a batch over 5,000 users, three of whose pages die (a trigger refuses
+/// their users' projections, and the run allows one attempt a page): the run's summary, written
+/// once by the batch's callback, counts the users, the projected and the failed.
+#[tokio::test]
+async fn a_nightly_run_is_a_batch_whose_callback_records_its_summary_once() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    let at: DateTime<Utc> = "2025-06-01T12:30:00Z".parse().unwrap();
+    exec(
+        &pool,
+        "INSERT INTO users (id, email, time_zone) SELECT g, 'u' || g || '@example.com', 'Europe/Paris'
+         FROM generate_series(1, 5000) g",
+    )
+    .await;
+    exec(
+        &pool,
+        "INSERT INTO accounts (user_id, name, balance) SELECT id, 'main', 1000 FROM users",
+    )
+    .await;
+    // Users 10, 2600 and 4999 cannot be stored: their pages (1-500, 2501-3000, 4501-5000) die.
+    exec(
+        &pool,
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN IF NEW.user_id IN (10, 2600, 4999) THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$",
+    )
+    .await;
+    exec(
+        &pool,
+        "CREATE TRIGGER refuse BEFORE INSERT ON cashflow_projections FOR EACH ROW EXECUTE FUNCTION refuse()",
+    )
+    .await;
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(&[Scope::JobsRead, Scope::JobsWrite, Scope::Admin]);
+    let run = app
+        .enqueue_id(
+            &token,
+            json!({"kind": "cashflow.nightly", "payload": {"at": at, "page_attempts": 1}}),
+        )
+        .await;
+    let (users, projected, failed, jobs, dead): (i32, i32, i32, i32, i32) =
+        poll_until(Duration::from_secs(90), || async {
+            sqlx::query_as(
+                "SELECT users, projected, failed, jobs, dead_jobs FROM cashflow_runs WHERE batch_id = $1::uuid",
+            )
+            .bind(&run)
+            .fetch_optional(&pool)
+            .await
+            .ok()?
+        })
+        .await
+        .expect("the run's summary is recorded");
+    assert_eq!((users, projected, failed, jobs, dead), (5000, 3500, 1500, 10, 3));
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM cashflow_projections")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(stored, 3500);
+    // Its batch, readable by the operator: finished, one callback, run once.
+    let b: Value = app
+        .http
+        .get(format!("{}/v1/batches/{run}", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (&b["state"], &b["succeeded"], &b["dead"]),
+        (&json!("finished"), &json!(7), &json!(3)),
+        "{b}"
+    );
+    let callbacks: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM job_history WHERE kind = 'cashflow.nightly_done' AND payload->'batch'->>'id' = $1",
+    )
+    .bind(&run)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(callbacks, 1);
     app.stop().await;
 }

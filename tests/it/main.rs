@@ -17,6 +17,7 @@ mod adversarial;
 mod api;
 mod backups;
 mod batch;
+mod batches;
 mod cashflow;
 mod chaos;
 mod cluster;

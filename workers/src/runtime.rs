@@ -112,6 +112,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     drop(history_tx);
     let gauges = tokio::spawn(nightshift_catalog::export_queue_depth(queues.clone()));
+    let pump = tokio::spawn(crate::batch_pump::run(
+        db.clone(),
+        queues.clone(),
+        identity.id.to_string(),
+    ));
     monitor
         .run_with_signal(async move {
             shutdown.await;
@@ -121,6 +126,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         .await
         .context("worker monitor")?;
     gauges.abort();
+    pump.abort();
     recovery.abort();
     if let Some(task) = history_task {
         // The writer ends once the backends' loops dropped their senders, after a last flush.

@@ -157,3 +157,28 @@ pub async fn backups(db: &PgPool, limit: i64) -> Result<Vec<BackupRow>, sqlx::Er
     .fetch_all(db)
     .await
 }
+
+/// A nightly cashflow run, as its batch's callback recorded it.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct NightlyRun {
+    pub batch_id: Uuid,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: f64,
+    pub users: i32,
+    pub projected: i32,
+    pub failed: i32,
+    pub jobs: i32,
+    pub dead_jobs: i32,
+}
+
+/// The newest nightly runs first.
+pub async fn nightly_runs(db: &PgPool, limit: i64) -> Result<Vec<NightlyRun>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT batch_id, started_at, extract(epoch FROM finished_at - started_at)::float8 * 1000 AS duration_ms,
+                users, projected, failed, jobs, dead_jobs
+         FROM cashflow_runs ORDER BY started_at DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}

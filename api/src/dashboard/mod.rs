@@ -187,6 +187,7 @@ pub fn router() -> Router<AppState> {
             "/dashboard/queues/{name}/dead/{action}",
             get(pages::confirm_dead).post(actions::dead_action),
         )
+        .route("/dashboard/batches", get(pages::batches))
         .route("/dashboard/workers", get(pages::workers))
         .route("/dashboard/schedules", get(pages::schedules))
         .route("/dashboard/schedules/{name}/{action}", post(actions::schedule_action))

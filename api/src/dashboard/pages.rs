@@ -265,6 +265,29 @@ pub async fn schedules(
     )
 }
 
+/// Nightly runs with their outcome, and recent batches with their progress.
+pub async fn batches(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
+    let filter = nightshift_common::batches::ListFilter {
+        limit: 50,
+        ..Default::default()
+    };
+    let batches: Vec<_> = nightshift_common::batches::list(&state.db, &filter)
+        .await?
+        .into_iter()
+        .map(|b| {
+            let state = b.state();
+            let mut v = serde_json::to_value(b).unwrap_or_default();
+            v["state"] = state.into();
+            v
+        })
+        .collect();
+    let runs = data::nightly_runs(&state.db, 20).await?;
+    render(
+        "batches.html",
+        page(&op, "batches", None, json!({ "batches": batches, "runs": runs })),
+    )
+}
+
 pub async fn backups(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
     let rows = data::backups(&state.db, 100).await?;
     render("backups.html", page(&op, "backups", None, json!({ "backups": rows })))

@@ -91,21 +91,7 @@ pub async fn enqueue_batch(
             format!("must hold 1 to {MAX_BATCH_JOBS} jobs"),
         ));
     }
-    // The request took one job's worth of the caller's budget; the rest of the batch takes
-    // the others, all or none.
-    let limit = &state.limits.per_client;
-    if n as u64 > limit.burst() {
-        return Err(ApiError::invalid(
-            "jobs",
-            format!(
-                "must hold at most {} jobs, this client's rate-limit burst",
-                limit.burst()
-            ),
-        ));
-    }
-    if n > 1 {
-        crate::auth::within_n(&state, limit, caller.subject(), n as u64 - 1).await?;
-    }
+    charge(&state, &caller, n).await?;
     let mut results: Vec<Option<ItemResult>> = (0..n).map(|_| None).collect();
     let mut checked: Vec<(usize, Checked)> = Vec::with_capacity(n);
     for (i, item) in req.jobs.into_iter().enumerate() {
@@ -138,8 +124,27 @@ pub async fn enqueue_batch(
     }))
 }
 
+/// Takes `n` jobs from the caller's rate budget, all or none: the request took one job's worth,
+/// the rest take the others. More than the caller's burst never fits: a 422 naming `jobs`.
+pub(super) async fn charge(state: &AppState, caller: &Caller, n: usize) -> Result<(), ApiError> {
+    let limit = &state.limits.per_client;
+    if n as u64 > limit.burst() {
+        return Err(ApiError::invalid(
+            "jobs",
+            format!(
+                "must hold at most {} jobs, this client's rate-limit burst",
+                limit.burst()
+            ),
+        ));
+    }
+    if n > 1 {
+        crate::auth::within_n(state, limit, caller.subject(), n as u64 - 1).await?;
+    }
+    Ok(())
+}
+
 /// One item as `POST /v1/jobs` checks its body and header.
-fn check_item(state: &AppState, caller: &Caller, item: &RawValue, at: &str) -> Result<Checked, ApiError> {
+pub(super) fn check_item(state: &AppState, caller: &Caller, item: &RawValue, at: &str) -> Result<Checked, ApiError> {
     if item.get().len() > MAX_BODY_BYTES {
         return Err(ApiError::invalid(
             at,

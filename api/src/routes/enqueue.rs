@@ -132,7 +132,7 @@ pub(crate) fn flow_key<'a>(field: &'static str, key: &'a str) -> Result<&'a str,
 /// while diagnostics are off) is a 422 listing the kinds the caller may use; an internal kind,
 /// an operator kind without `admin`, or a kind without a user for a user-confined token is a
 /// 403 naming `kind`.
-fn permitted_kind(state: &AppState, caller: &Caller, kind: &str) -> Result<&'static KindSpec, ApiError> {
+pub(crate) fn permitted_kind(state: &AppState, caller: &Caller, kind: &str) -> Result<&'static KindSpec, ApiError> {
     let visible = |s: &KindSpec| !s.diagnostic || state.diagnostics;
     let Some(spec) = nightshift_catalog::find(kind).filter(|s| visible(s)) else {
         let usable: Vec<_> = nightshift_catalog::catalog()
@@ -325,5 +325,6 @@ fn record(id: &str, queue: &Queue, job: &NewJob) -> JobRecord {
         group: job.group.clone(),
         rate_key: job.rate.as_ref().map(|r| r.key.clone()),
         rate_delayed: false,
+        batch: job.batch.clone(),
     }
 }

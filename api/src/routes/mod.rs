@@ -1,4 +1,5 @@
 pub mod batch;
+pub mod batches;
 mod body;
 mod cadence;
 pub mod cashflow;

@@ -217,6 +217,7 @@ mod tests {
             group: None,
             rate_key: None,
             rate_delayed: false,
+            batch: None,
             progress: None,
         };
         let nul = record(r#"{"a": "\u0000"}"#);

@@ -56,6 +56,9 @@ for i = 0, n - 1 do
       done[#done + 1] = now
       done[#done + 1] = id
     end
+    if (state == 'succeeded' or state == 'cancelled' or state == 'dead') and in_batch(member) then
+      batch_done(base, id, state)
+    end
     if counts[state] then counts[state] = counts[state] + 1 end
   end
   out[#out + 1] = state

@@ -30,6 +30,7 @@ elseif action == 'cancel' then
   if sets[state] then redis.call('ZREM', sets[state], id) end
   redis.call('HSET', jk, 'state', 'cancelled', 'finished_at', now, 'error', 'cancelled by operator')
   redis.call('ZADD', KEYS[5], now, id)
+  batch_done(base, id, 'cancelled')
   return 'cancelled'
 elseif action == 'discard' then
   if state ~= 'dead' and state ~= 'cancelled' and state ~= 'succeeded' then return 'invalid:' .. state end

@@ -7,7 +7,8 @@
 -- slot (else it waits in the key's list, see ready.lua) and its rate allows it now (else it
 -- is scheduled for the time the rate reserves for it): neither counts as an attempt.
 -- Returns {next_due_ms, fields...} with 8 fields per leased job: id, kind, payload, attempt,
--- max_attempts, created_at, timeout_ms, slot ('!' when it holds a concurrency slot, else '').
+-- max_attempts, created_at, timeout_ms, lease flags ('*' for a batch job, then '!' when it
+-- holds a concurrency slot), which end its lease member.
 -- next_due_ms is -1 when nothing is scheduled, and is only computed when nothing was leased.
 local base, now, lease, count, worker, promote =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
@@ -200,12 +201,13 @@ while leased < count and popped < count * 4 do
   popped = popped + #ids
   for _, id in ipairs(ids) do
     local jk = jp .. id
-    local f = redis.call('HMGET', jk, 'state', 'kind', 'payload', 'attempts', 'max_attempts', 'created_at', 'timeout_ms', 'gate')
+    local f = redis.call('HMGET', jk, 'state', 'kind', 'payload', 'attempts', 'max_attempts', 'created_at', 'timeout_ms', 'gate', 'batch')
     -- A cancelled job stays in the list (removing it would be O(n)); skip it here.
     if f[1] == 'queued' then
       local slot = ''
       if f[8] then slot = pass_gate(id, jk) end
       if slot then
+        if f[9] then slot = '*' .. slot end
         local attempt = tonumber(f[4]) + 1
         redis.call('HSET', jk, 'state', 'running', 'attempts', attempt, 'started_at', now, 'worker', worker)
         z[#z + 1] = expiry

@@ -72,3 +72,15 @@ end
 local function holds_slot(member)
   return string.byte(member, -1) == 33
 end
+
+-- A lease member holds '*' when its job belongs to a batch.
+local function in_batch(member)
+  return string.find(member, '*', 1, true) ~= nil
+end
+
+-- Reports a batch job's final state on the queue's `batchdone` list, in the same step that
+-- finished it: the batch pump moves it to PostgreSQL, which counts it once.
+local function batch_done(base, id, state)
+  local b = redis.call('HGET', base .. ':job:' .. id, 'batch')
+  if b then redis.call('RPUSH', base .. ':batchdone', b .. '|' .. id .. '|' .. state) end
+end

@@ -27,11 +27,13 @@ for _, member in ipairs(members) do
       state = 'cancelled'
       redis.call('HSET', jk, 'state', state, 'finished_at', now, 'error', err)
       redis.call('ZADD', KEYS[6], now, id)
+      batch_done(base, id, state)
     elseif tonumber(f[2]) >= tonumber(f[3]) then
       state = 'dead'
       dead = dead + 1
       redis.call('HSET', jk, 'state', state, 'finished_at', now, 'error', err)
       redis.call('ZADD', KEYS[3], now, id)
+      batch_done(base, id, state)
     else
       state = 'queued'
       requeued = requeued + 1

@@ -88,7 +88,13 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
     let pid = child.id().unwrap_or(0);
     let start = Instant::now();
     let nightly = default
-        .push(cashflow::Nightly::job(&cashflow::NightlyPayload { at: Some(at) }).into_inner())
+        .push(
+            cashflow::Nightly::job(&cashflow::NightlyPayload {
+                at: Some(at),
+                page_attempts: None,
+            })
+            .into_inner(),
+        )
         .await?;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     let mut peak_rss = 0;

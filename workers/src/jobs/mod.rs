@@ -101,6 +101,7 @@ fn handlers() -> &'static BTreeMap<&'static str, RunFn> {
             entry::<c::cashflow::Project>(),
             entry::<c::cashflow::ProjectMany>(),
             entry::<c::cashflow::Nightly>(),
+            entry::<c::cashflow::NightlyDone>(),
             entry::<c::email::SendEmail>(),
             entry::<c::reminders::Scan>(),
             entry::<c::reminders::Notify>(),

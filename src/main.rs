@@ -65,6 +65,8 @@ enum Command {
     BenchHistory(nightshift_tools::bench::history::HistoryBenchArgs),
     /// Flow control: priority-0 latency through a backlog, debounced pushes and their runs
     BenchFlow(nightshift_tools::bench::flow::FlowBenchArgs),
+    /// Batches: the same jobs drained with and without a batch, and the callback's delay.
+    BenchBatch(nightshift_tools::bench::batch::BatchBenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
     BenchCashflow(nightshift_tools::bench::cashflow::CashflowBenchArgs),
     /// Seed users and measure a backup and its restore drill.
@@ -237,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
         Command::BenchApi(args) => nightshift_tools::bench::api::run(&config, args).await?,
         Command::BenchHistory(args) => nightshift_tools::bench::history::run(&config, args).await?,
         Command::BenchFlow(args) => nightshift_tools::bench::flow::run(&config, args).await?,
+        Command::BenchBatch(args) => nightshift_tools::bench::batch::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_tools::bench::cashflow::run(&config, args).await?,
         Command::BenchBackup(args) => nightshift_tools::bench::backup::run(&config, args).await?,
         Command::BenchScale(args) => nightshift_tools::bench::scale::run(&config, args).await?,

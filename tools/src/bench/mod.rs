@@ -7,6 +7,7 @@
 //! removed at the end.
 pub mod api;
 pub mod backup;
+pub mod batch;
 pub mod cashflow;
 pub mod email;
 pub mod flow;

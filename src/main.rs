@@ -162,7 +162,7 @@ async fn token_keys(config: &Config) -> anyhow::Result<TokenKeys> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    telemetry::init();
+    let _telemetry = telemetry::init();
     let config = Config::from_env()?;
     match cli.command {
         Command::Api => {

@@ -202,7 +202,22 @@ pub fn router(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            let span = tracing::info_span!(
+                "request",
+                otel.name = %format_args!("{} {}", req.method(), req.uri().path()),
+                otel.kind = "server",
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %id,
+                trace_id = tracing::field::Empty,
+                span_id = tracing::field::Empty,
+            );
+            // An incoming W3C `traceparent` makes the request a part of the caller's trace.
+            if nightshift_common::telemetry::exporting() {
+                let tp = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+                nightshift_common::telemetry::relate(&span, tp, nightshift_common::telemetry::Relation::Child);
+            }
+            span
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(cors);

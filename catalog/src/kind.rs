@@ -50,6 +50,9 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
     const PRIORITY: u8 = nightshift_queue::DEFAULT_PRIORITY;
     /// How fast jobs sharing a rate key may start; a kind without one refuses `rate_key`.
     const RATE: Option<Rate> = None;
+    /// Its runs continue the trace of the request that made the job (a child of its `publish`
+    /// span) rather than starting their own with a link to it: for work a user waits on.
+    const TRACE_AS_CHILD: bool = false;
     type Payload: DeserializeOwned + Serialize + Send;
 
     /// What the payload's type cannot say (a date's range, a field that depends on another):
@@ -155,6 +158,7 @@ pub struct KindSpec {
     pub sensitive: &'static [&'static str],
     pub priority: u8,
     pub rate: Option<Rate>,
+    pub trace_as_child: bool,
     validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
     concurrency: fn(&serde_json::Value) -> Option<(String, u32)>,
 }
@@ -179,6 +183,7 @@ impl KindSpec {
             sensitive: K::SENSITIVE,
             priority: K::PRIORITY,
             rate: K::RATE,
+            trace_as_child: K::TRACE_AS_CHILD,
             validate: |v| {
                 let payload = serde_path_to_error::deserialize::<_, K::Payload>(v).map_err(|e| {
                     let path = e.path().to_string();

@@ -33,6 +33,8 @@ pub struct NewBatch {
     pub on_success: Option<Callback>,
     /// Sealed at creation: it finishes once these jobs have.
     pub sealed: bool,
+    /// The W3C traceparent of the request that made it, when traced.
+    pub traceparent: Option<String>,
 }
 
 /// A batch as read back.
@@ -91,8 +93,9 @@ pub enum AddError {
 pub async fn create(db: &PgPool, b: &NewBatch, jobs: &[Uuid]) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     sqlx::query(
-        "INSERT INTO batches (id, submitted_by, submitted_user, description, on_complete, on_success, sealed_at)
-         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END)
+        "INSERT INTO batches (id, submitted_by, submitted_user, description, on_complete, on_success, sealed_at,
+                              traceparent)
+         VALUES ($1, $2, $3, $4, $5, $6, CASE WHEN $7 THEN now() END, $8)
          ON CONFLICT (id) DO NOTHING",
     )
     .bind(b.id)
@@ -102,6 +105,7 @@ pub async fn create(db: &PgPool, b: &NewBatch, jobs: &[Uuid]) -> Result<(), sqlx
     .bind(b.on_complete.as_ref().map(sqlx::types::Json))
     .bind(b.on_success.as_ref().map(sqlx::types::Json))
     .bind(b.sealed)
+    .bind(&b.traceparent)
     .execute(&mut *tx)
     .await?;
     insert_jobs(&mut tx, b.id, jobs).await?;
@@ -260,6 +264,8 @@ pub struct DueCallbacks {
     pub outcome: BatchOutcome,
     /// (callback, the id its job must have, `complete` or `success`).
     pub jobs: Vec<(Callback, Uuid, &'static str)>,
+    /// The batch's creator's traceparent: the callbacks' runs link to it.
+    pub traceparent: Option<String>,
 }
 
 /// Finished batches whose callbacks still have to be pushed, oldest first.
@@ -275,9 +281,11 @@ pub async fn due_callbacks(db: &PgPool, limit: i64) -> Result<Vec<DueCallbacks>,
         Option<Uuid>,
         Option<sqlx::types::Json<Callback>>,
         Option<Uuid>,
+        Option<String>,
     );
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT id, total, succeeded, dead, cancelled, dead_ids, on_complete, complete_job, on_success, success_job
+        "SELECT id, total, succeeded, dead, cancelled, dead_ids, on_complete, complete_job, on_success, success_job,
+                traceparent
          FROM batches WHERE finished_at IS NOT NULL AND callbacks_pushed_at IS NULL
          ORDER BY finished_at LIMIT $1",
     )
@@ -287,7 +295,19 @@ pub async fn due_callbacks(db: &PgPool, limit: i64) -> Result<Vec<DueCallbacks>,
     Ok(rows
         .into_iter()
         .map(
-            |(id, total, succeeded, dead, cancelled, dead_ids, complete, complete_job, success, success_job)| {
+            |(
+                id,
+                total,
+                succeeded,
+                dead,
+                cancelled,
+                dead_ids,
+                complete,
+                complete_job,
+                success,
+                success_job,
+                traceparent,
+            )| {
                 let jobs = [(complete, complete_job, "complete"), (success, success_job, "success")]
                     .into_iter()
                     .filter_map(|(cb, job, which)| Some((cb?.0, job?, which)))
@@ -302,6 +322,7 @@ pub async fn due_callbacks(db: &PgPool, limit: i64) -> Result<Vec<DueCallbacks>,
                         dead_ids: dead_ids.iter().map(Uuid::to_string).collect(),
                     },
                     jobs,
+                    traceparent,
                 }
             },
         )

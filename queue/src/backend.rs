@@ -42,6 +42,9 @@ pub struct WorkerOptions {
     /// Backoff for failures whose handler gave no delay (errors, panics, timeouts).
     pub backoff: Backoff,
     pub identity: WorkerIdentity,
+    /// Called with each run's span before it starts: where the process ties the span to the
+    /// context the job was created in (tracing), which this crate knows nothing of.
+    pub span_hook: Option<fn(&tracing::Span, &Job)>,
 }
 
 pub(crate) struct RunningLease {

@@ -84,6 +84,9 @@ pub struct NewJob {
     pub rate: Option<RateKey>,
     /// The batch it belongs to: its final state is reported on the queue's batch event list.
     pub batch: Option<String>,
+    /// The W3C `traceparent` of the context that created it (a request's `publish` span): its
+    /// runs link to it.
+    pub trace_parent: Option<String>,
 }
 
 /// At most `limit` jobs with `key` hold a lease at once, across every worker of the queue.
@@ -196,6 +199,7 @@ impl NewJob {
             group: None,
             rate: None,
             batch: None,
+            trace_parent: None,
         }
     }
 
@@ -247,6 +251,11 @@ impl NewJob {
         self
     }
 
+    pub fn trace_parent(mut self, tp: Option<String>) -> Self {
+        self.trace_parent = tp.map(wire_key);
+        self
+    }
+
     pub fn batch(mut self, id: impl Into<String>) -> Self {
         self.batch = Some(wire_key(id.into()));
         self
@@ -260,6 +269,7 @@ impl NewJob {
             || self.group.is_some()
             || self.rate.is_some()
             || self.batch.is_some()
+            || self.trace_parent.is_some()
     }
 
     /// 0 (first) to 9 (last); larger values are taken as 9.
@@ -288,6 +298,8 @@ pub struct Job {
     pub created_at_ms: i64,
     pub started_at_ms: i64,
     pub timeout: Option<Duration>,
+    /// The `traceparent` of the context that created it, if it was traced.
+    pub trace_parent: Option<String>,
     /// This lease's member in the in-flight set (`id|worker#attempt`): removing it is how an
     /// outcome proves the lease is still ours.
     pub(crate) lease: String,
@@ -349,6 +361,7 @@ pub struct JobRecord {
     /// Held back by its rate key: `run_at_ms` is the start its rate reserved.
     pub rate_delayed: bool,
     pub batch: Option<String>,
+    pub trace_parent: Option<String>,
 }
 
 /// What a batch's callback job is told of its batch, under `batch` in its payload.

@@ -63,7 +63,26 @@ where
 
     fn call(&mut self, task: Task<Job>) -> Self::Future {
         let job = task.args.clone();
-        let span = tracing::info_span!("job", job.id = %job.id, job.kind = %job.kind, job.attempt = job.attempt, queue = %job.queue);
+        // One span per run, named and described as OpenTelemetry's messaging conventions ask
+        // (`otel.*` fields are read by the tracing bridge when traces are exported).
+        let span = tracing::info_span!(
+            "job",
+            otel.name = %format_args!("process {}", job.queue),
+            otel.kind = "consumer",
+            messaging.system = "nightshift",
+            messaging.operation.name = "process",
+            messaging.destination.name = %job.queue,
+            messaging.message.id = %job.id,
+            job.id = %job.id,
+            job.kind = %job.kind,
+            job.attempt = job.attempt,
+            queue = %job.queue,
+            trace_id = tracing::field::Empty,
+            span_id = tracing::field::Empty,
+        );
+        if let Some(hook) = self.shared.options.span_hook {
+            hook(&span, &job);
+        }
         let (abort, registration) = AbortHandle::new_pair();
         self.shared.leases.lock().expect("lease registry poisoned").insert(
             job.id.clone(),

@@ -440,7 +440,7 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
     let state = m.get("state")?.parse().ok()?;
     let num = |m: &HashMap<String, String>, k: &str| m.get(k).and_then(|v| v.parse::<i64>().ok());
     let mut text = |k: &str| m.remove(k).filter(|v| !v.is_empty());
-    let (kind, payload, error, result, worker, idem, dedupe, ckey, group, rate_key, batch) = (
+    let (kind, payload, error, result, worker, idem, dedupe, ckey, group, rate_key, batch, tp) = (
         text("kind").unwrap_or_default(),
         text("payload").unwrap_or_default(),
         text("error"),
@@ -452,6 +452,7 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
         text("group"),
         text("rkey"),
         text("batch"),
+        text("tp"),
     );
     Some(JobRecord {
         id: id.to_string(),
@@ -484,5 +485,6 @@ fn record_from_hash(id: &str, queue: &str, mut m: HashMap<String, String>) -> Op
         rate_key,
         rate_delayed: m.contains_key("rok"),
         batch,
+        trace_parent: tp,
     })
 }

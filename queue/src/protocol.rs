@@ -60,15 +60,15 @@ impl Queue {
             .ok_or_else(|| QueueError::Protocol("empty fetch reply".into()))?;
         let next_due_ms = head.parse::<i64>().ok().filter(|v| *v >= 0);
         let rest: Vec<String> = it.collect();
-        if rest.len() % 8 != 0 {
-            return Err(QueueError::Protocol("fetch reply not in 8-field records".into()));
+        if rest.len() % 9 != 0 {
+            return Err(QueueError::Protocol("fetch reply not in 9-field records".into()));
         }
-        let mut jobs = Vec::with_capacity(rest.len() / 8);
+        let mut jobs = Vec::with_capacity(rest.len() / 9);
         let mut fields = rest.into_iter();
         while let Some(id) = fields.next() {
             let mut next = || fields.next().unwrap_or_default();
-            let (kind, payload, attempt, max, created, timeout, flags) =
-                (next(), next(), next(), next(), next(), next(), next());
+            let (kind, payload, attempt, max, created, timeout, tp, flags) =
+                (next(), next(), next(), next(), next(), next(), next(), next());
             let timeout_ms: u64 = timeout.parse().unwrap_or(0);
             // The same member fetch.lua wrote, ending in its flags (batch, concurrency slot).
             let lease = format!("{id}|{worker}#{attempt}{flags}");
@@ -82,6 +82,7 @@ impl Queue {
                 created_at_ms: created.parse().unwrap_or(now),
                 started_at_ms: now,
                 timeout: (timeout_ms > 0).then(|| Duration::from_millis(timeout_ms)),
+                trace_parent: (!tp.is_empty()).then_some(tp),
                 lease,
             });
         }

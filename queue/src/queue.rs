@@ -185,6 +185,7 @@ fn flow_field(j: &NewJob) -> String {
     let prio = j.priority.min(LOWEST_PRIORITY).to_string();
     let group = j.group.as_deref().unwrap_or("");
     let batch = j.batch.as_deref().unwrap_or("");
+    let tp = j.trace_parent.as_deref().unwrap_or("");
     [
         prio.as_str(),
         dmode,
@@ -197,6 +198,7 @@ fn flow_field(j: &NewJob) -> String {
         &rint,
         &rburst,
         batch,
+        tp,
     ]
     .join(&FLOW_SEP.to_string())
 }

@@ -634,6 +634,7 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         rate_key: None,
         rate_delayed: false,
         batch: None,
+        trace_parent: None,
         progress: None,
     };
     history::record_enqueued(

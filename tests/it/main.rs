@@ -38,3 +38,4 @@ mod reminders;
 mod scale;
 mod scheduler;
 mod support;
+mod traces;

@@ -152,6 +152,7 @@ async fn leased_jobs_not_yet_started_go_back_to_the_queue_when_the_backend_close
         concurrency: 5,
         backoff: Backoff::default(),
         identity: WorkerIdentity::generate(),
+        span_hook: None,
     };
     let mut backend = RedisBackend::start(q.clone(), &redis.url(), options, None)
         .await

@@ -3,5 +3,6 @@
 mod batch_pump;
 pub mod jobs;
 mod runtime;
+mod tracing_hook;
 
 pub use runtime::run;

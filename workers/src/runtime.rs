@@ -92,6 +92,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             concurrency: config.concurrency,
             backoff: Backoff::default(),
             identity: identity.clone(),
+            span_hook: Some(crate::tracing_hook::relate_run),
         };
         let backend = RedisBackend::start(queue.clone(), &config.redis_url, options, history_tx.clone()).await?;
         // apalis builds workers through a factory so it can restart them; our backend holds

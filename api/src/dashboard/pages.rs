@@ -150,15 +150,33 @@ pub async fn job(
         .as_ref()
         .map(|l| l.queue.clone())
         .or_else(|| detail.as_ref().map(|d| d.queue.clone()));
+    let trace = live.as_ref().and_then(|l| l.trace_parent.as_deref()).and_then(trace_of);
     render(
         "job.html",
         page(
             &op,
             "jobs",
             done.done.as_deref(),
-            json!({ "id": id, "job": detail, "live": live, "payload": payload, "result": result, "queue": queue }),
+            json!({ "id": id, "job": detail, "live": live, "payload": payload, "result": result, "queue": queue,
+                    "trace": trace }),
         ),
     )
+}
+
+/// The trace a job was created in, from its `traceparent`: its id, and a link when
+/// `NIGHTSHIFT_TRACE_URL` (a template with `{trace_id}`) names the tracing UI.
+fn trace_of(traceparent: &str) -> Option<serde_json::Value> {
+    static TEMPLATE: std::sync::LazyLock<Option<String>> = std::sync::LazyLock::new(|| {
+        std::env::var("NIGHTSHIFT_TRACE_URL")
+            .ok()
+            .filter(|t| t.contains("{trace_id}"))
+    });
+    let id = traceparent
+        .split('-')
+        .nth(1)
+        .filter(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))?;
+    let url = TEMPLATE.as_ref().map(|t| t.replace("{trace_id}", id));
+    Some(json!({ "id": id, "url": url }))
 }
 
 #[derive(Debug, Deserialize)]

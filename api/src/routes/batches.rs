@@ -154,6 +154,9 @@ pub async fn create(
         on_complete,
         on_success,
         sealed: !req.open,
+        traceparent: nightshift_common::telemetry::exporting()
+            .then(|| nightshift_common::telemetry::traceparent(&tracing::Span::current()))
+            .flatten(),
     };
     batches::create(&state.db, &batch, &ids).await?;
     let job_ids = push(&state, &caller, id, jobs, &ids).await?;

@@ -7,6 +7,7 @@ use nightshift_catalog::{Exposure, KindSpec};
 use nightshift_common::history;
 use nightshift_queue::{JobRecord, JobState, NewJob, Pushed, Queue};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::jobs::EnqueueRequest;
 use crate::{AppState, auth::Caller, error::ApiError};
@@ -211,8 +212,26 @@ pub(crate) async fn push_all(
     }
     let mut ids: Vec<Option<String>> = vec![None; jobs.len()];
     for (queue, members) in by_queue.values() {
-        let batch: Vec<NewJob> = members.iter().map(|&i| jobs[i].job.clone()).collect();
-        for (&i, pushed) in members.iter().zip(queue.push_many(&batch).await?) {
+        // One `publish` span per queue (a producer span, as the messaging conventions name
+        // it): the jobs' runs link to its context.
+        let span = tracing::info_span!(
+            "publish",
+            otel.name = %format_args!("publish {}", queue.name()),
+            otel.kind = "producer",
+            messaging.system = "nightshift",
+            messaging.operation.name = "publish",
+            messaging.destination.name = %queue.name(),
+            messaging.batch.message_count = members.len(),
+        );
+        let tp = nightshift_common::telemetry::exporting()
+            .then(|| nightshift_common::telemetry::traceparent(&span))
+            .flatten();
+        let batch: Vec<NewJob> = members
+            .iter()
+            .map(|&i| jobs[i].job.clone().trace_parent(tp.clone()))
+            .collect();
+        let pushed = queue.push_many(&batch).instrument(span).await?;
+        for (&i, pushed) in members.iter().zip(pushed) {
             if pushed.deduplicated {
                 // An earlier job took this request in: it is on record already.
                 answers[i] = Some(Ok(pushed));
@@ -326,5 +345,6 @@ fn record(id: &str, queue: &Queue, job: &NewJob) -> JobRecord {
         rate_key: job.rate.as_ref().map(|r| r.key.clone()),
         rate_delayed: false,
         batch: job.batch.clone(),
+        trace_parent: job.trace_parent.clone(),
     }
 }

@@ -212,6 +212,8 @@ impl Kind for SendEmail {
     /// Sends per recipient domain across every worker (`NIGHTSHIFT_EMAIL_RATE_PER_DOMAIN` and
     /// `_BURST` replace it through `Queues::with_rate`).
     const RATE: Option<Rate> = Some(Rate::per_second(20, 20));
+    /// A password reset is part of the request that asked for it.
+    const TRACE_AS_CHILD: bool = true;
     const POLICY: Policy = Policy {
         queue: "email",
         max_attempts: 12,

@@ -218,6 +218,7 @@ mod tests {
             rate_key: None,
             rate_delayed: false,
             batch: None,
+            trace_parent: None,
             progress: None,
         };
         let nul = record(r#"{"a": "\u0000"}"#);

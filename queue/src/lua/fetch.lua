@@ -6,8 +6,8 @@
 -- A job with a concurrency key or a rate key (`gate`) is leased only if its key has a free
 -- slot (else it waits in the key's list, see ready.lua) and its rate allows it now (else it
 -- is scheduled for the time the rate reserves for it): neither counts as an attempt.
--- Returns {next_due_ms, fields...} with 8 fields per leased job: id, kind, payload, attempt,
--- max_attempts, created_at, timeout_ms, lease flags ('*' for a batch job, then '!' when it
+-- Returns {next_due_ms, fields...} with 9 fields per leased job: id, kind, payload, attempt,
+-- max_attempts, created_at, timeout_ms, traceparent ('' if none), lease flags ('*' for a batch job, then '!' when it
 -- holds a concurrency slot), which end its lease member.
 -- next_due_ms is -1 when nothing is scheduled, and is only computed when nothing was leased.
 local base, now, lease, count, worker, promote =
@@ -201,7 +201,7 @@ while leased < count and popped < count * 4 do
   popped = popped + #ids
   for _, id in ipairs(ids) do
     local jk = jp .. id
-    local f = redis.call('HMGET', jk, 'state', 'kind', 'payload', 'attempts', 'max_attempts', 'created_at', 'timeout_ms', 'gate', 'batch')
+    local f = redis.call('HMGET', jk, 'state', 'kind', 'payload', 'attempts', 'max_attempts', 'created_at', 'timeout_ms', 'gate', 'batch', 'tp')
     -- A cancelled job stays in the list (removing it would be O(n)); skip it here.
     if f[1] == 'queued' then
       local slot = ''
@@ -214,7 +214,7 @@ while leased < count and popped < count * 4 do
         z[#z + 1] = id .. '|' .. worker .. '#' .. attempt .. slot
         local n = #out
         out[n + 1], out[n + 2], out[n + 3], out[n + 4] = id, f[2], f[3], tostring(attempt)
-        out[n + 5], out[n + 6], out[n + 7], out[n + 8] = f[5], f[6], f[7], slot
+        out[n + 5], out[n + 6], out[n + 7], out[n + 8], out[n + 9] = f[5], f[6], f[7], f[10] or '', slot
         leased = leased + 1
       else
         held_back = held_back + 1

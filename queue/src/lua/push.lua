@@ -1,9 +1,9 @@
 -- Push jobs. KEYS: ready, scheduled. ARGV: base, now_ms, idem_ttl_s, wake_channel, n,
 -- then 8 fields per job: id, idempotency key ('' = none), kind, payload, max_attempts,
 -- run_at_ms (0 = now), timeout_ms, flow: '' for the defaults (most jobs, so they pay nothing
--- to parse), else 11 fields joined by \31: priority, dedupe mode ('' = none), dedupe
+-- to parse), else 12 fields joined by \31: priority, dedupe mode ('' = none), dedupe
 -- window_ms, dedupe key, concurrency key, concurrency limit, group, rate key, rate interval_us,
--- rate burst, batch id ('' where unused). Where a queued job waits: see ready.lua.
+-- rate burst, batch id, traceparent ('' where unused). Where a queued job waits: see ready.lua.
 -- Returns the id of each job: an existing id when its idempotency key was seen before, and
 -- '~' .. an existing id when an earlier job under its dedupe key absorbed it.
 local base, now, idem_ttl, channel, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
@@ -46,7 +46,7 @@ for i = 0, n - 1 do
   if flow ~= '' then
     f = {}
     local from = 1
-    for _ = 1, 10 do
+    for _ = 1, 11 do
       local sep = string.find(flow, '\31', from, true)
       f[#f + 1] = string.sub(flow, from, sep - 1)
       from = sep + 1
@@ -90,6 +90,7 @@ for i = 0, n - 1 do
       if group ~= '' then redis.call('HSET', jk, 'group', group) end
       if f[8] ~= '' then redis.call('HSET', jk, 'rkey', f[8], 'rint', f[9], 'rburst', f[10], 'gate', 1) end
       if f[11] ~= '' then redis.call('HSET', jk, 'batch', f[11]) end
+      if f[12] ~= '' then redis.call('HSET', jk, 'tp', f[12]) end
     end
     if dk then
       local ttl = PENDING_TTL_MS

@@ -9,6 +9,7 @@ mod app;
 pub mod browser;
 mod http;
 mod mail;
+mod otlp;
 mod postgres;
 mod redis;
 mod s3;
@@ -23,6 +24,7 @@ use std::{
 pub use app::{App, Proc, SECRET, config, config_at, keys, queue, queue_config, token};
 pub use http::{no_redirects, sign_in};
 pub use mail::SmtpSink;
+pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::{PrivatePostgres, TestDb, pg_admin_url};
 pub use redis::{PrivateRedis, RedisCluster};
 pub use s3::S3Server;

@@ -74,6 +74,7 @@ async fn drain(queue: &Queue, db: &PgPool, n: usize, in_batch: bool) -> anyhow::
             }),
             on_success: None,
             sealed: true,
+            traceparent: None,
         };
         batches::create(db, &b, &ids).await?;
         jobs = jobs.into_iter().map(|j| j.batch(batch.to_string())).collect();

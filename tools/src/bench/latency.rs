@@ -46,6 +46,7 @@ pub(super) async fn latency(ctx: &Ctx, queue: &Queue, args: &BenchArgs) -> anyho
         concurrency: 64,
         backoff: Backoff::default(),
         identity: WorkerIdentity::generate(),
+        span_hook: None,
     };
     let backend = RedisBackend::start(queue.clone(), &ctx.config.redis_url, options, None).await?;
     let stop = tokio_util::sync::CancellationToken::new();

@@ -107,6 +107,7 @@ pub async fn fan_out(
                 }),
                 on_success: None,
                 sealed: false,
+                traceparent: None,
             };
             batches::create(&env.db, &batch, &[]).await?;
         }

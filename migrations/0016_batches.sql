@@ -36,4 +36,5 @@ CREATE TABLE batch_jobs (
     PRIMARY KEY (batch_id, job_id)
 ) WITH (fillfactor = 50);
 -- Half-full pages: setting a job's state is then a heap-only update that leaves the primary
--- key alone, which halved the pump's cost in bench-batch.
+-- key alone (bench-batch: a 100,000-job batch drained at 0.72 of the rate without a batch
+-- before, about 0.9 after).

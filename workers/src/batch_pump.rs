@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 /// Events read per call, and how long a pump may hold a queue's events before another takes
 /// them over.
-const CHUNK: usize = 1000;
+const CHUNK: usize = 5000;
 const LOCK: Duration = Duration::from_secs(10);
 /// How often it looks: the last job's end to its batch's callback is about this plus a push.
 const TICK: Duration = Duration::from_millis(25);

@@ -9,7 +9,7 @@ use opentelemetry::{
 };
 use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, filter::Targets, fmt, prelude::*};
 
 /// Flushes and stops the trace exporter when dropped (at the end of `main`), so the last spans
 /// of a process that exits are sent.
@@ -33,18 +33,29 @@ pub fn init() -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let json = std::env::var("NIGHTSHIFT_LOG_FORMAT").is_ok_and(|v| v == "json");
     let provider = otlp_provider();
-    let otel = provider
-        .as_ref()
-        .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("nightshift")));
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    // Exported spans do not depend on RUST_LOG (a quiet log must not switch traces off):
+    // the platform's own, at info, and none of its libraries' (the exporter's HTTP client
+    // among them, whose spans would feed back into the exporter).
+    let otel = provider.as_ref().map(|p| {
+        tracing_opentelemetry::layer()
+            .with_tracer(p.tracer("nightshift"))
+            .with_filter(Targets::new().with_target("nightshift", tracing::Level::INFO))
+    });
+    let registry = tracing_subscriber::registry().with(otel);
     // Logs go to stderr: stdout carries command output (a token, a count) for scripts.
     let result = if json {
         registry
-            .with(fmt::layer().json().with_current_span(true).with_writer(std::io::stderr))
+            .with(
+                fmt::layer()
+                    .json()
+                    .with_current_span(true)
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter),
+            )
             .try_init()
     } else {
         registry
-            .with(fmt::layer().compact().with_writer(std::io::stderr))
+            .with(fmt::layer().compact().with_writer(std::io::stderr).with_filter(filter))
             .try_init()
     };
     // A second init (tests starting several components) keeps the first subscriber.

@@ -480,23 +480,9 @@ async fn slow_clients_are_cut_off_and_health_answers_while_500_of_them_hang() {
 async fn the_log_carries_no_forged_lines_and_no_token_without_demo() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let config = config(&redis, &db);
-    let port = free_port().to_string();
-    let addr = format!("127.0.0.1:{port}");
     // JSON lines, as in production: no colour codes of the logger's own to tell apart.
-    let env = [
-        ("NIGHTSHIFT_API_ADDR", addr.as_str()),
-        ("NIGHTSHIFT_LOG_FORMAT", "json"),
-    ];
-    let mut api = Proc::spawn(&["all"], &config, &env);
+    let (mut api, addr) = Proc::spawn_all(&config, &[("NIGHTSHIFT_LOG_FORMAT", "json")]).await;
     let http = reqwest::Client::new();
-    wait_for("the platform to answer", Duration::from_secs(60), || async {
-        http.get(format!("http://{addr}/health/live"))
-            .send()
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
     // A kid with a forged log line, an ANSI escape and 100 KB of padding.
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;

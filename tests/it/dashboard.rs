@@ -36,6 +36,7 @@ async fn every_page_loads_without_console_errors_and_a_non_admin_token_is_refuse
         ("workers", "/dashboard/workers".to_string()),
         ("schedules", "/dashboard/schedules".to_string()),
         ("backups", "/dashboard/backups".to_string()),
+        ("batches", "/dashboard/batches".to_string()),
         ("keys", "/dashboard/keys".to_string()),
     ];
     for (name, path) in &pages {
@@ -493,4 +494,40 @@ async fn bad_page_parameters_get_a_page_naming_the_field_not_a_crash() {
     let (status, _) = page("/dashboard/queues/nope").await;
     assert_eq!(status, 404);
     app.stop().await;
+}
+
+/// A running job's progress bar, read in the browser from its page: it moves as the job reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_jobs_progress_bar_moves_in_the_browser() {
+    let s = setup().await;
+    let admin = token(&Scope::ALL);
+    let id = s
+        .app
+        .enqueue_id(&admin, json!({ "kind": "diag.sleep", "payload": {"ms": 4000} }))
+        .await;
+    let page = format!("{}/dashboard/jobs/{id}", s.app.base);
+    let seen: std::sync::Mutex<Vec<i64>> = Default::default();
+    wait_for("the progress bar to move", WAIT, || async {
+        s.browser.goto(&page).await;
+        let value = s
+            .browser
+            .execute("const p = document.getElementById('job-progress'); return p ? Number(p.value) : null;")
+            .await;
+        let mut seen = seen.lock().unwrap();
+        if let Some(v) = value.as_i64()
+            && seen.last() != Some(&v)
+        {
+            seen.push(v);
+        }
+        (seen.len() >= 2).then_some(())
+    })
+    .await;
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "the bar only moves forward: {seen:?}"
+    );
+    s.browser.screenshot("job-progress").await;
+    s.app.wait_state(&admin, &id, "succeeded", WAIT).await;
+    s.app.stop().await;
 }

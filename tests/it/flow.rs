@@ -238,15 +238,7 @@ async fn ready_jobs_start_by_priority_and_in_order_within_one() {
         "the queued list is in leasing order"
     );
     // The CLI lists them the same way, with their priority.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .args(["jobs", "default", "--state", "queued", "--limit", "100"])
-        .env("REDIS_URL", redis.url())
-        .env("DATABASE_URL", &db.url)
-        .env("NIGHTSHIFT_QUEUE_PREFIX", &config.queue.prefix)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&out.stdout);
+    let (_, listing) = cli(&["jobs", "default", "--state", "queued", "--limit", "100"], &config);
     let prios: Vec<&str> = listing
         .lines()
         .skip(1)

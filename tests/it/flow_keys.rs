@@ -470,16 +470,8 @@ async fn flow_fields_through_the_api_are_the_callers_own_and_bad_ones_name_their
     assert!(page.contains("test-client:&lt;img src=x onerror="), "escaped: {page}");
     assert!(!page.contains(attack), "unescaped group name on the page");
     // The CLI prints the same, its client text made harmless.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_nightshift"))
-        .args(["flow", "default"])
-        .env("REDIS_URL", redis.url())
-        .env("DATABASE_URL", &db.url)
-        .env("NIGHTSHIFT_QUEUE_PREFIX", &config.queue.prefix)
-        .env("RUST_LOG", "error")
-        .output()
-        .unwrap();
-    let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{listing}");
+    let (ok, listing) = cli(&["flow", "default"], &config);
+    assert!(ok, "{listing}");
     let groups: Vec<&str> = listing
         .lines()
         .skip_while(|l| !l.starts_with("groups"))

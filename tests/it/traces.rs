@@ -37,23 +37,13 @@ async fn a_request_its_publish_and_each_run_are_traced_and_runs_link_to_their_cr
     let receiver = OtlpReceiver::start().await;
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let config = config(&redis, &db);
-    let addr = format!("127.0.0.1:{}", free_port());
     let env = [
-        ("NIGHTSHIFT_API_ADDR", addr.as_str()),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint.as_str()),
         ("OTEL_SERVICE_NAME", "nightshift-under-test"),
         ("OTEL_BSP_SCHEDULE_DELAY", "50"),
     ];
-    let mut all = Proc::spawn(&["all"], &config, &env);
+    let (mut all, addr) = Proc::spawn_all(&config, &env).await;
     let http = reqwest::Client::new();
-    wait_for("the platform to answer", Duration::from_secs(60), || async {
-        http.get(format!("http://{addr}/health/live"))
-            .send()
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
     let token = token(&[Scope::JobsRead, Scope::JobsWrite]);
     let base = format!("http://{addr}");
 

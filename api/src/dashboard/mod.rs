@@ -106,6 +106,7 @@ fn templates() -> &'static Environment<'static> {
             ("workers.html", include_str!("templates/workers.html")),
             ("schedules.html", include_str!("templates/schedules.html")),
             ("backups.html", include_str!("templates/backups.html")),
+            ("batches.html", include_str!("templates/batches.html")),
             ("keys.html", include_str!("templates/keys.html")),
         ] {
             env.add_template(name, source).expect("dashboard template parses");

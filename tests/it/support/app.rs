@@ -161,6 +161,20 @@ impl App {
     }
 }
 
+/// Runs an operator command of the `nightshift` binary against `config`'s Redis, database and
+/// key prefix: whether it succeeded, and what it printed on stdout.
+pub fn cli(args: &[&str], config: &Config) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_nightshift"))
+        .args(args)
+        .env("REDIS_URL", &config.redis_url)
+        .env("DATABASE_URL", &config.database_url)
+        .env("NIGHTSHIFT_QUEUE_PREFIX", &config.queue.prefix)
+        .env("RUST_LOG", "error")
+        .output()
+        .expect("run the nightshift binary");
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// A `nightshift` subcommand as a real process (for SIGKILL / SIGTERM tests).
 pub struct Proc {
     pub child: Child,
@@ -228,6 +242,25 @@ impl Proc {
             .spawn()
             .expect("spawn nightshift (faketime for skewed replicas: scripts/test.sh installs it)");
         Proc { child, log }
+    }
+
+    /// `nightshift all` (API, workers, scheduler) on a free port, once it answers: the process
+    /// and its address (`127.0.0.1:port`).
+    pub async fn spawn_all(config: &Config, extra_env: &[(&str, &str)]) -> (Self, String) {
+        let addr = format!("127.0.0.1:{}", super::free_port());
+        let mut env = vec![("NIGHTSHIFT_API_ADDR", addr.as_str())];
+        env.extend_from_slice(extra_env);
+        let proc = Self::spawn(&["all"], config, &env);
+        let http = reqwest::Client::new();
+        super::wait_for("the platform to answer", Duration::from_secs(60), || async {
+            http.get(format!("http://{addr}/health/live"))
+                .send()
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        (proc, addr)
     }
 
     pub fn pid(&self) -> u32 {

@@ -9,7 +9,7 @@ use nightshift_catalog::diag::{
 };
 use nightshift_queue::{Job, Outcome};
 
-use super::{Handler, JobEnv};
+use super::{Handler, JobEnv, progress::Progress};
 
 impl Handler for Noop {
     async fn run(_: &JobEnv, _: &Job, _: NoopPayload) -> Outcome {
@@ -18,8 +18,17 @@ impl Handler for Noop {
 }
 
 impl Handler for Sleep {
-    async fn run(_: &JobEnv, job: &Job, p: SleepPayload) -> Outcome {
-        tokio::time::sleep(Duration::from_millis(p.ms.min(600_000))).await;
+    async fn run(env: &JobEnv, job: &Job, p: SleepPayload) -> Outcome {
+        // Reports how far it is as it goes (coalesced to about a write a second), so tests see
+        // a progress bar move.
+        let total = Duration::from_millis(p.ms.min(600_000));
+        let progress = Progress::of(env, job);
+        let start = std::time::Instant::now();
+        while let Some(left) = total.checked_sub(start.elapsed()).filter(|l| !l.is_zero()) {
+            tokio::time::sleep(left.min(Duration::from_millis(100))).await;
+            let done = start.elapsed().as_millis() * 100 / total.as_millis().max(1);
+            progress.report(done.min(100) as u8, "sleeping").await;
+        }
         Outcome::Succeeded(Some(
             serde_json::json!({ "slept_ms": p.ms, "attempt": job.attempt }).to_string(),
         ))

@@ -105,7 +105,7 @@ pub async fn recover_if_lost(
     if !mine {
         return Ok(None);
     }
-    let result = rederive(db, conn, config, job_for).await;
+    let result = rederive(db, conn, config, job_for, Uuid::nil()).await;
     if let Ok(n) = &result {
         // Whole again: the epoch goes back only after every lost job is queued.
         let epoch = recorded(db, prefix).await?.unwrap_or_default();
@@ -120,15 +120,17 @@ pub async fn recover_if_lost(
     result.map(Some)
 }
 
+/// Re-pushes the jobs made after `after` (a UUIDv7 bound: ids sort by creation) whose last
+/// recorded state is not final and that Redis does not have.
 async fn rederive(
     db: &PgPool,
     conn: &mut RedisConn,
     config: &QueueConfig,
     job_for: JobFor,
+    mut after: Uuid,
 ) -> Result<u64, RecoveryError> {
     const BATCH: i64 = 1000;
     let mut queues: HashMap<String, Queue> = HashMap::new();
-    let mut after = Uuid::nil();
     let mut pushed = 0u64;
     loop {
         let rows: Vec<(Uuid, String, String, Option<serde_json::Value>, Option<i32>)> = sqlx::query_as(
@@ -176,13 +178,82 @@ async fn rederive(
     Ok(pushed)
 }
 
-/// Runs in every worker: checks the epoch every few seconds and recovers when Redis lost data.
+/// How far back a restart's re-derivation looks: past the second of writes an `everysec`
+/// append-only file may lose, and past a slow history write, with room to spare.
+const RESTART_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
+
+/// After Redis restarted with its data (its append-only file), re-derives the jobs of the last
+/// minutes that it lost: with `appendfsync everysec` and a busy disk, Redis answers writes it
+/// has not yet written to the file, and a crash loses them though the API had accepted them.
+/// One process per restart does it (a lock named after the new server's run id). Returns how
+/// many were pushed again; `None` when another process has it.
+pub async fn recover_after_restart(
+    db: &PgPool,
+    conn: &mut RedisConn,
+    config: &QueueConfig,
+    job_for: JobFor,
+    run_id: &str,
+) -> Result<Option<u64>, RecoveryError> {
+    let lock = format!("{}:epoch:restart:{run_id}", config.prefix);
+    let mine: bool = redis::cmd("SET")
+        .arg(&lock)
+        .arg(std::process::id())
+        .arg("NX")
+        .arg("EX")
+        .arg(3600)
+        .query_async::<Option<String>>(conn)
+        .await?
+        .is_some();
+    if !mine {
+        return Ok(None);
+    }
+    let since = crate::job_ids::first_uuid_v7_at(chrono::Utc::now() - RESTART_WINDOW);
+    let n = rederive(db, conn, config, job_for, since).await?;
+    if n > 0 {
+        tracing::warn!(
+            jobs = n,
+            "redis restarted without some accepted jobs: re-derived from the job history"
+        );
+        metrics::counter!("nightshift_redis_recoveries_total").increment(1);
+    }
+    Ok(Some(n))
+}
+
+/// The running Redis server's run id: a new one means the server restarted.
+async fn run_id(conn: &mut RedisConn) -> Result<Option<String>, redis::RedisError> {
+    let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
+    Ok(info
+        .lines()
+        .find_map(|l| l.strip_prefix("run_id:"))
+        .map(|v| v.trim().to_string()))
+}
+
+/// Runs in every worker: checks the epoch every few seconds and recovers when Redis lost data,
+/// wholly (no epoch) or the last writes before a restart.
 pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig, job_for: JobFor) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
+    let mut seen: Option<String> = None;
     loop {
         tick.tick().await;
         if let Err(e) = recover_if_lost(&db, &mut conn, &config, job_for).await {
             tracing::warn!(error = %e, "redis epoch check failed; retrying");
+            continue;
         }
+        let now = match run_id(&mut conn).await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(error = %e, "redis run id unreadable; retrying");
+                continue;
+            }
+        };
+        if let (Some(before), Some(now)) = (&seen, &now)
+            && before != now
+            && let Err(e) = recover_after_restart(&db, &mut conn, &config, job_for, now).await
+        {
+            // Seen again next tick: the restart is not marked handled until it is.
+            tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying");
+            continue;
+        }
+        seen = now;
     }
 }

@@ -586,6 +586,50 @@ async fn jobs_lost_when_redis_restarts_empty_are_rederived_from_the_history_and_
     api.stop().await;
 }
 
+/// A Redis that restarts from its append-only file but without the last writes it had answered
+/// (`everysec` on a busy disk): the accepted jobs it lost are re-derived from the history once
+/// the restart is seen, and the ones it kept are not pushed twice.
+#[tokio::test]
+async fn jobs_an_append_only_restart_lost_are_rederived_and_the_kept_ones_run_once() {
+    let dir = std::env::temp_dir().join(format!("ns-aof-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir_arg = dir.to_string_lossy().into_owned();
+    let mut redis = PrivateRedis::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir_arg]);
+    let db = TestDb::create().await;
+    let config = config(&redis, &db);
+    let api = App::start(&config, false).await;
+    let token = token(RW);
+    let kept = api.enqueue_id(&token, json!({"kind": "noop"})).await;
+    // Workers watch the server: they see it before and after the restart.
+    let workers = App::start(&config, true).await;
+    api.wait_state(&token, &kept, "succeeded", Duration::from_secs(20))
+        .await;
+    // A job accepted while the queue is paused, its writes then gone as if never written to
+    // the file: the restarted Redis does not have it.
+    let q = queue(&redis, "default").await;
+    q.pause().await.unwrap();
+    let lost = api.enqueue_id(&token, json!({"kind": "noop"})).await;
+    let mut conn = q.connection();
+    let _: () = redis::cmd("DEL")
+        .arg(q.job_key(&lost))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    redis.restart();
+    let q = queue(&redis, "default").await;
+    q.resume().await.unwrap();
+    let status = api
+        .wait_state(&token, &lost, "succeeded", Duration::from_secs(30))
+        .await;
+    assert_eq!(status["attempts"], 1, "{status}");
+    // The kept job was not pushed again: one run in all.
+    let runs = q.inspect(&kept).await.unwrap().map(|r| r.attempts);
+    assert_eq!(runs, Some(1));
+    workers.stop().await;
+    api.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[tokio::test]
 async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client() {
     use nightshift_common::history;

@@ -7,8 +7,8 @@
 -- slot (else it waits in the key's list, see ready.lua) and its rate allows it now (else it
 -- is scheduled for the time the rate reserves for it): neither counts as an attempt.
 -- Returns {next_due_ms, fields...} with 9 fields per leased job: id, kind, payload, attempt,
--- max_attempts, created_at, timeout_ms, traceparent ('' if none), lease flags ('*' for a batch job, then '!' when it
--- holds a concurrency slot), which end its lease member.
+-- max_attempts, created_at, timeout_ms, traceparent ('' if none), lease flags ('*' for a batch
+-- job, then '!' when it holds a concurrency slot), which end its lease member.
 -- next_due_ms is -1 when nothing is scheduled, and is only computed when nothing was leased.
 local base, now, lease, count, worker, promote =
   ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])

@@ -339,6 +339,16 @@ async fn a_finished_jobs_status_is_read_from_history_once_redis_let_it_expire() 
         from_history["finished_at"].is_string() && from_history["started_at"].is_string(),
         "{from_history}"
     );
+    // The last progress it reported is kept with it.
+    assert_eq!(live["progress"]["percent"], 100, "{live}");
+    assert_eq!(
+        (
+            &from_history["progress"]["percent"],
+            &from_history["progress"]["message"]
+        ),
+        (&live["progress"]["percent"], &live["progress"]["message"]),
+        "{from_history}"
+    );
     app.stop().await;
 }
 

@@ -15,7 +15,7 @@ mod sanitize;
 pub(crate) mod test_db;
 mod writer;
 
-pub use queries::{Request, find, queues_of_keys, requests_of, submitter};
+pub use queries::{Request, find, queues_of_keys, record_progress, requests_of, submitter};
 pub use writer::{CHANNEL_CAPACITY, spawn_writer, write_batch};
 
 use sanitize::{json_or_none, safe_text};
@@ -131,8 +131,8 @@ pub struct JobStatus {
     pub result: Option<serde_json::Value>,
     #[serde(skip)]
     pub submitted_by: Option<String>,
-    /// What the handler last reported of how far it is, while Redis holds the job (it keeps a
-    /// finished job's record for a while: the last value stays readable after the run).
+    /// What the handler last reported of how far it is: Redis's while it holds the job, then
+    /// the history's.
     #[sqlx(skip)]
     pub progress: Option<JobProgress>,
 }

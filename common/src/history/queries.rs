@@ -63,12 +63,43 @@ pub async fn requests_of(pool: &PgPool, ids: &[&str]) -> Result<HashMap<String, 
 }
 
 pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<JobStatus>, sqlx::Error> {
-    sqlx::query_as::<_, JobStatus>(
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        #[sqlx(flatten)]
+        status: JobStatus,
+        progress: Option<i16>,
+        progress_message: Option<String>,
+        progress_at: Option<DateTime<Utc>>,
+    }
+    let row = sqlx::query_as::<_, Row>(
         "SELECT id::text AS id, queue, kind, state, attempts, max_attempts, created_at, started_at, finished_at,
-                error, result, submitted_by
+                error, result, submitted_by, progress, progress_message, progress_at
          FROM job_history WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
-    .await
+    .await?;
+    Ok(row.map(|r| {
+        let mut status = r.status;
+        status.progress = match (r.progress, r.progress_at) {
+            (Some(p), Some(at)) => Some(super::JobProgress {
+                percent: p.clamp(0, 100) as u8,
+                message: r.progress_message.unwrap_or_default(),
+                at,
+            }),
+            _ => None,
+        };
+        status
+    }))
+}
+
+/// Keeps a running job's last reported progress with its history.
+pub async fn record_progress(pool: &PgPool, id: Uuid, percent: u8, message: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE job_history SET progress = $2, progress_message = $3, progress_at = now() WHERE id = $1")
+        .bind(id)
+        .bind(i16::from(percent.min(100)))
+        .bind(message)
+        .execute(pool)
+        .await?;
+    Ok(())
 }

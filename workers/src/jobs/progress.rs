@@ -14,6 +14,7 @@ const EVERY: Duration = Duration::from_secs(1);
 
 pub struct Progress<'a> {
     queue: Option<&'a Queue>,
+    db: &'a sqlx::PgPool,
     job: &'a Job,
     last: Mutex<Option<Instant>>,
 }
@@ -22,6 +23,7 @@ impl<'a> Progress<'a> {
     pub fn of(env: &'a JobEnv, job: &'a Job) -> Self {
         Progress {
             queue: env.queues.get(&job.queue),
+            db: &env.db,
             job,
             last: Mutex::new(None),
         }
@@ -41,6 +43,14 @@ impl<'a> Progress<'a> {
         let Some(queue) = self.queue else { return };
         if let Err(e) = queue.report_progress(self.job, percent, message).await {
             tracing::warn!(job.id = %self.job.id, error = %e, "progress not recorded");
+        }
+        // Kept with the history too, for after Redis lets the job go: one update a second at
+        // most, only for jobs that report.
+        let message = &message[..message.floor_char_boundary(nightshift_queue::PROGRESS_MESSAGE_MAX)];
+        if let Ok(id) = uuid::Uuid::parse_str(&self.job.id)
+            && let Err(e) = nightshift_common::history::record_progress(self.db, id, percent, message).await
+        {
+            tracing::warn!(job.id = %self.job.id, error = %e, "progress not kept in the history");
         }
     }
 }

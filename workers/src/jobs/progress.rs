@@ -46,9 +46,9 @@ impl<'a> Progress<'a> {
         }
         // Kept with the history too, for after Redis lets the job go: one update a second at
         // most, only for jobs that report.
-        let message = &message[..message.floor_char_boundary(nightshift_queue::PROGRESS_MESSAGE_MAX)];
+        let message: String = message.chars().take(nightshift_queue::PROGRESS_MESSAGE_MAX).collect();
         if let Ok(id) = uuid::Uuid::parse_str(&self.job.id)
-            && let Err(e) = nightshift_common::history::record_progress(self.db, id, percent, message).await
+            && let Err(e) = nightshift_common::history::record_progress(self.db, id, percent, &message).await
         {
             tracing::warn!(job.id = %self.job.id, error = %e, "progress not kept in the history");
         }

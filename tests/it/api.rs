@@ -627,7 +627,13 @@ async fn jobs_an_append_only_restart_lost_are_rederived_and_the_kept_ones_run_on
         .unwrap();
     redis.restart();
     let q = queue(&redis, "default").await;
-    q.resume().await.unwrap();
+    // The restarted server answers LOADING while it replays its file.
+    wait_for(
+        "the restarted Redis to take commands",
+        Duration::from_secs(10),
+        || async { q.resume().await.ok() },
+    )
+    .await;
     let status = api
         .wait_state(&token, &lost, "succeeded", Duration::from_secs(30))
         .await;

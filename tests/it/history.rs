@@ -78,7 +78,13 @@ async fn partitioning_migration_keeps_every_row_of_the_single_table() {
     let digest = table_digest(&pool).await;
     assert_eq!(digest.0, 302);
 
-    db::migrate(&db.url).await.unwrap();
+    // Through the partitioning migration only: later ones add columns, which would change
+    // every row's text without touching its data.
+    let through = Migrator {
+        migrations: Cow::Owned(db::MIGRATOR.iter().filter(|m| m.version <= 12).cloned().collect()),
+        ..Migrator::DEFAULT
+    };
+    through.run(&pool).await.unwrap();
 
     assert_eq!(table_digest(&pool).await, digest, "every row, unchanged");
     let day = (now - chrono::Duration::days(3)).format("%Y%m%d");

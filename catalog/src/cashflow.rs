@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use nightshift_queue::{Backoff, BatchOutcome};
 use serde::{Deserialize, Serialize};
 
-use crate::{Exposure, Invalid, Kind, Policy};
+use crate::{ConcurrencyRule, Exposure, Invalid, Kind, Policy};
 
 pub const DEFAULT_HORIZON_DAYS: u32 = 90;
 /// Days a projection may cover.
@@ -73,9 +73,11 @@ impl Kind for Project {
     type Payload = ProjectPayload;
 
     /// Never two projections of one user at once, however they were asked for.
-    fn concurrency(p: &ProjectPayload) -> Option<(String, u32)> {
-        Some((format!("cashflow:user:{}", p.user_id), 1))
-    }
+    const CONCURRENCY: Option<ConcurrencyRule> = Some(ConcurrencyRule {
+        field: "user_id",
+        prefix: "cashflow:user",
+        limit: 1,
+    });
 
     fn check(p: &ProjectPayload) -> Result<(), Invalid> {
         if let Some(d) = p.as_of {
@@ -178,4 +180,29 @@ impl Kind for NightlyDone {
     const EXPOSURE: Exposure = Exposure::Internal;
     const POLICY: Policy = Project::POLICY;
     type Payload = NightlyDonePayload;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KindSpec;
+
+    #[test]
+    fn a_projection_holds_its_users_key_whether_made_typed_or_from_a_request() {
+        let payload = ProjectPayload {
+            user_id: 42,
+            as_of: None,
+            horizon_days: None,
+            include_as_of: false,
+        };
+        let typed = Project::job(&payload).into_inner();
+        let from_json = KindSpec::of::<Project>().new_job(&serde_json::to_value(&payload).unwrap());
+        for job in [typed, from_json] {
+            let c = job.concurrency.expect("a concurrency key");
+            assert_eq!((c.key.as_str(), c.limit), ("cashflow:user:42", 1));
+        }
+        // Kinds without a rule hold none.
+        let nightly = Nightly::job(&NightlyPayload::default()).into_inner();
+        assert!(nightly.concurrency.is_none());
+    }
 }

@@ -3,7 +3,7 @@
 use std::{marker::PhantomData, time::Duration};
 
 use nightshift_queue::{Backoff, NewJob, Rate};
-use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde::{Serialize, de::DeserializeOwned};
 
 /// What a job kind declares beside its payload, as Oban workers do.
 #[derive(Debug, Clone, Copy)]
@@ -62,11 +62,9 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
         Ok(())
     }
 
-    /// The concurrency key (and limit) a job of the kind holds while it runs, if any: the
-    /// kind's own rule (one projection per user at a time), whoever enqueues it.
-    fn concurrency(_payload: &Self::Payload) -> Option<(String, u32)> {
-        None
-    }
+    /// The concurrency key a job of the kind holds while it runs, if any: the kind's own rule
+    /// (one projection per user at a time), whoever enqueues it.
+    const CONCURRENCY: Option<ConcurrencyRule> = None;
 
     /// A job of this kind with its policy applied, ready for [`crate::Queues::push`].
     fn job(payload: &Self::Payload) -> Typed<Self>
@@ -81,10 +79,33 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
             .max_attempts(Self::POLICY.max_attempts)
             .timeout(Self::POLICY.timeout)
             .priority(Self::PRIORITY);
-        if let Some((key, limit)) = Self::concurrency(payload) {
-            job = job.concurrency(key, limit);
+        if let Some(rule) = Self::CONCURRENCY {
+            let value = serde_json::to_value(payload).expect("a job payload serializes");
+            job = rule.apply(job, &value);
         }
         Typed { job, kind: PhantomData }
+    }
+}
+
+/// A kind's concurrency rule: the key is `prefix:<the payload's field>`, so jobs of the kind for
+/// the same value (the same user) hold at most `limit` leases at once. Read from the payload as
+/// [`Kind::USER_FIELD`] is: no second parse on the enqueue path.
+#[derive(Debug, Clone, Copy)]
+pub struct ConcurrencyRule {
+    pub field: &'static str,
+    pub prefix: &'static str,
+    pub limit: u32,
+}
+
+impl ConcurrencyRule {
+    /// `job` holding the rule's key for `payload`; unchanged when the field is absent.
+    fn apply(self, job: NewJob, payload: &serde_json::Value) -> NewJob {
+        let value = match payload.get(self.field) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v @ serde_json::Value::Number(_)) => v.to_string(),
+            _ => return job,
+        };
+        job.concurrency(format!("{}:{value}", self.prefix), self.limit)
     }
 }
 
@@ -160,7 +181,7 @@ pub struct KindSpec {
     pub rate: Option<Rate>,
     pub trace_as_child: bool,
     validate: fn(&serde_json::Value) -> Result<(), (String, String)>,
-    concurrency: fn(&serde_json::Value) -> Option<(String, u32)>,
+    concurrency: Option<ConcurrencyRule>,
 }
 
 impl std::fmt::Debug for KindSpec {
@@ -196,10 +217,7 @@ impl KindSpec {
                 })?;
                 K::check(&payload).map_err(|(field, message)| (format!("payload.{field}"), message))
             },
-            concurrency: |v| {
-                let payload = K::Payload::deserialize(v).ok()?;
-                K::concurrency(&payload)
-            },
+            concurrency: K::CONCURRENCY,
         }
     }
 
@@ -221,8 +239,8 @@ impl KindSpec {
             .max_attempts(self.policy.max_attempts)
             .timeout(self.policy.timeout)
             .priority(self.priority);
-        match (self.concurrency)(payload) {
-            Some((key, limit)) => job.concurrency(key, limit),
+        match self.concurrency {
+            Some(rule) => rule.apply(job, payload),
             None => job,
         }
     }

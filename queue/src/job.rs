@@ -385,6 +385,42 @@ pub struct BatchEvent {
     pub state: JobState,
 }
 
+impl JobRecord {
+    /// A job as `push` stored it, before any attempt: what its history row starts from.
+    pub fn pushed(id: &str, queue: &str, job: &NewJob, created_at_ms: i64) -> Self {
+        JobRecord {
+            id: id.to_string(),
+            queue: queue.to_string(),
+            kind: job.kind.clone(),
+            payload: job.payload.clone(),
+            state: if job.delay.is_some() {
+                JobState::Scheduled
+            } else {
+                JobState::Queued
+            },
+            attempts: 0,
+            max_attempts: job.max_attempts,
+            created_at_ms,
+            run_at_ms: None,
+            started_at_ms: None,
+            finished_at_ms: None,
+            error: None,
+            result: None,
+            worker: None,
+            idempotency_key: job.idempotency_key.clone(),
+            priority: job.priority,
+            dedupe_key: job.dedupe.as_ref().map(|d| d.key.clone()),
+            progress: None,
+            concurrency: job.concurrency.clone(),
+            group: job.group.clone(),
+            rate_key: job.rate.as_ref().map(|r| r.key.clone()),
+            rate_delayed: false,
+            batch: job.batch.clone(),
+            trace_parent: job.trace_parent.clone(),
+        }
+    }
+}
+
 /// How far a running job is, as its handler reported it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Progress {

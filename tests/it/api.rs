@@ -671,32 +671,12 @@ async fn a_job_recorded_by_its_worker_before_the_api_still_belongs_to_its_client
         worker: "w1".into(),
     };
     history::write_batch(&pool, &[report]).await.unwrap();
-    let accepted = JobRecord {
-        id: id.clone(),
-        queue: "default".into(),
-        kind: "noop".into(),
-        payload: "{}".into(),
-        state: JobState::Queued,
-        attempts: 0,
-        max_attempts: 3,
-        created_at_ms: now,
-        run_at_ms: None,
-        started_at_ms: None,
-        finished_at_ms: None,
-        error: None,
-        result: None,
-        worker: None,
-        idempotency_key: None,
-        priority: nightshift_queue::DEFAULT_PRIORITY,
-        dedupe_key: None,
-        concurrency: None,
-        group: None,
-        rate_key: None,
-        rate_delayed: false,
-        batch: None,
-        trace_parent: None,
-        progress: None,
-    };
+    let accepted = JobRecord::pushed(
+        &id,
+        "default",
+        &nightshift_queue::NewJob::new("noop", "{}").max_attempts(3),
+        now,
+    );
     history::record_enqueued(
         &pool,
         &[history::Submitted {

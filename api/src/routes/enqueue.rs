@@ -5,7 +5,7 @@ use std::{collections::HashMap, time::Duration};
 
 use nightshift_catalog::{Exposure, KindSpec};
 use nightshift_common::history;
-use nightshift_queue::{JobRecord, JobState, NewJob, Pushed, Queue};
+use nightshift_queue::{JobRecord, NewJob, Pushed, Queue};
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -271,7 +271,12 @@ pub(crate) async fn push_all(
             continue;
         }
         first.insert(id.clone(), (c.job.kind.clone(), payload, max));
-        records.push(record(&id, state.queues.for_spec(&c.spec), &c.job));
+        records.push(JobRecord::pushed(
+            &id,
+            state.queues.for_spec(&c.spec).name(),
+            &c.job,
+            chrono::Utc::now().timestamp_millis(),
+        ));
         answers[i] = Some(Ok(Pushed {
             id,
             deduplicated: false,
@@ -313,38 +318,4 @@ pub(crate) async fn push_all(
         .into_iter()
         .map(|a| a.unwrap_or_else(|| Err(ApiError::Internal("a job was left unanswered".into()))))
         .collect())
-}
-
-/// The history row of a job just pushed.
-fn record(id: &str, queue: &Queue, job: &NewJob) -> JobRecord {
-    JobRecord {
-        id: id.to_string(),
-        queue: queue.name().to_string(),
-        kind: job.kind.clone(),
-        payload: job.payload.clone(),
-        state: if job.delay.is_some() {
-            JobState::Scheduled
-        } else {
-            JobState::Queued
-        },
-        attempts: 0,
-        max_attempts: job.max_attempts,
-        created_at_ms: chrono::Utc::now().timestamp_millis(),
-        run_at_ms: None,
-        started_at_ms: None,
-        finished_at_ms: None,
-        error: None,
-        result: None,
-        worker: None,
-        idempotency_key: job.idempotency_key.clone(),
-        priority: job.priority,
-        dedupe_key: job.dedupe.as_ref().map(|d| d.key.clone()),
-        progress: None,
-        concurrency: job.concurrency.clone(),
-        group: job.group.clone(),
-        rate_key: job.rate.as_ref().map(|r| r.key.clone()),
-        rate_delayed: false,
-        batch: job.batch.clone(),
-        trace_parent: job.trace_parent.clone(),
-    }
 }

@@ -195,31 +195,9 @@ mod tests {
         let db = TestDb::create().await;
         let pool = db.pool().await;
         let now = Utc::now().timestamp_millis();
-        let record = |payload: &str| JobRecord {
-            id: Uuid::new_v4().to_string(),
-            queue: "default\0".into(),
-            kind: "k\0".into(),
-            payload: payload.into(),
-            state: JobState::Queued,
-            attempts: 0,
-            max_attempts: 3,
-            created_at_ms: now,
-            run_at_ms: None,
-            started_at_ms: None,
-            finished_at_ms: None,
-            error: None,
-            result: None,
-            worker: None,
-            idempotency_key: None,
-            priority: nightshift_queue::DEFAULT_PRIORITY,
-            dedupe_key: None,
-            concurrency: None,
-            group: None,
-            rate_key: None,
-            rate_delayed: false,
-            batch: None,
-            trace_parent: None,
-            progress: None,
+        let record = |payload: &str| {
+            let job = nightshift_queue::NewJob::new("k\0", payload).max_attempts(3);
+            JobRecord::pushed(&Uuid::new_v4().to_string(), "default\0", &job, now)
         };
         let nul = record(r#"{"a": "\u0000"}"#);
         let not_json = record("{oops");

@@ -601,10 +601,7 @@ async fn jobs_lost_when_redis_restarts_empty_are_rederived_from_the_history_and_
 /// the restart is seen, and the ones it kept are not pushed twice.
 #[tokio::test]
 async fn jobs_an_append_only_restart_lost_are_rederived_and_the_kept_ones_run_once() {
-    let dir = std::env::temp_dir().join(format!("ns-aof-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let dir_arg = dir.to_string_lossy().into_owned();
-    let mut redis = PrivateRedis::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir_arg]);
+    let mut redis = PrivateRedis::start_durable();
     let db = TestDb::create().await;
     let config = config(&redis, &db);
     let api = App::start(&config, false).await;
@@ -643,7 +640,6 @@ async fn jobs_an_append_only_restart_lost_are_rederived_and_the_kept_ones_run_on
     assert_eq!(runs, Some(1));
     workers.stop().await;
     api.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

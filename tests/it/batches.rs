@@ -163,10 +163,7 @@ async fn a_batch_counts_its_jobs_and_enqueues_each_callback_once() {
 #[tokio::test]
 async fn the_callback_is_enqueued_once_with_a_worker_killed_near_the_end_and_redis_restarted() {
     let _heavy = heavy().await;
-    let dir = std::env::temp_dir().join(format!("ns-batch-aof-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let dir_arg = dir.to_string_lossy().into_owned();
-    let mut redis = PrivateRedis::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir_arg]);
+    let mut redis = PrivateRedis::start_durable();
     let db = TestDb::create().await;
     let config = config(&redis, &db);
     let api = App::start(&config, false).await;
@@ -239,7 +236,6 @@ async fn the_callback_is_enqueued_once_with_a_worker_killed_near_the_end_and_red
     assert_eq!(counted, 300);
     drop(procs);
     api.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

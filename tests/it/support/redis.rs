@@ -32,6 +32,8 @@ pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
     extra: Vec<String>,
+    /// The data directory of a durable server, removed with it.
+    dir: Option<std::path::PathBuf>,
 }
 
 impl PrivateRedis {
@@ -44,8 +46,20 @@ impl PrivateRedis {
             port: free_port(),
             child: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            dir: None,
         };
         r.spawn();
+        r
+    }
+
+    /// A server that writes every command to its append-only file before answering, in a
+    /// directory of its own: a `restart` (even after a kill) comes back with all it answered.
+    pub fn start_durable() -> Self {
+        let dir = std::env::temp_dir().join(format!("ns-redis-aof-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let dir_arg = dir.to_string_lossy().into_owned();
+        let mut r = Self::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir_arg]);
+        r.dir = Some(dir);
         r
     }
 
@@ -76,6 +90,9 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.kill();
+        if let Some(dir) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

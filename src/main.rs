@@ -38,6 +38,9 @@ enum Command {
     },
     /// Create the database if needed and apply migrations.
     Migrate,
+    /// Print the API's OpenAPI document (as served at /v1/openapi.json), for the clients'
+    /// generators (clients/generate.sh).
+    Openapi,
     /// Check the set-up: Redis, PostgreSQL, SMTP, keys and clocks, each ok, warn or fail with
     /// its fix; exits 1 when a check fails.
     Doctor,
@@ -162,6 +165,11 @@ async fn token_keys(config: &Config) -> anyhow::Result<TokenKeys> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::Openapi = cli.command {
+        // Before logging starts: stdout carries the document alone.
+        println!("{}", serde_json::to_string(&nightshift_api::openapi_document())?);
+        return Ok(());
+    }
     let _telemetry = telemetry::init();
     let config = Config::from_env()?;
     match cli.command {
@@ -182,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
             nightshift_scheduler::run(&config, nightshift_scheduler::load()?, stop.cancelled_owned()).await?;
         }
         Command::All { demo } => run_all(config, demo).await?,
+        Command::Openapi => unreachable!("answered before the configuration is read"),
         Command::Doctor => {
             if nightshift_tools::doctor::run(&config).await? {
                 std::process::exit(1);

@@ -113,8 +113,20 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
-/// Every route with its OpenAPI documentation, and the document served at `/v1/openapi.json`.
+/// The OpenAPI document `/v1/openapi.json` serves (`nightshift openapi` prints it for the
+/// clients' generators).
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    documented_routes().1
+}
+
 fn api_routes() -> Router<AppState> {
+    let (router, doc) = documented_routes();
+    let doc = Arc::new(doc);
+    router.route("/v1/openapi.json", get(move || std::future::ready(Json(doc.clone()))))
+}
+
+/// Every route with its OpenAPI documentation.
+fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
         batch, batches, cashflow, emails,
         finance::{
@@ -175,8 +187,8 @@ fn api_routes() -> Router<AppState> {
         .routes(routes!(health::ready))
         .split_for_parts();
     openapi::name_catalog_values(&mut doc);
-    let doc = Arc::new(doc);
-    router.route("/v1/openapi.json", get(move || std::future::ready(Json(doc.clone()))))
+    openapi::unique_operation_ids(&mut doc);
+    (router, doc)
 }
 
 pub fn router(state: AppState) -> Router {

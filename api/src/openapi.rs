@@ -22,7 +22,7 @@ use utoipa::{
             Every /v1 route takes a bearer JWT (HS256) whose scopes the route names.",
         license(name = "MIT")
     ),
-    components(schemas(ErrorBody, ErrorDetail)),
+    components(schemas(ErrorBody, ErrorDetail, nightshift_catalog::cashflow::ProjectPayload)),
     modifiers(&BearerAuth),
     tags(
         (name = "jobs", description = "Enqueue jobs and read their outcome"),
@@ -113,8 +113,8 @@ impl IntoResponses for Errors {
     }
 }
 
-/// Names the catalog's job kinds and e-mail templates as enums in the request schemas: both
-/// lists live in code elsewhere, and the document follows them.
+/// Names the catalog's job kinds (the `JobKind` schema) and e-mail templates (an enum in
+/// `EmailRequest`): both lists live in code elsewhere, and the document follows them.
 pub fn name_catalog_values(doc: &mut utoipa::openapi::OpenApi) {
     use nightshift_catalog::{Exposure, catalog};
     use utoipa::openapi::{ObjectBuilder, Schema, Type};
@@ -132,29 +132,68 @@ pub fn name_catalog_values(doc: &mut utoipa::openapi::OpenApi) {
     let Some(components) = doc.components.as_mut() else {
         return;
     };
-    for (schema, field, values, description) in [
-        (
-            "EnqueueRequest",
-            "kind",
+    let strings = |values: Vec<&str>, description: &str| -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(values))
+            .description(Some(description))
+            .into()
+    };
+    // `kind` itself stays a string: an admin token may name an operator kind, and a generated
+    // client must be able to send one.
+    components.schemas.insert(
+        "JobKind".into(),
+        RefOr::T(strings(
             kinds,
-            "The job kind; its payload is checked against the kind's schema. Operator kinds (with the `admin` scope) are accepted too but not listed.",
-        ),
-        (
-            "EmailRequest",
-            "template",
-            templates,
-            "The template; each names the variables it needs.",
-        ),
-    ] {
-        if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) {
-            object.properties.insert(
-                field.to_string(),
-                ObjectBuilder::new()
-                    .schema_type(Type::String)
-                    .enum_values(Some(values))
-                    .description(Some(description))
-                    .into(),
-            );
+            "The kinds a client token may enqueue. Operator kinds (with the `admin` scope) are accepted too but not listed.",
+        )),
+    );
+    if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut("EmailRequest") {
+        object.properties.insert(
+            "template".into(),
+            RefOr::T(strings(templates, "The template; each names the variables it needs.")),
+        );
+    }
+}
+
+/// Gives every operation a unique id, as OpenAPI requires and client generators rely on (a
+/// method or function is named after it). Handlers are named for what they do within their
+/// module (`accounts::list`, `recurring::list`): a name used more than once gets the resource
+/// it acts on, the path's last literal segment (`list_accounts`, `list_recurring`).
+pub fn unique_operation_ids(doc: &mut utoipa::openapi::OpenApi) {
+    use std::collections::HashMap;
+    use utoipa::openapi::path::Operation;
+    fn operations(doc: &mut utoipa::openapi::OpenApi) -> Vec<(String, &mut Operation)> {
+        doc.paths
+            .paths
+            .iter_mut()
+            .flat_map(|(path, item)| {
+                let resource = path
+                    .split('/')
+                    .rfind(|s| !s.is_empty() && !s.starts_with('{'))
+                    .unwrap_or_default()
+                    .replace('-', "_");
+                [
+                    &mut item.get,
+                    &mut item.put,
+                    &mut item.post,
+                    &mut item.delete,
+                    &mut item.patch,
+                ]
+                .into_iter()
+                .flatten()
+                .map(move |op| (resource.clone(), op))
+            })
+            .collect()
+    }
+    let mut uses: HashMap<String, usize> = HashMap::new();
+    for (_, op) in operations(doc) {
+        *uses.entry(op.operation_id.clone().unwrap_or_default()).or_default() += 1;
+    }
+    for (resource, op) in operations(doc) {
+        let id = op.operation_id.clone().unwrap_or_default();
+        if uses[&id] > 1 {
+            op.operation_id = Some(format!("{id}_{resource}"));
         }
     }
 }

@@ -43,14 +43,18 @@ pub const LOCAL_START: &str = "02:00";
 
 pub struct Project;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The payload of `cashflow.project`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = CashflowProjectPayload)]
 pub struct ProjectPayload {
     pub user_id: i64,
     /// The user's local date to project from; defaults to today in the user's time zone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub as_of: Option<NaiveDate>,
+    /// Days to project, 1 to 366; 90 when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 366)]
     pub horizon_days: Option<u32>,
     /// Whether balances already hold their day's items (the bank booked today's payday).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

@@ -250,6 +250,7 @@ pub async fn read(
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// open, sealed or finished.
     state: Option<String>,

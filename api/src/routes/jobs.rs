@@ -27,7 +27,9 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnqueueRequest {
-    /// A kind of the job catalog, e.g. `cashflow.project`.
+    /// A kind of the job catalog (`JobKind` lists those a client may enqueue), e.g.
+    /// `cashflow.project`; its payload is checked against the kind's type
+    /// (`CashflowProjectPayload`).
     pub(super) kind: String,
     /// The kind's payload; `{}` when absent.
     #[serde(default = "empty_object")]

@@ -27,7 +27,8 @@ fn line<'a>(out: &'a str, start: &str, containing: &str) -> Option<&'a str> {
 
 #[tokio::test]
 async fn doctor_passes_a_sound_set_up_and_fails_each_broken_part_with_its_fix() {
-    let redis = PrivateRedis::start_with(&["--appendonly", "yes"]);
+    // Durable, so its append-only file lives in a directory of its own.
+    let redis = PrivateRedis::start_durable();
     let (db, empty) = (TestDb::create().await, TestDb::empty().await);
     let smtp = SmtpSink::start();
     let sound = vec![

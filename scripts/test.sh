@@ -16,6 +16,7 @@ ensure_pg_tools
 ensure_test_python
 ensure_faketime
 ensure_chromium
+ensure_client_tools
 
 # ensure_postgres exports it; keep the documented default in case DATABASE_URL was preset.
 export NIGHTSHIFT_TEST_PG_URL="${NIGHTSHIFT_TEST_PG_URL:-$(_ns_pg_url_with_db "$DATABASE_URL" postgres)}"

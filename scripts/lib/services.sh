@@ -14,6 +14,9 @@
 #                        tests/it/support/smtp_sink.py), S3 server (moto), API fuzzer
 #                        (schemathesis) and manifest checks (kubectl, kubernetes-validate);
 #                        exports NIGHTSHIFT_TEST_PYTHON
+#   ensure_client_tools  the clients' generators and test runners: a venv with
+#                        openapi-python-client, pytest and clients/python (exports
+#                        NIGHTSHIFT_CLIENTS_PYTHON), Node.js and clients/typescript's packages
 #   ensure_smtp_python   a Python with aiosmtpd alone, for scripts/dev.sh's SMTP sink; exports
 #                        NIGHTSHIFT_SMTP_PYTHON
 #   stop_private_services  stop the private Redis/PostgreSQL started by the functions above
@@ -312,6 +315,27 @@ ensure_test_python() {
     NIGHTSHIFT_TEST_PYTHON="$(_ns_python_venv "$NS_STATE_DIR/venv" "$_NS_TEST_PY_IMPORTS" "${_NS_TEST_PY_PACKAGES[@]}")" ||
         return 1
     export NIGHTSHIFT_TEST_PYTHON
+}
+
+# The clients' tools: a venv with openapi-python-client (clients/generate.sh), pytest and the
+# Python client itself (editable, so its tests run the checkout's code); Node.js and the
+# TypeScript client's locked packages (npm ci, which also builds it).
+_NS_CLIENT_PY_PACKAGES=("openapi-python-client==0.29.1" "pytest==8.4.2")
+ensure_client_tools() {
+    NIGHTSHIFT_CLIENTS_PYTHON="$(_ns_python_venv "$NS_STATE_DIR/venv-clients" \
+        "import openapi_python_client, pytest, nightshift_client" \
+        "${_NS_CLIENT_PY_PACKAGES[@]}" -e "$NS_ROOT/clients/python")" || return 1
+    export NIGHTSHIFT_CLIENTS_PYTHON
+    if ! { _ns_have node && _ns_have npm; }; then
+        _ns_say "node/npm not found; installing them from Debian (the TypeScript client)"
+        _ns_apt_install nodejs npm || return 1
+    fi
+    local ts="$NS_ROOT/clients/typescript"
+    if [[ ! -f $ts/node_modules/.package-lock.json || $ts/package-lock.json -nt $ts/node_modules/.package-lock.json ]]; then
+        _ns_say "installing the TypeScript client's packages (npm ci in clients/typescript)"
+        (cd "$ts" && npm ci --no-audit --no-fund --loglevel=error) >&2 ||
+            { _ns_err "npm ci in clients/typescript failed"; return 1; }
+    fi
 }
 
 # The local platform's SMTP sink needs aiosmtpd alone: the tests' venv when it is there, else a

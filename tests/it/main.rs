@@ -20,6 +20,7 @@ mod batch;
 mod batches;
 mod cashflow;
 mod chaos;
+mod clients;
 mod cluster;
 mod dashboard;
 mod deploy;

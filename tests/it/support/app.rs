@@ -247,10 +247,15 @@ impl Proc {
     /// `nightshift all` (API, workers, scheduler) on a free port, once it answers: the process
     /// and its address (`127.0.0.1:port`).
     pub async fn spawn_all(config: &Config, extra_env: &[(&str, &str)]) -> (Self, String) {
+        Self::spawn_serving(&["all"], config, extra_env).await
+    }
+
+    /// A subcommand that serves the API (`all --demo`, say) on a free port, once it answers.
+    pub async fn spawn_serving(args: &[&str], config: &Config, extra_env: &[(&str, &str)]) -> (Self, String) {
         let addr = format!("127.0.0.1:{}", super::free_port());
         let mut env = vec![("NIGHTSHIFT_API_ADDR", addr.as_str())];
         env.extend_from_slice(extra_env);
-        let proc = Self::spawn(&["all"], config, &env);
+        let proc = Self::spawn(args, config, &env);
         let http = reqwest::Client::new();
         super::wait_for("the platform to answer", Duration::from_secs(60), || async {
             http.get(format!("http://{addr}/health/live"))

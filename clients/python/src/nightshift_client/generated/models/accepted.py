@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, BinaryIO, TextIO, TYPE_CHECKING, Generator
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+from ..types import UNSET, Unset
+
+
+
+
+
+
+T = TypeVar("T", bound="Accepted")
+
+
+
+@_attrs_define
+class Accepted:
+    """ A job accepted into its queue.
+
+        Attributes:
+            id (str): The job id (a UUID): read its outcome at `GET /v1/jobs/{id}`.
+            deduplicated (bool | Unset): Present (true) when an earlier job under the request's `dedupe` key took it in:
+                `id`
+                is that job's.
+     """
+
+    id: str
+    deduplicated: bool | Unset = UNSET
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+
+
+
+
+    def to_dict(self) -> dict[str, Any]:
+        id = self.id
+
+        deduplicated = self.deduplicated
+
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update({
+            "id": id,
+        })
+        if deduplicated is not UNSET:
+            field_dict["deduplicated"] = deduplicated
+
+        return field_dict
+
+
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        id = d.pop("id")
+
+        deduplicated = d.pop("deduplicated", UNSET)
+
+        accepted = cls(
+            id=id,
+            deduplicated=deduplicated,
+        )
+
+
+        accepted.additional_properties = d
+        return accepted
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar, BinaryIO, TextIO, TYPE_CHECKING, Generator
+
+from attrs import define as _attrs_define
+from attrs import field as _attrs_field
+
+from ..types import UNSET, Unset
+
+
+
+
+
+
+
+T = TypeVar("T", bound="Readiness")
+
+
+
+@_attrs_define
+class Readiness:
+    """ 
+        Attributes:
+            postgres (str):
+            redis (str): `ok`, `unavailable`, or `recovering` while jobs Redis lost are re-derived from PostgreSQL.
+            status (str): `ok` when both dependencies answer, else `unavailable`.
+     """
+
+    postgres: str
+    redis: str
+    status: str
+    additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
+
+
+
+
+
+    def to_dict(self) -> dict[str, Any]:
+        postgres = self.postgres
+
+        redis = self.redis
+
+        status = self.status
+
+
+        field_dict: dict[str, Any] = {}
+        field_dict.update(self.additional_properties)
+        field_dict.update({
+            "postgres": postgres,
+            "redis": redis,
+            "status": status,
+        })
+
+        return field_dict
+
+
+
+    @classmethod
+    def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        d = dict(src_dict)
+        postgres = d.pop("postgres")
+
+        redis = d.pop("redis")
+
+        status = d.pop("status")
+
+        readiness = cls(
+            postgres=postgres,
+            redis=redis,
+            status=status,
+        )
+
+
+        readiness.additional_properties = d
+        return readiness
+
+    @property
+    def additional_keys(self) -> list[str]:
+        return list(self.additional_properties.keys())
+
+    def __getitem__(self, key: str) -> Any:
+        return self.additional_properties[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.additional_properties[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self.additional_properties[key]
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.additional_properties

@@ -70,6 +70,8 @@ enum Command {
     BenchFlow(nightshift_tools::bench::flow::FlowBenchArgs),
     /// Batches: the same jobs drained with and without a batch, and the callback's delay.
     BenchBatch(nightshift_tools::bench::batch::BatchBenchArgs),
+    /// Progress reports: jobs reporting ten times a second against the same jobs quiet.
+    BenchProgress(nightshift_tools::bench::progress::ProgressBenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
     BenchCashflow(nightshift_tools::bench::cashflow::CashflowBenchArgs),
     /// Seed users and measure a backup and its restore drill.
@@ -249,6 +251,7 @@ async fn main() -> anyhow::Result<()> {
         Command::BenchHistory(args) => nightshift_tools::bench::history::run(&config, args).await?,
         Command::BenchFlow(args) => nightshift_tools::bench::flow::run(&config, args).await?,
         Command::BenchBatch(args) => nightshift_tools::bench::batch::run(&config, args).await?,
+        Command::BenchProgress(args) => nightshift_tools::bench::progress::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_tools::bench::cashflow::run(&config, args).await?,
         Command::BenchBackup(args) => nightshift_tools::bench::backup::run(&config, args).await?,
         Command::BenchScale(args) => nightshift_tools::bench::scale::run(&config, args).await?,

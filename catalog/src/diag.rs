@@ -45,6 +45,9 @@ pub struct Sleep;
 #[serde(deny_unknown_fields)]
 pub struct SleepPayload {
     pub ms: u64,
+    /// Sleeps without reporting progress (`nightshift bench-progress` compares the two).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub quiet: bool,
 }
 
 impl Kind for Sleep {

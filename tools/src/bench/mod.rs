@@ -13,6 +13,7 @@ pub mod email;
 pub mod flow;
 pub mod history;
 mod latency;
+pub mod progress;
 pub mod scale;
 
 use std::{

@@ -26,8 +26,10 @@ impl Handler for Sleep {
         let start = std::time::Instant::now();
         while let Some(left) = total.checked_sub(start.elapsed()).filter(|l| !l.is_zero()) {
             tokio::time::sleep(left.min(Duration::from_millis(100))).await;
-            let done = start.elapsed().as_millis() * 100 / total.as_millis().max(1);
-            progress.report(done.min(100) as u8, "sleeping").await;
+            if !p.quiet {
+                let done = start.elapsed().as_millis() * 100 / total.as_millis().max(1);
+                progress.report(done.min(100) as u8, "sleeping").await;
+            }
         }
         Outcome::Succeeded(Some(
             serde_json::json!({ "slept_ms": p.ms, "attempt": job.attempt }).to_string(),

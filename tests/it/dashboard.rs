@@ -1,6 +1,8 @@
 //! The operators' dashboard in a real browser: Debian's headless chromium, driven over
 //! WebDriver (chromedriver), against the API and workers on a private Redis and database.
 //! Screenshots of the main pages land in `target/dashboard-screenshots/`.
+use std::time::Duration;
+
 use nightshift_common::auth::Scope;
 use serde_json::{Value, json};
 
@@ -496,7 +498,35 @@ async fn bad_page_parameters_get_a_page_naming_the_field_not_a_crash() {
     app.stop().await;
 }
 
-/// A running job's progress bar, read in the browser from its page: it moves as the job reports.
+/// Reads a number from the page, as the script returns it, every 100 ms (the page is loaded
+/// once: what changes, its own script changed), until `done`: every distinct value seen.
+async fn watch(s: &browser::Setup, script: &str, done: impl Fn(&[i64]) -> bool) -> Vec<i64> {
+    let seen: std::sync::Mutex<Vec<i64>> = Default::default();
+    wait_for("the bar to move", WAIT, || async {
+        let value = s.browser.execute(script).await;
+        let mut seen = seen.lock().unwrap();
+        if let Some(v) = value.as_i64()
+            && seen.last() != Some(&v)
+        {
+            seen.push(v);
+        }
+        if !done(&seen) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return None;
+        }
+        Some(())
+    })
+    .await;
+    let seen = seen.into_inner().unwrap();
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "the bar only moves forward: {seen:?}"
+    );
+    seen
+}
+
+/// A running job's progress bar, in the browser: it moves as the job reports, without a reload,
+/// and the state turns to succeeded at the end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_jobs_progress_bar_moves_in_the_browser() {
     let s = setup().await;
@@ -505,29 +535,55 @@ async fn a_running_jobs_progress_bar_moves_in_the_browser() {
         .app
         .enqueue_id(&admin, json!({ "kind": "diag.sleep", "payload": {"ms": 4000} }))
         .await;
-    let page = format!("{}/dashboard/jobs/{id}", s.app.base);
-    let seen: std::sync::Mutex<Vec<i64>> = Default::default();
-    wait_for("the progress bar to move", WAIT, || async {
-        s.browser.goto(&page).await;
-        let value = s
-            .browser
-            .execute("const p = document.getElementById('job-progress'); return p ? Number(p.value) : null;")
-            .await;
-        let mut seen = seen.lock().unwrap();
-        if let Some(v) = value.as_i64()
-            && seen.last() != Some(&v)
-        {
-            seen.push(v);
-        }
-        (seen.len() >= 2).then_some(())
-    })
+    s.browser.goto(&format!("{}/dashboard/jobs/{id}", s.app.base)).await;
+    let seen = watch(
+        &s,
+        "const p = document.getElementById('job-progress'); return p ? Number(p.value) : null;",
+        |seen| seen.len() >= 3,
+    )
     .await;
-    let seen = seen.into_inner().unwrap();
-    assert!(
-        seen.windows(2).all(|w| w[0] < w[1]),
-        "the bar only moves forward: {seen:?}"
-    );
+    assert!(seen.len() >= 3, "{seen:?}");
     s.browser.screenshot("job-progress").await;
     s.app.wait_state(&admin, &id, "succeeded", WAIT).await;
+    s.browser.text_until("#job-state", |t| t == "succeeded").await;
+    s.app.stop().await;
+}
+
+/// A batch's bar on the batches page fills as its jobs finish, without a reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batchs_progress_bar_fills_in_the_browser() {
+    let s = setup().await;
+    let admin = token(&Scope::ALL);
+    let jobs: Vec<Value> = [500, 2500, 4500]
+        .iter()
+        .map(|ms| json!({"kind": "diag.sleep", "payload": {"ms": ms}}))
+        .collect();
+    let created: Value = s
+        .app
+        .http
+        .post(format!("{}/v1/batches", s.app.base))
+        .bearer_auth(&admin)
+        .json(&json!({"jobs": jobs, "description": "three sleepers"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let batch = created["id"].as_str().unwrap().to_string();
+    s.browser.goto(&format!("{}/dashboard/batches", s.app.base)).await;
+    let bar = format!("document.querySelector('tr[data-batch=\"{batch}\"] progress')");
+    let seen = watch(
+        &s,
+        &format!("const p = {bar}; return p ? Number(p.value) : null;"),
+        |seen| seen.last() == Some(&3),
+    )
+    .await;
+    assert!(seen.len() >= 2, "the bar was seen at one value only: {seen:?}");
+    s.browser
+        .text_until(&format!("tr[data-batch=\"{batch}\"] [data-field=\"state\"]"), |t| {
+            t == "finished"
+        })
+        .await;
     s.app.stop().await;
 }

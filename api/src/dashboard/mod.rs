@@ -179,6 +179,8 @@ pub fn router() -> Router<AppState> {
         .route("/dashboard/logout", post(actions::logout))
         .route("/dashboard/logout-everywhere", post(actions::logout_everywhere))
         .route("/dashboard/api/overview", get(pages::overview_json))
+        .route("/dashboard/api/jobs/{id}", get(pages::job_json))
+        .route("/dashboard/api/batches", get(pages::batches_json))
         .route("/dashboard/jobs", get(pages::jobs))
         .route("/dashboard/jobs/{id}", get(pages::job))
         .route("/dashboard/jobs/{id}/{action}", post(actions::job_action))

@@ -284,12 +284,13 @@ pub async fn schedules(
 }
 
 /// Nightly runs with their outcome, and recent batches with their progress.
-pub async fn batches(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
+/// The 50 newest batches, with their state.
+async fn recent_batches(state: &AppState) -> Result<Vec<Value>, DashError> {
     let filter = nightshift_common::batches::ListFilter {
         limit: 50,
         ..Default::default()
     };
-    let batches: Vec<_> = nightshift_common::batches::list(&state.db, &filter)
+    Ok(nightshift_common::batches::list(&state.db, &filter)
         .await?
         .into_iter()
         .map(|b| {
@@ -298,7 +299,34 @@ pub async fn batches(State(state): State<AppState>, op: Operator) -> Result<Html
             v["state"] = state.into();
             v
         })
-        .collect();
+        .collect())
+}
+
+/// The batches page's rows, polled by its live bars.
+pub async fn batches_json(State(state): State<AppState>, _op: Operator) -> Result<Json<Vec<Value>>, DashError> {
+    Ok(Json(recent_batches(&state).await?))
+}
+
+/// A job's state and last progress report, polled by its page's live bar: Redis's while it
+/// holds the job, then the history's state.
+pub async fn job_json(
+    State(state): State<AppState>,
+    _op: Operator,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, DashError> {
+    let uuid = uuid::Uuid::parse_str(&id).map_err(|_| ApiError::NotFound("job"))?;
+    let id = uuid.to_string();
+    for q in state.queues.iter() {
+        if let Some(rec) = q.inspect(&id).await? {
+            return Ok(Json(json!({ "state": rec.state, "progress": rec.progress })));
+        }
+    }
+    let job = search::job(&state.db, uuid).await?.ok_or(ApiError::NotFound("job"))?;
+    Ok(Json(json!({ "state": job.state, "progress": null })))
+}
+
+pub async fn batches(State(state): State<AppState>, op: Operator) -> Result<Html<String>, DashError> {
+    let batches = recent_batches(&state).await?;
     let runs = data::nightly_runs(&state.db, 20).await?;
     render(
         "batches.html",

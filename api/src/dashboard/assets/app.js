@@ -97,3 +97,65 @@
   refresh();
   window.setInterval(refresh, 2000);
 })();
+
+// Live progress: the job page's bar and state (every second, until the job is final) and the
+// batches page's bars and counts (every 2 s). Values are written with textContent and
+// properties only, as above.
+(function () {
+  const FINAL = ["succeeded", "dead", "cancelled"];
+
+  async function poll(url, apply, every) {
+    let timer = null;
+    async function tick() {
+      let response;
+      try {
+        response = await fetch(url, { headers: { accept: "application/json" } });
+      } catch (e) {
+        return; // offline: the next tick tries again
+      }
+      if (response.redirected) { window.location.assign("/dashboard/login"); return; }
+      if (!response.ok) return;
+      if (apply(await response.json()) === false && timer !== null) window.clearInterval(timer);
+    }
+    timer = window.setInterval(tick, every);
+  }
+
+  const job = document.querySelector("[data-live-job]");
+  if (job) {
+    const bar = document.getElementById("job-progress");
+    const label = document.getElementById("job-progress-text");
+    const state = document.getElementById("job-state");
+    poll("/dashboard/api/jobs/" + encodeURIComponent(job.dataset.liveJob), function (j) {
+      if (j.progress) {
+        bar.value = j.progress.percent;
+        label.textContent = j.progress.percent + " % · " + j.progress.message;
+      }
+      if (state && typeof j.state === "string") {
+        state.textContent = j.state;
+        state.className = "state state-" + j.state;
+      }
+      return !FINAL.includes(j.state);
+    }, 1000);
+  }
+
+  const batches = document.querySelector("[data-live-batches]");
+  if (batches) {
+    poll("/dashboard/api/batches", function (list) {
+      for (const b of list) {
+        const row = batches.querySelector('tr[data-batch="' + CSS.escape(String(b.id)) + '"]');
+        if (!row) continue; // a batch made since the page loaded: shown on the next load
+        const done = b.total - b.pending;
+        const bar = row.querySelector("progress");
+        bar.max = Math.max(b.total, 1);
+        bar.value = done;
+        row.querySelector('[data-field="done"]').textContent = done + " / " + b.total;
+        for (const field of ["succeeded", "dead", "cancelled"]) {
+          row.querySelector('[data-field="' + field + '"]').textContent = String(b[field]);
+        }
+        const state = row.querySelector('[data-field="state"]');
+        state.textContent = b.state;
+        state.className = "state state-" + (b.state === "finished" ? "succeeded" : "running");
+      }
+    }, 2000);
+  }
+})();

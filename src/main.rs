@@ -70,6 +70,9 @@ enum Command {
     BenchFlow(nightshift_tools::bench::flow::FlowBenchArgs),
     /// Batches: the same jobs drained with and without a batch, and the callback's delay.
     BenchBatch(nightshift_tools::bench::batch::BatchBenchArgs),
+    /// Traces: no-op jobs drained by a worker exporting every run's span to an OTLP/HTTP
+    /// receiver in this process, against one exporting nothing.
+    BenchTracing(nightshift_tools::bench::traces::TracingBenchArgs),
     /// Progress reports: jobs reporting ten times a second against the same jobs quiet.
     BenchProgress(nightshift_tools::bench::progress::ProgressBenchArgs),
     /// Seed users and measure the nightly cashflow fan-out with one worker process.
@@ -251,6 +254,7 @@ async fn main() -> anyhow::Result<()> {
         Command::BenchHistory(args) => nightshift_tools::bench::history::run(&config, args).await?,
         Command::BenchFlow(args) => nightshift_tools::bench::flow::run(&config, args).await?,
         Command::BenchBatch(args) => nightshift_tools::bench::batch::run(&config, args).await?,
+        Command::BenchTracing(args) => nightshift_tools::bench::traces::run(&config, args).await?,
         Command::BenchProgress(args) => nightshift_tools::bench::progress::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_tools::bench::cashflow::run(&config, args).await?,
         Command::BenchBackup(args) => nightshift_tools::bench::backup::run(&config, args).await?,

@@ -15,6 +15,7 @@ pub mod history;
 mod latency;
 pub mod progress;
 pub mod scale;
+pub mod traces;
 
 use std::{
     process::Stdio,

@@ -35,8 +35,15 @@ from .generated.types import UNSET, Response
 T = TypeVar("T")
 # A job ends in one of these and never leaves them.
 FINAL_STATES = frozenset({"succeeded", "dead", "cancelled"})
+
+
+class _Auto:
+    def __repr__(self) -> str:
+        return "AUTO"
+
+
 # `idempotency_key=AUTO` (the default) sends a fresh UUID; None sends none.
-AUTO = "auto"
+AUTO: Any = _Auto()
 
 
 class NightshiftError(Exception):
@@ -63,7 +70,7 @@ def _unwrap(response: Response[Any]) -> Any:
 
 
 def _key(given: Optional[str]) -> Optional[str]:
-    return str(uuid.uuid4()) if given == AUTO else given
+    return str(uuid.uuid4()) if given is AUTO else given
 
 
 def _enqueue_body(kind: Union[str, JobKind], payload: Any, options: Mapping[str, Any]) -> EnqueueRequest:

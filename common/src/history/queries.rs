@@ -94,12 +94,30 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<JobStatus>, sqlx::Er
 }
 
 /// Keeps a running job's last reported progress with its history.
-pub async fn record_progress(pool: &PgPool, id: Uuid, percent: u8, message: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE job_history SET progress = $2, progress_message = $3, progress_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(i16::from(percent.min(100)))
-        .bind(message)
-        .execute(pool)
-        .await?;
+/// Keeps jobs' last progress reports in one statement: (id, percent, message, when) each. A
+/// report older than the one on record (from a batch written late) changes nothing.
+pub async fn record_progress(pool: &PgPool, reports: &[(Uuid, u8, String, DateTime<Utc>)]) -> Result<(), sqlx::Error> {
+    let mut ids = Vec::with_capacity(reports.len());
+    let mut percents = Vec::with_capacity(reports.len());
+    let mut messages = Vec::with_capacity(reports.len());
+    let mut ats = Vec::with_capacity(reports.len());
+    for (id, percent, message, at) in reports {
+        ids.push(*id);
+        percents.push(i16::from((*percent).min(100)));
+        // The one value PostgreSQL's text refuses: one such message must not fail the batch.
+        messages.push(message.replace('\0', ""));
+        ats.push(*at);
+    }
+    sqlx::query(
+        "UPDATE job_history h SET progress = r.percent, progress_message = r.message, progress_at = r.at
+         FROM unnest($1::uuid[], $2::int2[], $3::text[], $4::timestamptz[]) AS r(id, percent, message, at)
+         WHERE h.id = r.id AND (h.progress_at IS NULL OR h.progress_at <= r.at)",
+    )
+    .bind(ids)
+    .bind(percents)
+    .bind(messages)
+    .bind(ats)
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -41,6 +41,8 @@ pub struct JobEnv {
     pub backups: Arc<backup::Backups>,
     /// Who is told when a backup or a restore drill fails.
     pub operator_emails: Arc<[String]>,
+    /// Where progress reports go to be kept in the history.
+    pub progress: progress::ProgressHistory,
 }
 
 impl JobEnv {
@@ -56,6 +58,7 @@ impl JobEnv {
             webhook_allow_private: config.webhook_allow_private,
             backups: Arc::new(backup::Backups::from_config(config)),
             operator_emails: config.operator_emails.clone().into(),
+            progress: progress::ProgressHistory::spawn(db.clone()),
             db,
             redis,
         })

@@ -3,7 +3,11 @@
 use std::{borrow::Cow, time::Duration};
 
 use chrono::{DateTime, Days, Utc};
-use nightshift_common::{auth::Scope, db, history::partitions};
+use nightshift_common::{
+    auth::Scope,
+    db,
+    history::{self, partitions},
+};
 use serde_json::json;
 use sqlx::migrate::Migrator;
 use uuid::Uuid;
@@ -184,4 +188,42 @@ async fn processes_making_partitions_at_once_all_succeed() {
         .map(|r| r.unwrap().expect("making partitions beside another process"))
         .sum();
     assert_eq!(made, 30, "each day made once, by one of them");
+}
+
+/// Progress reports are kept in one statement for many jobs: a message PostgreSQL's text
+/// refuses (a NUL) or a job not on record does not fail the others, and a report older than
+/// the one on record (a batch written late) changes nothing.
+#[tokio::test]
+async fn progress_reports_are_kept_together_and_a_late_one_changes_nothing() {
+    let db = TestDb::create().await;
+    let pool = db.pool().await;
+    let now = Utc::now();
+    let (a, b) = (id_at(now), id_at(now + Duration::from_millis(1)));
+    insert(&pool, a, "running", now).await;
+    insert(&pool, b, "running", now).await;
+    history::record_progress(
+        &pool,
+        &[
+            (a, 40, "copying\0 tables".into(), now),
+            (b, 150, "done".into(), now),
+            (Uuid::now_v7(), 10, "no such job".into(), now),
+        ],
+    )
+    .await
+    .unwrap();
+    history::record_progress(&pool, &[(a, 10, "stale".into(), now - Duration::from_secs(1))])
+        .await
+        .unwrap();
+    let rows: Vec<(Uuid, Option<i16>, Option<String>)> =
+        sqlx::query_as("SELECT id, progress, progress_message FROM job_history ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (a, Some(40), Some("copying tables".to_string())),
+            (b, Some(100), Some("done".to_string()))
+        ]
+    );
 }

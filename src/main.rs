@@ -302,8 +302,11 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
         );
         println!("  try:  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\");
         println!(
-            "          -d '{{\"kind\":\"cashflow.project\",\"payload\":{{\"user_id\":1}}}}' http://{addr}/v1/jobs\n"
+            "          -d '{{\"kind\":\"cashflow.project\",\"payload\":{{\"user_id\":1}}}}' http://{addr}/v1/jobs"
         );
+        // The clients read both from the environment (README: "Call it from Python").
+        println!("  clients:  export NIGHTSHIFT_URL=http://{addr} NIGHTSHIFT_TOKEN=$TOKEN");
+        println!("            python clients/python/examples/quickstart.py\n");
     } else {
         println!("\n  tokens:      nightshift token issue --sub NAME --scope admin,jobs:read,jobs:write --ttl 8h\n");
     }

@@ -217,7 +217,7 @@ async fn client_tokens_enqueue_client_kinds_only_and_operators_the_rest_but_inte
         .json()
         .await
         .unwrap();
-    let listed = &doc["components"]["schemas"]["EnqueueRequest"]["properties"]["kind"]["enum"];
+    let listed = &doc["components"]["schemas"]["JobKind"]["enum"];
     assert_eq!(listed, &json!(["cashflow.project"]));
     app.stop().await;
 }

@@ -1,8 +1,6 @@
 //! The operators' dashboard in a real browser: Debian's headless chromium, driven over
 //! WebDriver (chromedriver), against the API and workers on a private Redis and database.
 //! Screenshots of the main pages land in `target/dashboard-screenshots/`.
-use std::time::Duration;
-
 use nightshift_common::auth::Scope;
 use serde_json::{Value, json};
 
@@ -498,8 +496,8 @@ async fn bad_page_parameters_get_a_page_naming_the_field_not_a_crash() {
     app.stop().await;
 }
 
-/// Reads a number from the page, as the script returns it, every 100 ms (the page is loaded
-/// once: what changes, its own script changed), until `done`: every distinct value seen.
+/// Reads a number from the page, as the script returns it, until `done` (the page is loaded
+/// once: what changes, its own script changed): every distinct value seen.
 async fn watch(s: &browser::Setup, script: &str, done: impl Fn(&[i64]) -> bool) -> Vec<i64> {
     let seen: std::sync::Mutex<Vec<i64>> = Default::default();
     wait_for("the bar to move", WAIT, || async {
@@ -510,11 +508,7 @@ async fn watch(s: &browser::Setup, script: &str, done: impl Fn(&[i64]) -> bool) 
         {
             seen.push(v);
         }
-        if !done(&seen) {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            return None;
-        }
-        Some(())
+        done(&seen).then_some(())
     })
     .await;
     let seen = seen.into_inner().unwrap();

@@ -179,7 +179,6 @@ impl JobStatus {
 #[cfg(test)]
 mod tests {
     use super::{test_db::TestDb, *};
-    use nightshift_queue::JobState;
     use serde_json::json;
 
     fn submitted(record: &JobRecord, by: &str) -> Submitted {

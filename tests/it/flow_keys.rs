@@ -201,8 +201,11 @@ async fn waiting_for_a_slot_costs_no_attempt_and_pause_cancel_retry_and_dead_lea
     assert_eq!(q.slot_leaks().await.unwrap(), Vec::<String>::new());
     let c = q.counts().await.unwrap();
     assert_eq!((c.running, c.queued), (0, behind.len() as u64 - 1));
+    // At least the next waiter was woken. The reaper may wake more: a woken job holds no slot
+    // until it is leased, and one leased with the slot taken parks again.
     let key = q.flow_view(10).await.unwrap().keys;
-    assert_eq!((key[0].running, key[0].waiting), (0, behind.len() as u64 - 2));
+    assert_eq!(key[0].running, 0);
+    assert!(key[0].waiting <= behind.len() as u64 - 2, "{key:?}");
     q.resume().await.unwrap();
 
     drained(&q, Duration::from_secs(30)).await;

@@ -4,7 +4,7 @@
 use std::{fmt, str::FromStr};
 
 use nightshift_catalog::Queues;
-use nightshift_common::audit;
+use nightshift_common::{audit, history};
 use nightshift_queue::{JobState, Queue, QueueError};
 use nightshift_scheduler::{Schedule, SchedulerError, ledger};
 use serde_json::{Value, json};
@@ -168,10 +168,18 @@ impl Actor {
     pub async fn job(&self, db: &PgPool, queue: &Queue, id: &str, action: JobAction) -> Result<String, OpError> {
         let run = async {
             let state = match action {
-                JobAction::Retry => queue.retry(id).await?.to_string(),
-                JobAction::Cancel => queue.cancel(id).await?.to_string(),
-                JobAction::Discard => queue.discard(id).await.map(|()| "discarded".to_string())?,
+                JobAction::Retry => Some(queue.retry(id).await?),
+                JobAction::Cancel => Some(queue.cancel(id).await?),
+                JobAction::Discard => queue.discard(id).await.map(|()| None)?,
             };
+            // Cancelled, or queued again: no worker will report it (a running job's cancel
+            // is reported by its worker when it stops).
+            if let Some(s @ (JobState::Cancelled | JobState::Queued)) = state
+                && let Ok(uuid) = uuid::Uuid::parse_str(id)
+            {
+                history::record_operator_state(db, uuid, s).await?;
+            }
+            let state = state.map_or_else(|| "discarded".to_string(), |s| s.to_string());
             tracing::info!(job.id = %id, queue = queue.name(), %action, by = %self.name, "operator job action");
             Ok(state)
         };

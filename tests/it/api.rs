@@ -596,6 +596,47 @@ async fn jobs_lost_when_redis_restarts_empty_are_rederived_from_the_history_and_
     api.stop().await;
 }
 
+/// An operator's cancel is on record in the history: after Redis restarts empty, the cancelled
+/// job is not re-derived and does not run, and its status still reads cancelled.
+#[tokio::test]
+async fn a_job_an_operator_cancelled_stays_cancelled_when_redis_restarts_empty() {
+    use nightshift_api::operations::{Actor, JobAction};
+    let (mut redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let api = App::start(&config, false).await;
+    let token = token(RW);
+    let ready = || async {
+        let r = api.http.get(format!("{}/health/ready", api.base)).send().await.ok()?;
+        (r.status() == 200).then_some(())
+    };
+    ready().await.expect("a first start records the epoch and is ready");
+    let cancelled = api.enqueue_id(&token, json!({"kind": "noop"})).await;
+    let kept = api.enqueue_id(&token, json!({"kind": "noop"})).await;
+    let state = Actor::cli()
+        .job(
+            &db.pool().await,
+            &queue(&redis, "default").await,
+            &cancelled,
+            JobAction::Cancel,
+        )
+        .await
+        .unwrap();
+    assert_eq!(state, "cancelled");
+    redis.restart();
+    let workers = App::start(&config, true).await;
+    api.wait_state(&token, &kept, "succeeded", Duration::from_secs(20))
+        .await;
+    wait_for("readiness after the recovery", Duration::from_secs(10), ready).await;
+    let status = api
+        .wait_state(&token, &cancelled, "cancelled", Duration::from_secs(5))
+        .await;
+    assert!(status["finished_at"].is_string(), "{status}");
+    let counts = queue(&redis, "default").await.counts().await.unwrap();
+    assert_eq!(counts.succeeded_total, 1, "only the kept job ran: {counts:?}");
+    workers.stop().await;
+    api.stop().await;
+}
+
 /// A Redis that restarts from its append-only file but without the last writes it had answered
 /// (`everysec` on a busy disk): the accepted jobs it lost are re-derived from the history once
 /// the restart is seen, and the ones it kept are not pushed twice.

@@ -15,7 +15,7 @@ mod sanitize;
 pub(crate) mod test_db;
 mod writer;
 
-pub use queries::{Request, find, queues_of_keys, record_progress, requests_of, submitter};
+pub use queries::{Request, find, queues_of_keys, record_operator_state, record_progress, requests_of, submitter};
 pub use writer::{CHANNEL_CAPACITY, spawn_writer, write_batch};
 
 use sanitize::{json_or_none, safe_text};

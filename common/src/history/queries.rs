@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use nightshift_queue::JobState;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -94,6 +95,20 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<JobStatus>, sqlx::Er
 }
 
 /// Keeps a running job's last reported progress with its history.
+/// An operator's cancel or retry of a job no worker holds, which no worker reports: the
+/// history is where a job's state outlives Redis (its status once Redis let it go, and the
+/// re-derivation after a Redis loss, which would otherwise run a cancelled job again or skip a
+/// retried dead one). A final state gets its finish time; another clears it.
+pub async fn record_operator_state(pool: &PgPool, id: Uuid, state: JobState) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE job_history SET state = $2, finished_at = CASE WHEN $3 THEN now() END WHERE id = $1")
+        .bind(id)
+        .bind(state.as_str())
+        .bind(state.is_final())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Keeps jobs' last progress reports in one statement: (id, percent, message, when) each. A
 /// report older than the one on record (from a batch written late) changes nothing.
 pub async fn record_progress(pool: &PgPool, reports: &[(Uuid, u8, String, DateTime<Utc>)]) -> Result<(), sqlx::Error> {

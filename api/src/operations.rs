@@ -177,7 +177,7 @@ impl Actor {
             if let Some(s @ (JobState::Cancelled | JobState::Queued)) = state
                 && let Ok(uuid) = uuid::Uuid::parse_str(id)
             {
-                history::record_operator_state(db, uuid, s).await?;
+                history::record_operator_state(db, &[uuid], s).await?;
             }
             let state = state.map_or_else(|| "discarded".to_string(), |s| s.to_string());
             tracing::info!(job.id = %id, queue = queue.name(), %action, by = %self.name, "operator job action");
@@ -248,6 +248,7 @@ impl Actor {
                 if batch.is_empty() {
                     break;
                 }
+                let mut retried = Vec::new();
                 for job in &batch {
                     seen += 1;
                     // A job another operator just moved is no reason to stop the rest.
@@ -256,11 +257,20 @@ impl Actor {
                         DeadAction::Discard => queue.discard(&job.id).await,
                     };
                     match moved {
-                        Ok(()) => done += 1,
+                        Ok(()) => {
+                            done += 1;
+                            if action == DeadAction::Retry
+                                && let Ok(id) = uuid::Uuid::parse_str(&job.id)
+                            {
+                                retried.push(id);
+                            }
+                        }
                         Err(QueueError::NotFound(_) | QueueError::InvalidTransition { .. }) => {}
                         Err(e) => return Err(e.into()),
                     }
                 }
+                // Queued again, as `job` records one retry.
+                history::record_operator_state(db, &retried, JobState::Queued).await?;
             }
             tracing::info!(queue = queue.name(), %action, jobs = done, by = %self.name, "operator action on the dead set");
             Ok(done)

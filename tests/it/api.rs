@@ -637,6 +637,40 @@ async fn a_job_an_operator_cancelled_stays_cancelled_when_redis_restarts_empty()
     api.stop().await;
 }
 
+/// Retrying the dead set puts each job back on record as queued, as one retry does: a Redis
+/// loss before they ran would otherwise leave them dead, the operator's retry undone.
+#[tokio::test]
+async fn retrying_the_dead_set_records_each_job_queued_again() {
+    use nightshift_api::operations::{Actor, DeadAction};
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let app = App::start(&config, true).await;
+    let token = token(RW);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let body = json!({"kind": "diag.fail", "max_attempts": 1});
+        ids.push(app.enqueue_id(&token, body).await);
+    }
+    for id in &ids {
+        app.wait_state(&token, id, "dead", Duration::from_secs(20)).await;
+    }
+    // No worker runs them again: what the history says is the operator's doing.
+    app.stop().await;
+    let pool = db.pool().await;
+    let moved = Actor::cli()
+        .dead(&pool, &queue(&redis, "default").await, DeadAction::Retry, 2)
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+    let rows: Vec<(String, Option<chrono::DateTime<chrono::Utc>>)> =
+        sqlx::query_as("SELECT state, finished_at FROM job_history WHERE id::text = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(rows, vec![("queued".to_string(), None); 2]);
+}
+
 /// A Redis that restarts from its append-only file but without the last writes it had answered
 /// (`everysec` on a busy disk): the accepted jobs it lost are re-derived from the history once
 /// the restart is seen, and the ones it kept are not pushed twice.

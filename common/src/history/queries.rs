@@ -95,13 +95,13 @@ pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<JobStatus>, sqlx::Er
 }
 
 /// Keeps a running job's last reported progress with its history.
-/// An operator's cancel or retry of a job no worker holds, which no worker reports: the
+/// An operator's cancel or retry of jobs no worker holds, which no worker reports: the
 /// history is where a job's state outlives Redis (its status once Redis let it go, and the
 /// re-derivation after a Redis loss, which would otherwise run a cancelled job again or skip a
 /// retried dead one). A final state gets its finish time; another clears it.
-pub async fn record_operator_state(pool: &PgPool, id: Uuid, state: JobState) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE job_history SET state = $2, finished_at = CASE WHEN $3 THEN now() END WHERE id = $1")
-        .bind(id)
+pub async fn record_operator_state(pool: &PgPool, ids: &[Uuid], state: JobState) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE job_history SET state = $2, finished_at = CASE WHEN $3 THEN now() END WHERE id = ANY($1)")
+        .bind(ids)
         .bind(state.as_str())
         .bind(state.is_final())
         .execute(pool)

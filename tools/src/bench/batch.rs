@@ -12,7 +12,7 @@ use nightshift_queue::{NewJob, Queue};
 use redis::AsyncCommands;
 use sqlx::PgPool;
 
-use super::{Ctx, noop, stop_child};
+use super::{Ctx, noop, push_paused, resume_until_done, stop_child};
 
 #[derive(Debug, clap::Args)]
 pub struct BatchBenchArgs {
@@ -79,22 +79,9 @@ async fn drain(queue: &Queue, db: &PgPool, n: usize, in_batch: bool) -> anyhow::
         batches::create(db, &b, &ids).await?;
         jobs = jobs.into_iter().map(|j| j.batch(batch.to_string())).collect();
     }
-    queue.pause().await?;
-    queue.push_bulk(&jobs).await?;
-    let before = queue.counts().await?.succeeded_total;
+    let before = push_paused(queue, &jobs).await?;
+    let rate = resume_until_done(queue, before, n).await?;
     let t = Instant::now();
-    queue.resume().await?;
-    loop {
-        let c = queue.counts().await?;
-        if c.succeeded_total - before >= n as u64 {
-            break;
-        }
-        if t.elapsed() > Duration::from_secs(600) {
-            bail!("the queue did not drain: {c:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let rate = n as f64 / t.elapsed().as_secs_f64();
     if !in_batch {
         return Ok((rate, None));
     }

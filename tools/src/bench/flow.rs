@@ -9,7 +9,7 @@ use anyhow::bail;
 use nightshift_common::Config;
 use nightshift_queue::{Dedupe, DedupeMode, NewJob, Queue};
 
-use super::{Ctx, noop, stop_child};
+use super::{Ctx, drain_rate, noop, stop_child};
 
 #[derive(Debug, clap::Args)]
 pub struct FlowBenchArgs {
@@ -207,14 +207,4 @@ async fn start_waits(queue: &Queue, ids: Vec<String>) -> anyhow::Result<Vec<i64>
     }
     waits.sort_unstable();
     Ok(waits)
-}
-
-/// Pushes `jobs` into the paused queue, resumes it, and returns the rate it drained at.
-async fn drain_rate(queue: &Queue, jobs: &[NewJob]) -> anyhow::Result<f64> {
-    queue.pause().await?;
-    queue.push_bulk(jobs).await?;
-    let t = Instant::now();
-    queue.resume().await?;
-    drained(queue).await?;
-    Ok(jobs.len() as f64 / t.elapsed().as_secs_f64())
 }

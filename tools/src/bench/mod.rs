@@ -177,6 +177,26 @@ impl Ctx {
     }
 }
 
+/// Pushes `jobs` into the paused queue, resumes it and returns the rate it drained at.
+pub(crate) async fn drain_rate(queue: &Queue, jobs: &[NewJob]) -> anyhow::Result<f64> {
+    let before = push_paused(queue, jobs).await?;
+    resume_until_done(queue, before, jobs.len()).await
+}
+
+/// Pushes `jobs` into the paused queue: the succeeded count to drain from.
+pub(crate) async fn push_paused(queue: &Queue, jobs: &[NewJob]) -> anyhow::Result<u64> {
+    queue.pause().await?;
+    queue.push_bulk(jobs).await?;
+    Ok(queue.counts().await?.succeeded_total)
+}
+
+/// Resumes the queue and waits until `n` more jobs than `before` succeeded: the rate.
+pub(crate) async fn resume_until_done(queue: &Queue, before: u64, n: usize) -> anyhow::Result<f64> {
+    queue.resume().await?;
+    let (took, _) = wait_processed(queue, before, n as u64, Duration::MAX).await?;
+    Ok(n as f64 / took.as_secs_f64())
+}
+
 /// Waits until `target` jobs succeeded; also returns the rate in each `window`.
 async fn wait_processed(
     queue: &Queue,

@@ -1,13 +1,10 @@
 //! `nightshift bench-progress`: what progress reports cost. The same `diag.sleep` jobs, each
 //! reporting ten times a second or quiet, drained from a paused start by one worker process
 //! (history on), alternated; the rate and the worker's CPU time per job for each.
-use std::time::{Duration, Instant};
-
-use anyhow::bail;
 use nightshift_common::Config;
-use nightshift_queue::{NewJob, Queue};
+use nightshift_queue::NewJob;
 
-use super::{Ctx, cpu_secs, stop_child};
+use super::{Ctx, cpu_secs, drain_rate, stop_child};
 
 #[derive(Debug, clap::Args)]
 pub struct ProgressBenchArgs {
@@ -43,7 +40,8 @@ async fn bench(ctx: &Ctx, args: &ProgressBenchArgs) -> anyhow::Result<()> {
     for round in 1..=args.rounds {
         for quiet in [true, false] {
             let cpu = cpu_secs(pid);
-            let rate = drain(&queue, args, quiet).await?;
+            let jobs: Vec<NewJob> = (0..args.jobs).map(|_| sleeper(args.job_ms, quiet)).collect();
+            let rate = drain_rate(&queue, &jobs).await?;
             let cpu_us = (cpu_secs(pid) - cpu) * 1e6 / args.jobs as f64;
             let what = if quiet { "quiet    " } else { "reporting" };
             println!("round {round}: {what}: {rate:>8.0} jobs/s, worker CPU {cpu_us:>6.0} µs/job");
@@ -56,24 +54,4 @@ async fn bench(ctx: &Ctx, args: &ProgressBenchArgs) -> anyhow::Result<()> {
 fn sleeper(ms: u64, quiet: bool) -> NewJob {
     let payload = serde_json::json!({ "ms": ms, "quiet": quiet });
     NewJob::new("diag.sleep", payload.to_string()).max_attempts(3)
-}
-
-/// Pushes the jobs into the paused queue, resumes it and times the drain.
-async fn drain(queue: &Queue, args: &ProgressBenchArgs, quiet: bool) -> anyhow::Result<f64> {
-    let jobs: Vec<NewJob> = (0..args.jobs).map(|_| sleeper(args.job_ms, quiet)).collect();
-    queue.pause().await?;
-    queue.push_bulk(&jobs).await?;
-    let before = queue.counts().await?.succeeded_total;
-    let t = Instant::now();
-    queue.resume().await?;
-    loop {
-        let c = queue.counts().await?;
-        if c.succeeded_total - before >= args.jobs as u64 {
-            return Ok(args.jobs as f64 / t.elapsed().as_secs_f64());
-        }
-        if t.elapsed() > Duration::from_secs(900) {
-            bail!("the queue did not drain: {c:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }

@@ -8,17 +8,16 @@ use std::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use anyhow::bail;
 use axum::{body::Bytes, extract::State, http::StatusCode, routing::post};
 use nightshift_common::Config;
 use nightshift_queue::{NewJob, Queue};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use prost::Message;
 
-use super::{Ctx, cpu_secs, noop, stop_child};
+use super::{Ctx, cpu_secs, noop, push_paused, resume_until_done, stop_child};
 
 #[derive(Debug, clap::Args)]
 pub struct TracingBenchArgs {
@@ -91,27 +90,13 @@ async fn bench(ctx: &Ctx, args: &TracingBenchArgs) -> anyhow::Result<()> {
 /// drain; stops the worker (which flushes its exporter). The rate, and the worker's CPU per job.
 async fn drain(queue: &Queue, mut cmd: tokio::process::Command, n: usize) -> anyhow::Result<(f64, f64)> {
     let jobs: Vec<NewJob> = (0..n).map(|_| noop()).collect();
-    queue.pause().await?;
-    queue.push_bulk(&jobs).await?;
+    let before = push_paused(queue, &jobs).await?;
     let child = cmd.spawn()?;
     let pid = child.id().unwrap_or_default();
     // Started and connected before the clock starts.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let before = queue.counts().await?.succeeded_total;
     let cpu = cpu_secs(pid);
-    let t = Instant::now();
-    queue.resume().await?;
-    loop {
-        let c = queue.counts().await?;
-        if c.succeeded_total - before >= n as u64 {
-            break;
-        }
-        if t.elapsed() > Duration::from_secs(900) {
-            bail!("the queue did not drain: {c:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let rate = n as f64 / t.elapsed().as_secs_f64();
+    let rate = resume_until_done(queue, before, n).await?;
     let cpu_us = (cpu_secs(pid) - cpu) * 1e6 / n as f64;
     stop_child(child).await;
     Ok((rate, cpu_us))

@@ -63,22 +63,24 @@ where
 
     fn call(&mut self, task: Task<Job>) -> Self::Future {
         let job = task.args.clone();
-        // One span per run, named and described as OpenTelemetry's messaging conventions ask
-        // (`otel.*` fields are read by the tracing bridge when traces are exported).
+        // One span per run. The fields OpenTelemetry's messaging conventions ask for are
+        // declared empty and filled by the span hook only when traces are exported: every log
+        // layer formats a span's fields when the span opens, once per job.
+        use tracing::field::Empty;
         let span = tracing::info_span!(
             "job",
-            otel.name = %format_args!("process {}", job.queue),
-            otel.kind = "consumer",
-            messaging.system = "nightshift",
-            messaging.operation.name = "process",
-            messaging.destination.name = %job.queue,
-            messaging.message.id = %job.id,
             job.id = %job.id,
             job.kind = %job.kind,
             job.attempt = job.attempt,
             queue = %job.queue,
-            trace_id = tracing::field::Empty,
-            span_id = tracing::field::Empty,
+            otel.name = Empty,
+            otel.kind = Empty,
+            messaging.system = Empty,
+            messaging.operation.name = Empty,
+            messaging.destination.name = Empty,
+            messaging.message.id = Empty,
+            trace_id = Empty,
+            span_id = Empty,
         );
         if let Some(hook) = self.shared.options.span_hook {
             hook(&span, &job);

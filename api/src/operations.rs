@@ -177,7 +177,7 @@ impl Actor {
             if let Some(s @ (JobState::Cancelled | JobState::Queued)) = state
                 && let Ok(uuid) = uuid::Uuid::parse_str(id)
             {
-                history::record_operator_state(db, &[uuid], s).await?;
+                record_in_history(db, &[uuid], s).await;
             }
             let state = state.map_or_else(|| "discarded".to_string(), |s| s.to_string());
             tracing::info!(job.id = %id, queue = queue.name(), %action, by = %self.name, "operator job action");
@@ -270,7 +270,7 @@ impl Actor {
                     }
                 }
                 // Queued again, as `job` records one retry.
-                history::record_operator_state(db, &retried, JobState::Queued).await?;
+                record_in_history(db, &retried, JobState::Queued).await;
             }
             tracing::info!(queue = queue.name(), %action, jobs = done, by = %self.name, "operator action on the dead set");
             Ok(done)
@@ -283,6 +283,14 @@ impl Actor {
             |n| json!({ "jobs": n }),
         )
         .await
+    }
+}
+
+/// An operator's action on jobs no worker holds, written to their history. The action itself
+/// is done by then: a failed write is logged, not answered as the action's failure.
+async fn record_in_history(db: &PgPool, ids: &[uuid::Uuid], state: JobState) {
+    if let Err(e) = history::record_operator_state(db, ids, state).await {
+        tracing::error!(error = %e, jobs = ids.len(), %state, "an operator's action was not written to the job history");
     }
 }
 

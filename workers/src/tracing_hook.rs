@@ -9,7 +9,10 @@ pub(crate) fn relate_run(span: &tracing::Span, job: &Job) {
         return;
     }
     // Before the span is related, which starts it: its kind is fixed from then on.
-    span.record("otel.name", tracing::field::display(format_args!("process {}", job.queue)));
+    span.record(
+        "otel.name",
+        tracing::field::display(format_args!("process {}", job.queue)),
+    );
     span.record("otel.kind", "consumer");
     span.record("messaging.system", "nightshift");
     span.record("messaging.operation.name", "process");

@@ -81,14 +81,25 @@ async fn a_concurrency_limit_holds_across_worker_processes_one_killed_and_one_st
     q.push_bulk(&jobs).await.unwrap();
     let procs: Vec<Proc> = (0..3).map(|_| Proc::spawn(&["worker"], &config, &[])).collect();
 
-    // Kill the first, then stop the second, each while it runs a keyed job.
+    // Kill the first, then stop the second, each while it runs a keyed job whose run has
+    // begun (its start is on record: a lease alone may not have reached the handler yet).
+    let pool = db.pool().await;
     let holding = |pid: u32| {
-        let q = q.clone();
+        let (q, pool) = (q.clone(), pool.clone());
         async move {
             let running = q.list(JobState::Running, 0, 100).await.ok()?;
-            running
+            let job = running
                 .into_iter()
-                .find(|j| j.worker.as_deref().and_then(pid_of) == Some(pid))
+                .find(|j| j.worker.as_deref().and_then(pid_of) == Some(pid))?;
+            let started: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM diag_effects WHERE job_id::text = $1 AND attempt = $2)",
+            )
+            .bind(&job.id)
+            .bind(job.attempts as i32)
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+            started.then_some(job)
         }
     };
     let killed = poll_until(Duration::from_secs(30), || holding(procs[0].pid()))

@@ -161,6 +161,66 @@ async fn re_runs_sequential_and_concurrent_leave_one_identical_row_and_one_alert
     app.stop().await;
 }
 
+/// Only the user's current projection sends a low-balance e-mail: a what-if for a later date,
+/// or for a day older than the current one, finds the same shortfall and stays quiet.
+#[tokio::test]
+async fn a_what_if_projection_sends_no_low_balance_email_and_the_current_one_does() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    seed_user(&pool, 7, "UTC").await;
+    // Below the 20,000 threshold from the first day of any projection.
+    exec(
+        &pool,
+        "INSERT INTO accounts (user_id, name, balance) VALUES (7, 'main', 10000)",
+    )
+    .await;
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(RW);
+    let today = Utc::now().date_naive();
+    let refresh = |body: Value| {
+        let (app, token) = (&app, &token);
+        async move {
+            let resp = app
+                .http
+                .post(format!("{}/v1/users/7/cashflow/refresh", app.base))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 202);
+            let job = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+            let done = app.wait_state(token, &job, "succeeded", Duration::from_secs(10)).await;
+            assert!(done["result"]["first_shortfall"].is_string(), "a shortfall: {done}");
+        }
+    };
+    let alerted = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT message_key FROM email_outbox WHERE message_key LIKE 'low_balance:7:%' ORDER BY 1",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    let later = today + chrono::Days::new(30);
+    refresh(json!({"as_of": later.to_string()})).await;
+    assert_eq!(alerted().await, Vec::<String>::new(), "a what-if for {later} alerted");
+    refresh(json!({})).await;
+    assert_eq!(
+        alerted().await,
+        [format!("low_balance:7:{today}")],
+        "the current one alerts"
+    );
+    let earlier = today - chrono::Days::new(10);
+    refresh(json!({"as_of": earlier.to_string()})).await;
+    assert_eq!(
+        alerted().await,
+        [format!("low_balance:7:{today}")],
+        "a what-if for {earlier} alerted"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_nightly_fan_out_projects_each_due_user_once_even_when_restarted_half_way() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);

@@ -33,9 +33,10 @@ impl Handler for Project {
             (computed - loaded).as_micros(),
         );
         let projection = &row.projection;
+        let today = Utc::now().with_timezone(&inputs.time_zone).date_naive();
         if saved.is_ok()
             && projection.first_shortfall.is_some()
-            && let Err(e) = send_alerts(env, &[(p.user_id, projection.as_of)]).await
+            && let Err(e) = send_alerts(env, &[(p.user_id, projection.as_of, today)]).await
         {
             return Outcome::retry(format!("queueing the low-balance e-mail: {e}"));
         }
@@ -81,7 +82,9 @@ impl Handler for ProjectMany {
         let saved = started.elapsed();
         // Every e-mail these users' projections call for and that is not out yet, including
         // those of users a run that died after storing them did not get to.
-        let alerts = match send_alerts(env, &p.users).await {
+        // Each user's date is their today when the run was planned: their current projection.
+        let users: Vec<_> = p.users.iter().map(|&(id, d)| (id, d, d)).collect();
+        let alerts = match send_alerts(env, &users).await {
             Ok(n) => n,
             Err(e) => return Outcome::retry(format!("queueing the low-balance e-mails: {e}")),
         };
@@ -120,13 +123,15 @@ fn compute(inputs: &store::Inputs, horizon: u32, include_as_of: bool) -> store::
     }
 }
 
-/// Queues the low-balance e-mails the stored projections of `users` (id, as-of date) call
-/// for, once per (user, shortfall date): the outbox key is the fence, so tomorrow's projection
-/// finding the same shortfall, or a retry of this one, sends nothing new. Asked after storing,
-/// so a run that died between storing and e-mailing sends them when it runs again.
+/// Queues the low-balance e-mails the stored projections of `users` (id, as-of date, the
+/// user's today) call for, once per (user, shortfall date): the outbox key is the fence, so
+/// tomorrow's projection finding the same shortfall, or a retry of this one, sends nothing new.
+/// Asked after storing, so a run that died between storing and e-mailing sends them when it
+/// runs again. Only a user's current projection alerts: a what-if (another date than the
+/// newest up to their today) is a question asked of the data, not a warning to send.
 async fn send_alerts(
     env: &JobEnv,
-    users: &[(i64, NaiveDate)],
+    users: &[(i64, NaiveDate, NaiveDate)],
 ) -> Result<usize, nightshift_catalog::email::EnqueueError> {
     use nightshift_catalog::email::{self, NewEmail};
     let owed = store::alerts_owed(&env.db, users).await?;

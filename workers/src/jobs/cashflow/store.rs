@@ -229,23 +229,29 @@ pub struct Alert {
     pub currency: String,
 }
 
-/// The low-balance e-mails the stored projections of `users` (id, as-of date) call for and
-/// that are not out yet.
-pub async fn alerts_owed(db: &PgPool, users: &[(i64, NaiveDate)]) -> Result<Vec<Alert>, sqlx::Error> {
+/// The low-balance e-mails the stored projections of `users` (id, as-of date, today) call for
+/// and that are not out yet, for those that are the user's current projection (the newest as
+/// of a day up to their today).
+pub async fn alerts_owed(db: &PgPool, users: &[(i64, NaiveDate, NaiveDate)]) -> Result<Vec<Alert>, sqlx::Error> {
     sqlx::query_as(
         "SELECT c.user_id, c.first_shortfall AS date, c.closing[(c.first_shortfall - c.as_of) + 1] AS balance,
             c.threshold, u.email AS address, coalesce(u.name, split_part(u.email, '@', 1)) AS name,
             u.currency::text AS currency
-         FROM unnest($1::bigint[], $2::date[]) AS t (id, as_of)
+         FROM unnest($1::bigint[], $2::date[], $3::date[]) AS t (id, as_of, today)
          JOIN cashflow_projections c ON c.user_id = t.id AND c.as_of = t.as_of
          JOIN users u ON u.id = c.user_id
-         WHERE c.first_shortfall IS NOT NULL AND NOT EXISTS (
+         WHERE c.first_shortfall IS NOT NULL AND c.as_of <= t.today
+           AND NOT EXISTS (
+            SELECT 1 FROM cashflow_projections newer
+            WHERE newer.user_id = c.user_id AND newer.as_of > c.as_of AND newer.as_of <= t.today)
+           AND NOT EXISTS (
             SELECT 1 FROM email_outbox o
             WHERE o.message_key = 'low_balance:' || c.user_id || ':' || to_char(c.first_shortfall, 'YYYY-MM-DD')
               AND o.state <> 'pending')",
     )
     .bind(users.iter().map(|u| u.0).collect::<Vec<_>>())
     .bind(users.iter().map(|u| u.1).collect::<Vec<_>>())
+    .bind(users.iter().map(|u| u.2).collect::<Vec<_>>())
     .fetch_all(db)
     .await
 }

@@ -575,3 +575,49 @@ async fn a_webhook_to_a_private_address_is_refused_and_nothing_is_sent() {
     }
     app.stop().await;
 }
+
+/// E-mails queued many at once, one of them under a key an earlier message to another
+/// recipient holds: that one keeps its first recipient and is not sent again; the rest go.
+#[tokio::test]
+async fn emails_queued_together_send_the_rest_when_one_key_was_used_for_another_recipient() {
+    use nightshift_catalog::{
+        Queues,
+        email::{self, NewEmail},
+    };
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let pool = db.pool().await;
+    let queues = Queues::new(connect_redis(&config.redis_url).await.unwrap(), &config.queue);
+    let vars = json!({"name": "A", "date": "2026-12-24", "projected_balance": "€1.00", "threshold": "€200.00"});
+    let mail = |key, to| NewEmail {
+        key,
+        template: "low_balance",
+        to,
+        vars: &vars,
+    };
+    let first = email::enqueue_many(&pool, &queues, &[mail("k-b", "b@example.com")], "test").await;
+    assert_eq!(first.unwrap(), 1);
+    let batch = [
+        mail("k-a", "a@example.com"),
+        mail("k-b", "someone-else@example.com"),
+        mail("k-c", "c@example.com"),
+    ];
+    let pushed = email::enqueue_many(&pool, &queues, &batch, "test").await.unwrap();
+    assert_eq!(pushed, 2, "k-a and k-c are pushed, k-b is not pushed again");
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT message_key, recipient FROM email_outbox ORDER BY message_key")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("k-a".to_string(), "a@example.com".to_string()),
+            ("k-b".to_string(), "b@example.com".to_string()),
+            ("k-c".to_string(), "c@example.com".to_string()),
+        ]
+    );
+    let q = queues.get("email").unwrap();
+    let c = q.counts().await.unwrap();
+    assert_eq!(c.queued + c.scheduled, 3, "one send job per message: {c:?}");
+}

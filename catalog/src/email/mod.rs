@@ -124,8 +124,8 @@ pub async fn enqueue(
 
 /// [`enqueue`] for many messages in three round trips (one insert, one read, one push),
 /// for a run that alerts thousands of users at once. A message whose address cannot take mail
-/// (logged) or whose key was used for another template or recipient is left out: the rest go.
-/// Returns how many send jobs were pushed.
+/// or whose key was used for another template or recipient is left out (and logged): the rest
+/// go. Returns how many send jobs were pushed.
 pub async fn enqueue_many(
     db: &PgPool,
     queues: &Queues,
@@ -165,19 +165,28 @@ pub async fn enqueue_many(
     .bind(rows.iter().map(|r| r.3.html.as_str()).collect::<Vec<_>>())
     .execute(db)
     .await?;
-    // The keys still to send, for the template and recipient asked: a row there from before
-    // for another recipient keeps its key, as `enqueue`'s KeyReused does.
-    let pending: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT o.message_key, o.template, o.recipient FROM email_outbox o
-         JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS t (key, template, recipient)
-           ON o.message_key = t.key AND o.template = t.template AND o.recipient = t.recipient
-         WHERE o.state = 'pending'",
+    // The keys still to send. A row there from before for another template or recipient keeps
+    // its key, as `enqueue`'s KeyReused does, and is named in the log rather than dropped
+    // without a word.
+    let found: Vec<(String, String, String, bool, bool)> = sqlx::query_as(
+        "SELECT o.message_key, o.template, o.recipient,
+                o.template = t.template AND o.recipient = t.recipient, o.state = 'pending'
+         FROM email_outbox o JOIN UNNEST($1::text[], $2::text[], $3::text[]) AS t (key, template, recipient)
+           ON o.message_key = t.key",
     )
     .bind(rows.iter().map(|r| r.0).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.1).collect::<Vec<_>>())
     .bind(rows.iter().map(|r| r.2.as_str()).collect::<Vec<_>>())
     .fetch_all(db)
     .await?;
+    let mut pending = Vec::with_capacity(found.len());
+    for (key, template, recipient, same, is_pending) in found {
+        if !same {
+            tracing::warn!(key, "no e-mail: the key was used for another template or recipient");
+        } else if is_pending {
+            pending.push((key, template, recipient));
+        }
+    }
     let jobs = pending.iter().map(|(key, template, recipient)| {
         let payload = SendPayload {
             message_key: key.clone(),

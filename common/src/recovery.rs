@@ -159,10 +159,23 @@ async fn rederive(
             pipe.exists(queues[queue].job_key(&id.to_string()));
         }
         let present: Vec<bool> = pipe.query_async(conn).await?;
-        for ((id, queue, kind, payload, max_attempts), present) in rows.into_iter().zip(present) {
-            if present {
-                continue;
-            }
+        let lost: Vec<_> = rows
+            .into_iter()
+            .zip(present)
+            .filter_map(|(row, present)| (!present).then_some(row))
+            .collect();
+        if lost.is_empty() {
+            continue;
+        }
+        // A batch's job goes back into its batch, which would otherwise wait for it forever.
+        let batch_of: HashMap<Uuid, Uuid> =
+            sqlx::query_as("SELECT job_id, batch_id FROM batch_jobs WHERE job_id = ANY($1)")
+                .bind(lost.iter().map(|r| r.0).collect::<Vec<_>>())
+                .fetch_all(db)
+                .await?
+                .into_iter()
+                .collect();
+        for (id, queue, kind, payload, max_attempts) in lost {
             let Some(mut job) = payload.as_ref().and_then(|p| job_for(&kind, p)) else {
                 tracing::error!(job.id = %id, %kind, "a lost job without a recorded payload or a known kind cannot be re-derived");
                 continue;
@@ -170,6 +183,9 @@ async fn rederive(
             job.id = id.to_string();
             if let Some(max) = max_attempts {
                 job.max_attempts = max.max(1) as u32;
+            }
+            if let Some(batch) = batch_of.get(&id) {
+                job = job.batch(batch.to_string());
             }
             queues[&queue].push(job).await?;
             pushed += 1;

@@ -238,6 +238,52 @@ async fn the_callback_is_enqueued_once_with_a_worker_killed_near_the_end_and_red
     api.stop().await;
 }
 
+/// A batch's job that Redis lost in a restart from its append-only file is re-derived from the
+/// history into its batch: the batch still finishes and calls back once.
+#[tokio::test]
+async fn a_batch_job_lost_in_a_redis_restart_is_rederived_into_its_batch() {
+    let mut redis = PrivateRedis::start_durable();
+    let db = TestDb::create().await;
+    let config = config(&redis, &db);
+    let api = App::start(&config, false).await;
+    let token = token(RW);
+    // Workers watch the server: they see it before and after the restart.
+    let workers = App::start(&config, true).await;
+    let q = queue(&redis, "default").await;
+    q.pause().await.unwrap();
+    let (status, made) = call(
+        &api,
+        &token,
+        "POST",
+        "/v1/batches",
+        Some(json!({"jobs": [effect("lost-0"), effect("lost-1")],
+                    "on_complete": {"kind": "diag.effect", "payload": {"key": "lost-complete"}}})),
+    )
+    .await;
+    assert_eq!(status, 202, "{made}");
+    let id = made["id"].as_str().unwrap().to_string();
+    let lost = made["job_ids"][0].as_str().unwrap().to_string();
+    // Its writes gone as if never written to the file: the restarted Redis does not have it.
+    let _: () = redis::cmd("DEL")
+        .arg(q.job_key(&lost))
+        .query_async(&mut q.connection())
+        .await
+        .unwrap();
+    redis.restart();
+    let q = queue(&redis, "default").await;
+    wait_for(
+        "the restarted Redis to take commands",
+        Duration::from_secs(10),
+        || async { q.resume().await.ok() },
+    )
+    .await;
+    let b = finished(&api, &token, &id, Duration::from_secs(30)).await;
+    assert_eq!((&b["total"], &b["succeeded"]), (&json!(2), &json!(2)), "{b}");
+    assert_eq!(callback_jobs(&db, &id).await.len(), 1);
+    workers.stop().await;
+    api.stop().await;
+}
+
 #[tokio::test]
 async fn another_clients_batch_is_a_404_and_bad_batches_name_their_field() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);

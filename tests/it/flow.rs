@@ -231,6 +231,8 @@ async fn ready_jobs_start_by_priority_and_in_order_within_one() {
     q.cancel(&late).await.unwrap();
     q.retry(&late).await.unwrap();
     expected.push((0, "p0-late".into()));
+    // Listed once: the id its cancel left in the list was taken out by the retry.
+    assert_eq!(q.counts().await.unwrap().queued, expected.len() as u64);
     let listed = q.list(nightshift_queue::JobState::Queued, 0, 100).await.unwrap();
     assert_eq!(
         (listed[0].priority, listed.last().unwrap().priority),
@@ -309,4 +311,37 @@ async fn pending_and_throttle_keys_hold_while_the_job_fails_and_retries() {
         assert_eq!(later["id"] == first["id"], after_success == 200, "{dedupe}");
     }
     app.stop().await;
+}
+
+/// A grouped job cancelled while it waits and retried by hand is listed and counted once (its
+/// cancel left its id in the group's list), and runs once.
+#[tokio::test]
+async fn a_grouped_job_cancelled_and_retried_by_hand_is_counted_once_and_runs_once() {
+    use nightshift_queue::NewJob;
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let q = queue(&redis, "default").await;
+    let effect = |key: &str| NewJob::new("diag.effect", json!({"key": key}).to_string()).group("g1");
+    let retried = effect("g-retried");
+    let id = retried.id.clone();
+    q.push(retried).await.unwrap();
+    q.push(effect("g-other")).await.unwrap();
+    q.cancel(&id).await.unwrap();
+    assert_eq!(q.retry(&id).await.unwrap(), nightshift_queue::JobState::Queued);
+    assert_eq!(q.counts().await.unwrap().queued, 2);
+    let worker = App::start(&config, true).await;
+    let pool = db.pool().await;
+    let ran = poll_until(Duration::from_secs(20), || async {
+        let c = q.counts().await.ok()?;
+        let keys: Vec<String> = sqlx::query_scalar("SELECT business_key FROM diag_ledger ORDER BY 1")
+            .fetch_all(&pool)
+            .await
+            .ok()?;
+        (c.queued + c.running == 0 && keys.len() == 2).then_some(keys)
+    })
+    .await
+    .expect("both ran and the queue is empty");
+    assert_eq!(ran, ["g-other", "g-retried"]);
+    assert_eq!(q.inspect(&id).await.unwrap().unwrap().attempts, 1);
+    worker.stop().await;
 }

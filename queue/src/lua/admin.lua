@@ -8,6 +8,23 @@ local state = f[1]
 if not state then return 'missing' end
 local sets = {scheduled = KEYS[2], retrying = KEYS[3], dead = KEYS[4]}
 
+-- A job cancelled while it waited left its id in its list (a lease skips such an id: O(1),
+-- where taking it out at the cancel is O(n)). A retry by hand takes it out before listing the
+-- job again, so the job is listed, counted and leased once.
+local function unlist(id)
+  local f = redis.call('HMGET', jk, 'prio', 'group', 'ckey')
+  if f[2] then
+    if redis.call('LREM', base .. ':g:' .. f[2], -1, id) > 0 then
+      redis.call('HINCRBY', base .. ':stats', 'grouped', -1)
+    end
+  else
+    redis.call('LREM', f[1] and (base .. ':ready:' .. f[1]) or KEYS[1], -1, id)
+  end
+  if f[3] and redis.call('LREM', base .. ':ckw:' .. f[3], -1, id) > 0 then
+    redis.call('HINCRBY', base .. ':stats', 'parked', -1)
+  end
+end
+
 if action == 'retry' then
   if state ~= 'dead' and state ~= 'retrying' and state ~= 'scheduled' and state ~= 'cancelled' then
     return 'invalid:' .. state
@@ -18,6 +35,7 @@ if action == 'retry' then
   local max = math.max(tonumber(f[3]), tonumber(f[2]) + 1)
   redis.call('HSET', jk, 'state', 'queued', 'max_attempts', max)
   redis.call('HDEL', jk, 'cancel', 'finished_at')
+  if state == 'cancelled' then unlist(id) end
   requeue(base, KEYS[1], id)
   redis.call('PUBLISH', channel, 1)
   return 'queued'

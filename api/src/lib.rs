@@ -214,13 +214,20 @@ pub fn router(state: AppState) -> Router {
                 .get("x-request-id")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
+            // The path is the client's text: bounded and escaped, as every log line of the
+            // request carries it. The span's name is the route's template (OpenTelemetry's
+            // `{method} {http.route}`), or the method alone for a path no route matched.
+            let name = match req.extensions().get::<axum::extract::MatchedPath>() {
+                Some(route) => format!("{} {}", req.method(), route.as_str()),
+                None => req.method().to_string(),
+            };
             let span = tracing::info_span!(
                 "request",
-                otel.name = %format_args!("{} {}", req.method(), req.uri().path()),
+                otel.name = %name,
                 otel.kind = "server",
                 method = %req.method(),
-                path = %req.uri().path(),
-                request_id = %id,
+                path = %nightshift_common::telemetry::untrusted(req.uri().path()),
+                request_id = %nightshift_common::telemetry::untrusted(id),
                 trace_id = tracing::field::Empty,
                 span_id = tracing::field::Empty,
             );

@@ -496,6 +496,16 @@ async fn the_log_carries_no_forged_lines_and_no_token_without_demo() {
         .await
         .unwrap();
     assert!(matches!(r.status().as_u16(), 401 | 431), "{}", r.status());
+    // A path of 60 KB (near the longest a URI may be) with an encoded line break, under a token
+    // that is refused and logged.
+    let path = format!("/v1/jobs/%0AFORGED-LINE{}", "A".repeat(60_000));
+    let r = http
+        .get(format!("http://{addr}{path}"))
+        .bearer_auth(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(r.status().as_u16(), 401 | 404 | 414 | 431), "{}", r.status());
     api.signal("TERM");
     let (_, log) = api.wait_output();
     assert!(log.contains("Nightshift is running"), "{log}");

@@ -113,6 +113,7 @@ async fn a_request_its_publish_and_each_run_are_traced_and_runs_link_to_their_cr
         .iter()
         .find(|s| s.kind == 2 && s.trace_id == CALLER_TRACE && s.parent_span_id == CALLER_SPAN)
         .expect("the request span, a child of the caller's");
+    assert_eq!(request.name, "POST /v1/jobs", "named after its route");
     let publishes: Vec<&ReceivedSpan> = spans
         .iter()
         .filter(|s| s.name == "publish default" && s.trace_id == CALLER_TRACE)

@@ -60,7 +60,7 @@ pub async fn record_changes(State(state): State<AppState>, mut req: Request, nex
     };
     // The action has happened; a lost audit row is loud in the logs, not a failed request.
     if let Err(e) = state.audit.write(vec![entry]).await {
-        tracing::error!(error = %e, %path, "audit log write failed");
+        tracing::error!(error = %e, path = %nightshift_common::telemetry::untrusted(&path), "audit log write failed");
     }
     resp
 }

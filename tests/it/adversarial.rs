@@ -506,6 +506,14 @@ async fn the_log_carries_no_forged_lines_and_no_token_without_demo() {
         .await
         .unwrap();
     assert!(matches!(r.status().as_u16(), 401 | 404 | 414 | 431), "{}", r.status());
+    // A cross-origin post to the dashboard, with a long path and origin: refused and logged.
+    let r = http
+        .post(format!("http://{addr}/dashboard/queues/{}", "B".repeat(20_000)))
+        .header("origin", format!("https://evil.example/{}", "C".repeat(6_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
     api.signal("TERM");
     let (_, log) = api.wait_output();
     assert!(log.contains("Nightshift is running"), "{log}");
@@ -517,6 +525,7 @@ async fn the_log_carries_no_forged_lines_and_no_token_without_demo() {
         !log.contains('\u{1b}') && !log.contains("\\u001b[31m"),
         "an escape sequence reached the log"
     );
+    assert!(log.contains("cross-origin request refused"), "{log}");
     assert!(
         log.contains("token rejected"),
         "the rejection is logged, escaped: {log}"

@@ -152,7 +152,11 @@ async fn guard_origin(State(state): State<AppState>, req: Request, next: Next) -
             .get(header::ORIGIN)
             .and_then(|v| v.to_str().ok())
             .map(String::from);
-        tracing::warn!(%path, ?origin, "dashboard: cross-origin request refused");
+        tracing::warn!(
+            path = %nightshift_common::telemetry::untrusted(&path),
+            origin = %nightshift_common::telemetry::untrusted(origin.as_deref().unwrap_or("")),
+            "dashboard: cross-origin request refused"
+        );
         actions::audit(
             &state,
             "anonymous",

@@ -105,7 +105,10 @@ where
             };
             shared.leases.lock().expect("lease registry poisoned").remove(&job.id);
             if let Outcome::Retry { error, .. } | Outcome::Dead(error) = &outcome {
-                tracing::warn!(error = %error, "job failed");
+                // A handler's error may quote a client's payload: escaped (Debug) and bounded,
+                // so it can neither forge a line nor flood the log. The job keeps it whole.
+                let shown: String = error.chars().take(500).collect();
+                tracing::warn!(error = ?shown, "job failed");
             }
             let retry_delay = match &outcome {
                 Outcome::Retry { after: Some(d), .. } | Outcome::Snooze { after: d, .. } => *d,

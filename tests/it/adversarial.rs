@@ -514,6 +514,28 @@ async fn the_log_carries_no_forged_lines_and_no_token_without_demo() {
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
+    // A job whose error quotes 50 KB of its payload, with a line break, fails and is logged.
+    let message = format!("\nFORGED-LINE {}", "D".repeat(50_000));
+    let token = token(RW);
+    let r = http
+        .post(format!("http://{addr}/v1/jobs"))
+        .bearer_auth(&token)
+        .json(&json!({"kind": "diag.fail", "max_attempts": 1, "payload": {"message": message}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    wait_for("the failing job to end dead", Duration::from_secs(20), || async {
+        let r = http
+            .get(format!("http://{addr}/v1/jobs/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .ok()?;
+        (r.json::<Value>().await.ok()?["state"] == "dead").then_some(())
+    })
+    .await;
     api.signal("TERM");
     let (_, log) = api.wait_output();
     assert!(log.contains("Nightshift is running"), "{log}");
@@ -526,6 +548,7 @@ async fn the_log_carries_no_forged_lines_and_no_token_without_demo() {
         "an escape sequence reached the log"
     );
     assert!(log.contains("cross-origin request refused"), "{log}");
+    assert!(log.contains("job failed"), "{log}");
     assert!(
         log.contains("token rejected"),
         "the rejection is logged, escaped: {log}"

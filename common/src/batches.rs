@@ -150,6 +150,27 @@ pub async fn forget(db: &PgPool, id: Uuid, jobs: &[Uuid]) -> Result<(), sqlx::Er
     tx.commit().await
 }
 
+/// Jobs of unfinished batches, recorded in `made` (UUIDv7 bounds: ids sort by creation), that
+/// have not reported and that no history row knows: pushed and not yet run, or never pushed at
+/// all. Redis tells the two apart.
+pub async fn unrecorded_jobs(
+    db: &PgPool,
+    made: std::ops::Range<Uuid>,
+    limit: i64,
+) -> Result<Vec<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT bj.batch_id, bj.job_id FROM batches b JOIN batch_jobs bj ON bj.batch_id = b.id
+         WHERE b.finished_at IS NULL AND bj.state IS NULL AND bj.job_id >= $1 AND bj.job_id < $2
+           AND NOT EXISTS (SELECT 1 FROM job_history h WHERE h.id = bj.job_id)
+         ORDER BY bj.job_id LIMIT $3",
+    )
+    .bind(made.start)
+    .bind(made.end)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
 /// Seals an open batch: no job may be added, and it finishes once its jobs have. `false` if
 /// there is no such batch; sealing twice is harmless.
 pub async fn seal(db: &PgPool, id: Uuid) -> Result<bool, sqlx::Error> {

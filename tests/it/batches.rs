@@ -284,6 +284,81 @@ async fn a_batch_job_lost_in_a_redis_restart_is_rederived_into_its_batch() {
     api.stop().await;
 }
 
+/// The API recorded a batch's three jobs and stopped before pushing one of them (its caller got
+/// no 202). Past the orphan age, that job, known to no queue and no history, is taken back and
+/// the batch finishes and calls back; a job still waiting in its queue is not taken back.
+#[tokio::test]
+async fn a_batch_job_recorded_but_never_pushed_is_taken_back_and_the_batch_finishes() {
+    use nightshift_common::batches::{self, Callback, NewBatch};
+    use nightshift_queue::NewJob;
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    config.batch_orphan_age = Duration::from_secs(1);
+    let pool = db.pool().await;
+    let batch = uuid::Uuid::now_v7();
+    let ids: Vec<uuid::Uuid> = (0..3).map(|_| uuid::Uuid::now_v7()).collect();
+    batches::create(
+        &pool,
+        &NewBatch {
+            id: batch,
+            submitted_by: Some("client-a".into()),
+            submitted_user: None,
+            description: None,
+            on_complete: Some(Callback {
+                kind: "diag.effect".into(),
+                payload: json!({"key": "orphan-complete"}),
+            }),
+            on_success: None,
+            sealed: true,
+            traceparent: None,
+        },
+        &ids,
+    )
+    .await
+    .unwrap();
+    // The first runs at once, the third waits 4 s in the queue; the second was never pushed.
+    let q = queue(&redis, "default").await;
+    for (i, delay) in [(0, 0), (2, 4)] {
+        let mut job = NewJob::new("diag.effect", json!({"key": format!("orphan-{i}")}).to_string())
+            .batch(batch.to_string())
+            .delay(Duration::from_secs(delay));
+        job.id = ids[i].to_string();
+        q.push(job).await.unwrap();
+    }
+    let workers = App::start(&config, true).await;
+    let counts = || async {
+        sqlx::query_as::<_, (i32, i32, bool)>(
+            "SELECT total, succeeded, finished_at IS NOT NULL FROM batches WHERE id = $1",
+        )
+        .bind(batch)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let first = wait_for("the unpushed job taken back", Duration::from_secs(10), || async {
+        let c = counts().await;
+        (c.0 == 2).then_some(c)
+    })
+    .await;
+    assert!(!first.2, "the batch still waits for its queued job: {first:?}");
+    let done = wait_for("the batch to finish", Duration::from_secs(20), || async {
+        let c = counts().await;
+        c.2.then_some(c)
+    })
+    .await;
+    assert_eq!(done, (2, 2, true));
+    wait_for("the callback to run", Duration::from_secs(10), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM diag_ledger WHERE business_key = 'orphan-complete'")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (n == 1).then_some(())
+    })
+    .await;
+    assert_eq!(callback_jobs(&db, &batch.to_string()).await.len(), 1);
+    workers.stop().await;
+}
+
 #[tokio::test]
 async fn another_clients_batch_is_a_404_and_bad_batches_name_their_field() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);

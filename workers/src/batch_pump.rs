@@ -20,12 +20,23 @@ const TICK: Duration = Duration::from_millis(25);
 /// batch sealed through the API, a pump that died between finishing and pushing).
 const SWEEP: Duration = Duration::from_secs(1);
 
-pub async fn run(db: PgPool, queues: Queues, owner: String) {
+/// How often jobs recorded in a batch but never pushed are looked for (at most).
+const ORPHAN_SWEEP: Duration = Duration::from_secs(60);
+
+pub async fn run(db: PgPool, queues: Queues, owner: String, orphan_age: Duration) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut swept = Instant::now() - SWEEP;
+    let orphan_sweep = ORPHAN_SWEEP.min(orphan_age);
+    let mut orphans_swept = Instant::now();
     loop {
         tick.tick().await;
+        if orphans_swept.elapsed() >= orphan_sweep {
+            orphans_swept = Instant::now();
+            if let Err(e) = take_back_unpushed(&db, &queues, orphan_age).await {
+                tracing::warn!(error = %e, "looking for batch jobs never pushed failed; retrying");
+            }
+        }
         let mut finished = 0;
         for q in queues.iter() {
             match pump(&db, q, &owner).await {
@@ -40,6 +51,45 @@ pub async fn run(db: PgPool, queues: Queues, owner: String) {
             }
         }
     }
+}
+
+/// Takes back from their batches the jobs the API recorded but never pushed (it stopped between
+/// the two, and its caller had no 202): they will never report, and their batch would wait for
+/// them forever. A job counts as never pushed when, `age` after it was recorded, neither the
+/// history nor any queue knows it. Every pump may do it: taking a job back twice is harmless.
+/// Only jobs recorded in the day before that age are looked at: a sweep finds a job soon after
+/// it is `age` old, and the jobs of older batches are not read again every minute.
+async fn take_back_unpushed(db: &PgPool, queues: &Queues, age: Duration) -> anyhow::Result<()> {
+    use nightshift_common::job_ids::first_uuid_v7_at;
+    let end = chrono::Utc::now() - age;
+    let made = first_uuid_v7_at(end - chrono::TimeDelta::days(1))..first_uuid_v7_at(end);
+    let found = batches::unrecorded_jobs(db, made, 1000).await?;
+    let Some(first) = queues.iter().next().filter(|_| !found.is_empty()) else {
+        return Ok(());
+    };
+    let mut pipe = redis::pipe();
+    for (_, job) in &found {
+        for q in queues.iter() {
+            pipe.exists(q.job_key(&job.to_string()));
+        }
+    }
+    let known: Vec<bool> = pipe.query_async(&mut first.connection()).await?;
+    let per_job = queues.iter().count();
+    let mut unpushed: std::collections::BTreeMap<uuid::Uuid, Vec<uuid::Uuid>> = Default::default();
+    for ((batch, job), known) in found.iter().zip(known.chunks(per_job)) {
+        if !known.contains(&true) {
+            unpushed.entry(*batch).or_default().push(*job);
+        }
+    }
+    for (batch, jobs) in unpushed {
+        tracing::warn!(
+            %batch,
+            jobs = jobs.len(),
+            "batch jobs recorded but never pushed (the API stopped in between) taken back"
+        );
+        batches::forget(db, batch, &jobs).await?;
+    }
+    Ok(())
 }
 
 /// Records one queue's waiting events; returns how many batches they finished.

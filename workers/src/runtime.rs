@@ -117,6 +117,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         db.clone(),
         queues.clone(),
         identity.id.to_string(),
+        config.batch_orphan_age,
     ));
     monitor
         .run_with_signal(async move {

@@ -285,6 +285,7 @@ impl Config {
             server,
             public_hosts,
             cashflow_debounce: secs("NIGHTSHIFT_CASHFLOW_DEBOUNCE_SECS", Duration::from_secs(10))?,
+            batch_orphan_age: secs("NIGHTSHIFT_BATCH_ORPHAN_SECS", Duration::from_secs(600))?,
         })
     }
 }

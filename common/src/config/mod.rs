@@ -53,6 +53,9 @@ pub struct Config {
     /// A change to a user's finance data projects them this long after the last change in a
     /// row (a debounce per user); zero projects after every change.
     pub cashflow_debounce: Duration,
+    /// A batch's job that no queue and no history knows this long after it was recorded was
+    /// never pushed (the API stopped between the two): it is taken back from its batch.
+    pub batch_orphan_age: Duration,
 }
 
 /// Connection limits of the HTTP server: what one slow or greedy client may hold.

@@ -93,6 +93,7 @@ pub fn config_at(redis_url: String, db: &TestDb) -> Config {
         public_hosts: Vec::new(),
         // Short, so tests that wait for the projection a change queues wait little.
         cashflow_debounce: Duration::from_secs(1),
+        batch_orphan_age: Duration::from_secs(600),
     }
 }
 

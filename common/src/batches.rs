@@ -152,7 +152,8 @@ pub async fn forget(db: &PgPool, id: Uuid, jobs: &[Uuid]) -> Result<(), sqlx::Er
 
 /// Jobs of unfinished batches, recorded in `made` (UUIDv7 bounds: ids sort by creation), that
 /// have not reported and that no history row knows: pushed and not yet run, or never pushed at
-/// all. Redis tells the two apart.
+/// all. Redis tells the two apart. Only UUIDv7 ids, whose order is their age: the nightly run's
+/// pages have ids drawn from their users, which say nothing of when they were made.
 pub async fn unrecorded_jobs(
     db: &PgPool,
     made: std::ops::Range<Uuid>,
@@ -161,6 +162,7 @@ pub async fn unrecorded_jobs(
     sqlx::query_as(
         "SELECT bj.batch_id, bj.job_id FROM batches b JOIN batch_jobs bj ON bj.batch_id = b.id
          WHERE b.finished_at IS NULL AND bj.state IS NULL AND bj.job_id >= $1 AND bj.job_id < $2
+           AND substr(bj.job_id::text, 15, 1) = '7'
            AND NOT EXISTS (SELECT 1 FROM job_history h WHERE h.id = bj.job_id)
          ORDER BY bj.job_id LIMIT $3",
     )

@@ -156,7 +156,8 @@ pub async fn active_age(db: &PgPool) -> Result<Option<Duration>, KeyringError> {
 
 /// The keys that may verify now: the active one and those within their grace, unsealed.
 pub async fn load(db: &PgPool, master: &MasterKey) -> Result<Vec<RingKey>, KeyringError> {
-    let rows: Vec<(String, String, Vec<u8>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    type Row = (String, String, Vec<u8>, Option<DateTime<Utc>>);
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT kid, status, sealed, retire_after FROM signing_keys
          WHERE status = 'active' OR (status = 'previous' AND retire_after > now())",
     )

@@ -120,6 +120,9 @@ pub async fn recover_if_lost(
     result.map(Some)
 }
 
+/// A job as the history has it: id, queue, kind, payload, max attempts.
+type HistoryRow = (Uuid, String, String, Option<serde_json::Value>, Option<i32>);
+
 /// Re-pushes the jobs made after `after` (a UUIDv7 bound: ids sort by creation) whose last
 /// recorded state is not final and that Redis does not have.
 async fn rederive(
@@ -133,7 +136,7 @@ async fn rederive(
     let mut queues: HashMap<String, Queue> = HashMap::new();
     let mut pushed = 0u64;
     loop {
-        let rows: Vec<(Uuid, String, String, Option<serde_json::Value>, Option<i32>)> = sqlx::query_as(
+        let rows: Vec<HistoryRow> = sqlx::query_as(
             "SELECT id, queue, kind, payload, max_attempts FROM job_history
              WHERE id > $1 AND state IN ('scheduled', 'queued', 'running', 'retrying')
              ORDER BY id LIMIT $2",

@@ -241,10 +241,10 @@ impl Backend for RedisBackend {
             let shared = self.shared.clone();
             self.closing = Some(
                 async move {
-                    if let Some(fetch) = fetching {
-                        if let Ok(f) = fetch.await {
-                            unstarted.extend(f.jobs);
-                        }
+                    if let Some(fetch) = fetching
+                        && let Ok(f) = fetch.await
+                    {
+                        unstarted.extend(f.jobs);
                     }
                     let result = if unstarted.is_empty() {
                         Ok(())

@@ -60,7 +60,7 @@ impl Queue {
             .ok_or_else(|| QueueError::Protocol("empty fetch reply".into()))?;
         let next_due_ms = head.parse::<i64>().ok().filter(|v| *v >= 0);
         let rest: Vec<String> = it.collect();
-        if rest.len() % 9 != 0 {
+        if !rest.len().is_multiple_of(9) {
             return Err(QueueError::Protocol("fetch reply not in 9-field records".into()));
         }
         let mut jobs = Vec::with_capacity(rest.len() / 9);

@@ -40,7 +40,7 @@ const ABORT_EVERY: u64 = 300;
 /// key's business key, so a folded request is lost only if its key's effect never happens);
 /// some sleeps; some that always fail (must end dead, not lost).
 fn job(i: u64, run: &str, aborts_left: &mut usize) -> (&'static str, Option<String>, serde_json::Value) {
-    if *aborts_left > 0 && i % ABORT_EVERY == 0 {
+    if *aborts_left > 0 && i.is_multiple_of(ABORT_EVERY) {
         *aborts_left -= 1;
         return (
             "diag.abort",

@@ -117,7 +117,9 @@ impl Handler for SendEmail {
 
 /// Why a message could not be claimed: already sent or failed, missing, or another job has it.
 async fn not_claimed(db: &PgPool, key: &str) -> Outcome {
-    let row: Result<Option<(String, Option<String>, Option<f64>)>, _> = sqlx::query_as(
+    // State, last error, seconds left on another job's claim.
+    type Row = (String, Option<String>, Option<f64>);
+    let row: Result<Option<Row>, _> = sqlx::query_as(
         "SELECT state, last_error, extract(epoch FROM claimed_until - now())::float8 FROM email_outbox WHERE message_key = $1",
     )
     .bind(key)

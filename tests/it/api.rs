@@ -691,21 +691,7 @@ async fn jobs_an_append_only_restart_lost_are_rederived_and_the_kept_ones_run_on
     let q = queue(&redis, "default").await;
     q.pause().await.unwrap();
     let lost = api.enqueue_id(&token, json!({"kind": "noop"})).await;
-    let mut conn = q.connection();
-    let _: () = redis::cmd("DEL")
-        .arg(q.job_key(&lost))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    redis.restart();
-    let q = queue(&redis, "default").await;
-    // The restarted server answers LOADING while it replays its file.
-    wait_for(
-        "the restarted Redis to take commands",
-        Duration::from_secs(10),
-        || async { q.resume().await.ok() },
-    )
-    .await;
+    let q = restart_redis_without(&mut redis, &q, &lost).await;
     let status = api
         .wait_state(&token, &lost, "succeeded", Duration::from_secs(30))
         .await;

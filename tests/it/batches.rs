@@ -263,20 +263,7 @@ async fn a_batch_job_lost_in_a_redis_restart_is_rederived_into_its_batch() {
     assert_eq!(status, 202, "{made}");
     let id = made["id"].as_str().unwrap().to_string();
     let lost = made["job_ids"][0].as_str().unwrap().to_string();
-    // Its writes gone as if never written to the file: the restarted Redis does not have it.
-    let _: () = redis::cmd("DEL")
-        .arg(q.job_key(&lost))
-        .query_async(&mut q.connection())
-        .await
-        .unwrap();
-    redis.restart();
-    let q = queue(&redis, "default").await;
-    wait_for(
-        "the restarted Redis to take commands",
-        Duration::from_secs(10),
-        || async { q.resume().await.ok() },
-    )
-    .await;
+    restart_redis_without(&mut redis, &q, &lost).await;
     let b = finished(&api, &token, &id, Duration::from_secs(30)).await;
     assert_eq!((&b["total"], &b["succeeded"]), (&json!(2), &json!(2)), "{b}");
     assert_eq!(callback_jobs(&db, &id).await.len(), 1);

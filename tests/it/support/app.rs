@@ -109,6 +109,26 @@ pub async fn queue(redis: &PrivateRedis, name: &str) -> Queue {
     Queue::with_connection(connect_redis(&redis.url()).await.unwrap(), name, queue_config())
 }
 
+/// Restarts a durable Redis without job `lost`, as if its writes never reached the append-only
+/// file (`everysec` on a busy disk), and resumes the paused queue `q` once the restarted server
+/// takes commands (it answers LOADING while it replays its file). The queue, reconnected.
+pub async fn restart_redis_without(redis: &mut PrivateRedis, q: &Queue, lost: &str) -> Queue {
+    let _: () = redis::cmd("DEL")
+        .arg(q.job_key(lost))
+        .query_async(&mut q.connection())
+        .await
+        .unwrap();
+    redis.restart();
+    let q = queue(redis, q.name()).await;
+    crate::support::wait_for(
+        "the restarted Redis to take commands",
+        Duration::from_secs(10),
+        || async { q.resume().await.ok() },
+    )
+    .await;
+    q
+}
+
 /// API and workers in this process, stopped when dropped.
 pub struct App {
     pub base: String,

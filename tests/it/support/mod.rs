@@ -21,7 +21,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use app::{App, Proc, SECRET, cli, config, config_at, keys, queue, queue_config, token};
+pub use app::{App, Proc, SECRET, cli, config, config_at, keys, queue, queue_config, restart_redis_without, token};
 pub use http::{no_redirects, sign_in};
 pub use mail::SmtpSink;
 pub use otlp::{OtlpReceiver, ReceivedSpan};

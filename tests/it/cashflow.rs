@@ -180,17 +180,10 @@ async fn a_what_if_projection_sends_no_low_balance_email_and_the_current_one_doe
     let refresh = |body: Value| {
         let (app, token) = (&app, &token);
         async move {
-            let resp = app
-                .http
-                .post(format!("{}/v1/users/7/cashflow/refresh", app.base))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(resp.status(), 202);
-            let job = resp.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-            let done = app.wait_state(token, &job, "succeeded", Duration::from_secs(10)).await;
+            let (status, queued) = app.post(token, "/v1/users/7/cashflow/refresh", body).await;
+            assert_eq!(status, 202, "{queued}");
+            let job = queued["id"].as_str().unwrap();
+            let done = app.wait_state(token, job, "succeeded", Duration::from_secs(10)).await;
             assert!(done["result"]["first_shortfall"].is_string(), "a shortfall: {done}");
         }
     };

@@ -11,15 +11,7 @@ const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
 
 /// `POST /v1/jobs` with `token`: the status and the body.
 async fn enqueue(app: &App, token: &str, body: Value) -> (u16, Value) {
-    let resp = app
-        .http
-        .post(format!("{}/v1/jobs", app.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.json().await.unwrap())
+    app.post(token, "/v1/jobs", body).await
 }
 
 fn effect(key: &str, dedupe: Value) -> Value {

@@ -28,19 +28,6 @@ async fn user(pool: &PgPool, id: i64, email: &str, tz: &str) {
         .unwrap();
 }
 
-async fn post(app: &App, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let r = app
-        .http
-        .post(format!("{}{path}", app.base))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn get(app: &App, token: &str, path: &str) -> (u16, Value) {
     let r = app
         .http
@@ -57,12 +44,12 @@ async fn get(app: &App, token: &str, path: &str) -> (u16, Value) {
 /// Creates a webhook endpoint for user 1 at `url` and a reminder delivered to it at 10:00 for
 /// each (title, due date); returns the endpoint as created (with its secret).
 async fn webhook_reminders(app: &App, token: &str, url: &str, reminders: &[(&str, &str)]) -> Value {
-    let (status, endpoint) = post(app, token, "/v1/users/1/webhooks", json!({"url": url})).await;
+    let (status, endpoint) = app.post(token, "/v1/users/1/webhooks", json!({"url": url})).await;
     assert_eq!(status, 201, "{endpoint}");
     for (title, due) in reminders {
         let body = json!({"title": title, "due_date": due, "notify_time": "10:00", "channel": "webhook",
                           "webhook_id": endpoint["id"]});
-        assert_eq!(post(app, token, "/v1/users/1/reminders", body).await.0, 201);
+        assert_eq!(app.post(token, "/v1/users/1/reminders", body).await.0, 201);
     }
     endpoint
 }
@@ -89,14 +76,14 @@ async fn a_due_reminder_sends_exactly_one_email_with_subject_recipient_text_and_
     config.mail.smtp_url = sink.url();
     let app = App::start(&config, true).await;
     let token = token(ALL);
-    let (status, created) = post(
-        &app,
-        &token,
-        "/v1/users/1/reminders",
-        json!({"title": "Rent", "amount": -120000, "due_date": "2026-12-10", "lead_days": 3,
+    let (status, created) = app
+        .post(
+            &token,
+            "/v1/users/1/reminders",
+            json!({"title": "Rent", "amount": -120000, "due_date": "2026-12-10", "lead_days": 3,
                "notify_time": "09:00", "channel": "email"}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(status, 201, "{created}");
     // 09:00 in Paris three days before is 08:00 UTC on the 7th: a scan a minute before finds
     // nothing, one a minute after finds it.
@@ -224,7 +211,9 @@ async fn an_smtp_outage_delays_an_email_which_then_goes_once_and_a_550_ends_dead
                "vars": {"name": "Ada", "reset_url": "https://app.example.com/reset?t=abc", "expires_minutes": 30}})
     };
     sink.kill();
-    let (status, queued) = post(&app, &token, "/v1/emails", reset("ada@example.com", "reset-1")).await;
+    let (status, queued) = app
+        .post(&token, "/v1/emails", reset("ada@example.com", "reset-1"))
+        .await;
     assert_eq!(status, 202, "{queued}");
     let failing = wait_for("two failed attempts", Duration::from_secs(30), || async {
         let (_, v) = get(&app, &token, "/v1/emails/reset-1").await;
@@ -241,7 +230,9 @@ async fn an_smtp_outage_delays_an_email_which_then_goes_once_and_a_550_ends_dead
     .await;
     assert!(sent["smtp_reply"].as_str().unwrap().starts_with("250"), "{sent}");
     // The same key again is the same message, not a second one.
-    let (status, again) = post(&app, &token, "/v1/emails", reset("ada@example.com", "reset-1")).await;
+    let (status, again) = app
+        .post(&token, "/v1/emails", reset("ada@example.com", "reset-1"))
+        .await;
     assert_eq!((status, &again["message_id"]), (200, &queued["message_id"]));
     drained(&redis, "email").await;
     let mails = sink.messages();
@@ -254,7 +245,9 @@ async fn an_smtp_outage_delays_an_email_which_then_goes_once_and_a_550_ends_dead
             .contains("https://app.example.com/reset?t=abc")
     );
 
-    let (_, refused) = post(&app, &token, "/v1/emails", reset("reject@example.com", "reset-2")).await;
+    let (_, refused) = app
+        .post(&token, "/v1/emails", reset("reject@example.com", "reset-2"))
+        .await;
     let job = app
         .wait_state(
             &token,
@@ -296,26 +289,26 @@ async fn email_requests_are_checked_field_by_field_and_need_their_scope() {
         ),
         (json!({"to": "a@example.com"}), "body"),
     ] {
-        let (status, err) = post(&app, &token, "/v1/emails", body.clone()).await;
+        let (status, err) = app.post(&token, "/v1/emails", body.clone()).await;
         assert_eq!(
             (status, err["error"]["field"].as_str()),
             (422, Some(field)),
             "{body} → {err}"
         );
     }
-    let (status, _) = post(
-        &app,
-        &crate::support::token(&[Scope::JobsWrite]),
-        "/v1/emails",
-        json!({"template": "password_reset", "to": "a@example.com", "vars": vars}),
-    )
-    .await;
+    let (status, _) = app
+        .post(
+            &crate::support::token(&[Scope::JobsWrite]),
+            "/v1/emails",
+            json!({"template": "password_reset", "to": "a@example.com", "vars": vars}),
+        )
+        .await;
     assert_eq!(status, 403);
     // A key reused for another recipient is a conflict, not a silent resend to the first one.
     let first = json!({"template": "password_reset", "to": "a@example.com", "vars": vars, "idempotency_key": "k"});
-    assert_eq!(post(&app, &token, "/v1/emails", first).await.0, 202);
+    assert_eq!(app.post(&token, "/v1/emails", first).await.0, 202);
     let other = json!({"template": "password_reset", "to": "b@example.com", "vars": vars, "idempotency_key": "k"});
-    assert_eq!(post(&app, &token, "/v1/emails", other).await.0, 409);
+    assert_eq!(app.post(&token, "/v1/emails", other).await.0, 409);
     app.stop().await;
 }
 
@@ -329,17 +322,14 @@ async fn reminders_are_created_listed_replaced_and_deleted_per_user_with_field_e
     let (rw, read_only) = (token(ALL), token(&[Scope::RemindersRead]));
     let bill =
         json!({"title": "Gym", "amount": -2999, "due_date": "2026-12-01", "cadence": "monthly", "channel": "email"});
-    let (status, created) = post(&app, &rw, "/v1/users/1/reminders", bill.clone()).await;
+    let (status, created) = app.post(&rw, "/v1/users/1/reminders", bill.clone()).await;
     assert_eq!(status, 201, "{created}");
     assert_eq!(
         (created["notify_time"].as_str(), created["lead_days"].as_i64()),
         (Some("09:00"), Some(0))
     );
     let id = created["id"].as_i64().unwrap();
-    assert_eq!(
-        post(&app, &read_only, "/v1/users/1/reminders", bill.clone()).await.0,
-        403
-    );
+    assert_eq!(app.post(&read_only, "/v1/users/1/reminders", bill.clone()).await.0, 403);
     let (_, listed) = get(&app, &read_only, "/v1/users/1/reminders").await;
     assert_eq!(listed["reminders"].as_array().unwrap().len(), 1);
     // Another user's path does not reach it.
@@ -376,26 +366,22 @@ async fn reminders_are_created_listed_replaced_and_deleted_per_user_with_field_e
     ] {
         let mut body = bill.clone();
         body.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
-        let (status, err) = post(&app, &rw, "/v1/users/1/reminders", body).await;
+        let (status, err) = app.post(&rw, "/v1/users/1/reminders", body).await;
         assert_eq!(
             (status, err["error"]["field"].as_str()),
             (422, Some(field)),
             "{patch} → {err}"
         );
     }
-    assert_eq!(post(&app, &rw, "/v1/users/99/reminders", bill).await.0, 404);
-    let (status, hook) = post(
-        &app,
-        &rw,
-        "/v1/users/1/webhooks",
-        json!({"url": "HTTPS://Hooks.Example.com"}),
-    )
-    .await;
+    assert_eq!(app.post(&rw, "/v1/users/99/reminders", bill).await.0, 404);
+    let (status, hook) = app
+        .post(&rw, "/v1/users/1/webhooks", json!({"url": "HTTPS://Hooks.Example.com"}))
+        .await;
     assert_eq!(
         (status, hook["url"].as_str()),
         (201, Some("https://hooks.example.com/"))
     );
-    let (status, err) = post(&app, &rw, "/v1/users/1/webhooks", json!({"url": "ftp://x"})).await;
+    let (status, err) = app.post(&rw, "/v1/users/1/webhooks", json!({"url": "ftp://x"})).await;
     assert_eq!((status, err["error"]["field"].as_str()), (422, Some("url")));
     let r = app.http.delete(&url).bearer_auth(&rw).send().await.unwrap();
     assert_eq!(r.status(), 204);
@@ -451,13 +437,13 @@ async fn webhooks_are_signed_with_the_endpoint_secret_a_500_is_retried_and_a_400
     }
 
     // After a rotation, deliveries carry both signatures; then a 400 ends the second one dead.
-    let (_, rotated) = post(
-        &app,
-        &token,
-        &format!("/v1/users/1/webhooks/{}/rotate", endpoint["id"]),
-        json!({}),
-    )
-    .await;
+    let (_, rotated) = app
+        .post(
+            &token,
+            &format!("/v1/users/1/webhooks/{}/rotate", endpoint["id"]),
+            json!({}),
+        )
+        .await;
     let new_secret = rotated["secret"].as_str().unwrap().to_string();
     *receiver.statuses.lock().unwrap() = vec![400];
     app.enqueue_id(
@@ -524,7 +510,9 @@ async fn a_shortfall_sends_one_low_balance_email_however_often_it_is_projected()
     let token = token(ALL);
     // Projected from two as-of dates: both see the shortfall of the 15th.
     for as_of in ["2026-12-01", "2026-12-02", "2026-12-02"] {
-        let (status, _) = post(&app, &token, "/v1/users/7/cashflow/refresh", json!({"as_of": as_of})).await;
+        let (status, _) = app
+            .post(&token, "/v1/users/7/cashflow/refresh", json!({"as_of": as_of}))
+            .await;
         assert_eq!(status, 202);
         drained(&redis, "cashflow").await;
     }

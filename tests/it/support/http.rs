@@ -22,6 +22,20 @@ impl App {
         req.send().await.unwrap()
     }
 
+    /// `POST path` with `token` and a JSON body: the status and the body (null when not JSON).
+    pub async fn post(&self, token: &str, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
     /// Enqueues and returns the new job's id, asserting the 202.
     pub async fn enqueue_id(&self, token: &str, body: serde_json::Value) -> String {
         let resp = self.enqueue(token, body, None).await;

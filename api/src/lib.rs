@@ -215,24 +215,29 @@ pub fn router(state: AppState) -> Router {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-");
             // The path is the client's text: bounded and escaped, as every log line of the
-            // request carries it. The span's name is the route's template (OpenTelemetry's
-            // `{method} {http.route}`), or the method alone for a path no route matched.
-            let name = match req.extensions().get::<axum::extract::MatchedPath>() {
-                Some(route) => format!("{} {}", req.method(), route.as_str()),
-                None => req.method().to_string(),
-            };
+            // request carries it. OpenTelemetry's fields are filled only when traces are
+            // exported, as the job span's are: the log layer formats every field it is given.
+            use tracing::field::Empty;
             let span = tracing::info_span!(
                 "request",
-                otel.name = %name,
-                otel.kind = "server",
+                otel.name = Empty,
+                otel.kind = Empty,
                 method = %req.method(),
                 path = %nightshift_common::telemetry::untrusted(req.uri().path()),
                 request_id = %nightshift_common::telemetry::untrusted(id),
-                trace_id = tracing::field::Empty,
-                span_id = tracing::field::Empty,
+                trace_id = Empty,
+                span_id = Empty,
             );
-            // An incoming W3C `traceparent` makes the request a part of the caller's trace.
             if nightshift_common::telemetry::exporting() {
+                // Named after the route's template (`{method} {http.route}`), or the method
+                // alone for a path no route matched; named and kinded before `relate` starts it.
+                let name = match req.extensions().get::<axum::extract::MatchedPath>() {
+                    Some(route) => format!("{} {}", req.method(), route.as_str()),
+                    None => req.method().to_string(),
+                };
+                span.record("otel.name", name);
+                span.record("otel.kind", "server");
+                // An incoming W3C `traceparent` makes the request a part of the caller's trace.
                 let tp = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
                 nightshift_common::telemetry::relate(&span, tp, nightshift_common::telemetry::Relation::Child);
             }

@@ -214,17 +214,28 @@ pub(crate) async fn push_all(
     for (queue, members) in by_queue.values() {
         // One `publish` span per queue (a producer span, as the messaging conventions name
         // it): the jobs' runs link to its context.
+        // Its fields are filled only when traces are exported (every log layer formats them).
+        use tracing::field::Empty;
         let span = tracing::info_span!(
             "publish",
-            otel.name = %format_args!("publish {}", queue.name()),
-            otel.kind = "producer",
-            messaging.system = "nightshift",
-            messaging.operation.name = "publish",
-            messaging.destination.name = %queue.name(),
-            messaging.batch.message_count = members.len(),
+            otel.name = Empty,
+            otel.kind = Empty,
+            messaging.system = Empty,
+            messaging.operation.name = Empty,
+            messaging.destination.name = Empty,
+            messaging.batch.message_count = Empty,
         );
         let tp = nightshift_common::telemetry::exporting()
-            .then(|| nightshift_common::telemetry::traceparent(&span))
+            .then(|| {
+                // Named and kinded before `traceparent` starts it.
+                span.record("otel.name", format!("publish {}", queue.name()));
+                span.record("otel.kind", "producer");
+                span.record("messaging.system", "nightshift");
+                span.record("messaging.operation.name", "publish");
+                span.record("messaging.destination.name", queue.name());
+                span.record("messaging.batch.message_count", members.len());
+                nightshift_common::telemetry::traceparent(&span)
+            })
             .flatten();
         let batch: Vec<NewJob> = members
             .iter()

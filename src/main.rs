@@ -137,7 +137,12 @@ fn shutdown_on_signals() -> CancellationToken {
 }
 
 /// Starts the health and metrics listener of any process, when configured.
-async fn serve_ops(config: &Config, stop: &CancellationToken) -> anyhow::Result<()> {
+/// The API's state, when given, adds its readiness there.
+async fn serve_ops(
+    config: &Config,
+    stop: &CancellationToken,
+    api: Option<&nightshift_api::AppState>,
+) -> anyhow::Result<()> {
     let Some(addr) = config.ops_addr else {
         return Ok(());
     };
@@ -146,7 +151,11 @@ async fn serve_ops(config: &Config, stop: &CancellationToken) -> anyhow::Result<
         .with_context(|| format!("binding {addr}"))?;
     // Install the recorder before the first job records anything.
     telemetry::metrics();
-    tokio::spawn(nightshift_api::serve_ops(listener, stop.clone().cancelled_owned()));
+    tokio::spawn(nightshift_api::serve_ops(
+        listener,
+        api.cloned(),
+        stop.clone().cancelled_owned(),
+    ));
     Ok(())
 }
 
@@ -181,17 +190,21 @@ async fn main() -> anyhow::Result<()> {
         Command::Api => {
             let keys = token_keys(&config).await?;
             let stop = shutdown_on_signals();
-            serve_ops(&config, &stop).await?;
-            nightshift_api::run(&config, keys, stop.cancelled_owned()).await?;
+            let state = nightshift_api::state(&config, keys).await?;
+            let listener = tokio::net::TcpListener::bind(config.api_addr)
+                .await
+                .with_context(|| format!("binding {}", config.api_addr))?;
+            serve_ops(&config, &stop, Some(&state)).await?;
+            nightshift_api::serve(listener, state, stop.cancelled_owned()).await?;
         }
         Command::Worker => {
             let stop = shutdown_on_signals();
-            serve_ops(&config, &stop).await?;
+            serve_ops(&config, &stop, None).await?;
             nightshift_workers::run(config, stop.cancelled_owned()).await?;
         }
         Command::Scheduler => {
             let stop = shutdown_on_signals();
-            serve_ops(&config, &stop).await?;
+            serve_ops(&config, &stop, None).await?;
             nightshift_scheduler::run(&config, nightshift_scheduler::load()?, stop.cancelled_owned()).await?;
         }
         Command::All { demo } => run_all(config, demo).await?,
@@ -284,7 +297,7 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
     if demo {
         demo::seed(&api_state).await.context("seeding demo data")?;
     }
-    serve_ops(&config, &stop).await?;
+    serve_ops(&config, &stop, Some(&api_state)).await?;
     println!("\nNightshift is running.\n");
     println!("  dashboard    http://{addr}/dashboard");
     println!("  API          http://{addr}/v1/jobs");

@@ -7,7 +7,7 @@ use axum::{
     routing::get,
 };
 use nightshift_catalog::Queues;
-use nightshift_common::{Config, auth::TokenKeys, db, keyring, telemetry};
+use nightshift_common::{Config, auth::TokenKeys, config::ServerLimits, db, keyring, telemetry};
 use nightshift_queue::connect_redis;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
@@ -69,7 +69,7 @@ pub struct AppState {
     pub last_kid_reload: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
     /// Diagnostic job kinds may be enqueued (tests, benchmarks, chaos).
     pub diagnostics: bool,
-    pub server: nightshift_common::config::ServerLimits,
+    pub server: ServerLimits,
     /// `Host` values the dashboard answers on (DNS rebinding finds no page under another name);
     /// filled from the listening address by `serve` when none are configured.
     pub public_hosts: std::sync::Arc<[String]>,
@@ -249,18 +249,28 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// The operations listener of any process (`NIGHTSHIFT_OPS_ADDR`): liveness and Prometheus
-/// metrics, nothing else. Metrics name queues, kinds and rates: they stay on this internal
-/// address, never on the API's public port.
+/// metrics, and the API's readiness when given its state. Metrics name queues, kinds and rates:
+/// they stay on this internal address, never on the API's public port. It has limits and a
+/// connection cap of its own ([`ServerLimits::ops`]), so the probes answer whatever the public
+/// port suffers.
 pub async fn serve_ops(
     listener: TcpListener,
+    api: Option<AppState>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let metrics = telemetry::metrics();
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/health/live", get(routes::health::live))
         .route("/metrics", get(move || std::future::ready(metrics.render())));
+    if let Some(state) = api {
+        router = router.merge(
+            Router::new()
+                .route("/health/ready", get(routes::health::ready))
+                .with_state(state),
+        );
+    }
     tracing::info!(addr = ?listener.local_addr().ok(), "ops listener (health, metrics)");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    server::serve(listener, router, ServerLimits::ops(), shutdown).await
 }
 
 /// Connects to Redis and PostgreSQL and builds the state the routes share.
@@ -324,15 +334,4 @@ pub async fn serve(
     }
     let limits = state.server.clone();
     server::serve(listener, router(state), limits, shutdown).await
-}
-
-pub async fn run(
-    config: &Config,
-    keys: TokenKeys,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
-    let state = state(config, keys).await?;
-    let listener = TcpListener::bind(config.api_addr).await?;
-    serve(listener, state, shutdown).await?;
-    Ok(())
 }

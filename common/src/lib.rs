@@ -12,5 +12,6 @@ pub mod keyring;
 pub mod rate;
 pub mod recovery;
 pub mod telemetry;
+pub mod text;
 
 pub use config::{Config, ConfigError};

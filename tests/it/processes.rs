@@ -198,10 +198,32 @@ async fn bad_settings_stop_a_worker_with_an_error_naming_the_variable() {
         ("NIGHTSHIFT_LEASE_SECS", "-1"),
         ("NIGHTSHIFT_FETCH_BATCH", "0"),
         ("NIGHTSHIFT_REAP_INTERVAL_SECS", "0"),
+        ("NIGHTSHIFT_CASHFLOW_DEBOUNCE_SECS", "-1"),
+        ("NIGHTSHIFT_MAX_CONNECTIONS_PER_IP", "many"),
     ] {
         let mut worker = Proc::spawn(&["worker"], &config, &[(var, value)]);
         let (ok, log) = worker.wait_output();
         assert!(!ok, "{var}={value} was accepted");
         assert!(log.contains(var) && !log.contains("panicked"), "{var}={value}:\n{log}");
     }
+}
+
+/// `NIGHTSHIFT_CASHFLOW_DEBOUNCE_SECS=0` is documented as "project after every change": it
+/// starts (it was refused at start-up), and the ops port answers readiness for the API.
+#[tokio::test]
+async fn an_api_with_no_cashflow_debounce_starts_and_answers_readiness_on_its_ops_port() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let ops = format!("127.0.0.1:{}", free_port());
+    let (_api, _addr) = Proc::spawn_serving(
+        &["api"],
+        &config,
+        &[
+            ("NIGHTSHIFT_CASHFLOW_DEBOUNCE_SECS", "0"),
+            ("NIGHTSHIFT_OPS_ADDR", ops.as_str()),
+        ],
+    )
+    .await;
+    let ready = reqwest::get(format!("http://{ops}/health/ready")).await.unwrap();
+    assert_eq!(ready.status(), 200, "{}", ready.text().await.unwrap_or_default());
 }

@@ -609,3 +609,156 @@ async fn emails_queued_together_send_the_rest_when_one_key_was_used_for_another_
     let c = q.counts().await.unwrap();
     assert_eq!(c.queued + c.scheduled, 3, "one send job per message: {c:?}");
 }
+
+/// A receiver is anyone's URL: a 500 with a gigabyte of body costs the worker a bounded read
+/// (it used to read the whole body, then keep 200 characters), and the delivery retries as any
+/// 500 does.
+#[tokio::test]
+async fn a_receiver_streaming_a_gigabyte_error_body_is_read_only_a_prefix_and_retried() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    user(&pool, 1, "a@example.com", "Europe/Paris").await;
+    let receiver = StreamingReceiver::start(500, b"<html>busy", 1 << 30, b'x').await;
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(ALL);
+    webhook_reminders(&app, &token, &receiver.url, &[("Water", "2026-12-10")]).await;
+    app.enqueue_id(
+        &token,
+        json!({"kind": "reminder.scan", "payload": {"as_of": "2026-12-10T09:30:00Z"}}),
+    )
+    .await;
+    use std::sync::atomic::Ordering::SeqCst;
+    wait_for("a retried delivery", Duration::from_secs(60), || async {
+        (receiver.requests.load(SeqCst) >= 2).then_some(())
+    })
+    .await;
+    let (state, error): (String, String) = sqlx::query_as("SELECT state, last_error FROM webhook_outbox")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(state, "pending", "a 500 is retried");
+    assert!(
+        error.starts_with("receiver answered 500 Internal Server Error: <html>busyxxx"),
+        "{error}"
+    );
+    assert!(error.chars().count() < 300, "the error keeps a bounded prefix");
+    // Two requests' worth of streaming, with whatever the sockets buffered: far below 2 GiB.
+    let streamed = receiver.streamed.load(SeqCst);
+    assert!(streamed < 64 << 20, "{streamed} bytes were streamed to the worker");
+    app.stop().await;
+}
+
+/// A 4xx ends a delivery after one request whatever its body holds: a NUL in a 410's body
+/// failed the write of the outcome, and the 410 was retried.
+#[tokio::test]
+async fn a_410_whose_body_holds_a_nul_fails_the_delivery_after_one_request() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let pool = db.pool().await;
+    user(&pool, 1, "a@example.com", "Europe/Paris").await;
+    let body: &[u8] = b"gone\0for good";
+    let receiver = StreamingReceiver::start(410, body, body.len() as u64, 0).await;
+    let app = App::start(&config(&redis, &db), true).await;
+    let token = token(ALL);
+    webhook_reminders(&app, &token, &receiver.url, &[("Water", "2026-12-10")]).await;
+    app.enqueue_id(
+        &token,
+        json!({"kind": "reminder.scan", "payload": {"as_of": "2026-12-10T09:30:00Z"}}),
+    )
+    .await;
+    drained(&redis, "reminders").await;
+    let c = drained(&redis, "webhooks").await;
+    assert_eq!(c.dead, 1);
+    let (state, status, error): (String, Option<i32>, String) =
+        sqlx::query_as("SELECT state, last_status, last_error FROM webhook_outbox")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((state.as_str(), status), ("failed", Some(410)));
+    assert!(error.ends_with("gone\u{FFFD}for good"), "{error}");
+    use std::sync::atomic::Ordering::SeqCst;
+    assert_eq!(receiver.requests.load(SeqCst), 1, "one request, no retry");
+    app.stop().await;
+}
+
+/// lettre's own timeout bounds connecting only: a server that takes the message after `DATA`
+/// and never answers is cut by the configured SMTP timeout (the job's is 60 s), and the message
+/// is retried.
+#[tokio::test]
+async fn an_smtp_server_stalling_after_data_is_cut_by_the_smtp_timeout() {
+    let (redis, db, sink) = (PrivateRedis::start(), TestDb::create().await, SmtpSink::start());
+    let mut config = config(&redis, &db);
+    config.mail.smtp_url = sink.url();
+    config.mail.smtp_timeout = Duration::from_secs(2);
+    let app = App::start(&config, true).await;
+    let token = token(ALL);
+    let body = json!({"template": "password_reset", "to": "stall@example.com", "idempotency_key": "stall-1",
+                      "vars": {"name": "Ada", "reset_url": "https://app.example.com/reset?t=abc", "expires_minutes": 30}});
+    assert_eq!(app.post(&token, "/v1/emails", body).await.0, 202);
+    let failing = wait_for(
+        "an attempt cut by the SMTP timeout",
+        Duration::from_secs(30),
+        || async {
+            let (_, v) = get(&app, &token, "/v1/emails/stall-1").await;
+            v["last_error"].as_str().is_some().then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(failing["state"], "pending", "{failing}");
+    assert_eq!(failing["last_error"], "SMTP: no answer within 2s", "{failing}");
+    app.stop().await;
+}
+
+/// A token confined to a user is that user's app: it writes to the user's own address on file
+/// (the default), never to another address (404) and never with an operator template.
+#[tokio::test]
+async fn a_confined_token_sends_e_mail_only_to_its_users_address_on_file() {
+    let (redis, db, sink) = (PrivateRedis::start(), TestDb::create().await, SmtpSink::start());
+    let pool = db.pool().await;
+    user(&pool, 1001, "ada@example.com", "Europe/Paris").await;
+    user(&pool, 1002, "bob@example.com", "Europe/Paris").await;
+    let mut config = config(&redis, &db);
+    config.mail.smtp_url = sink.url();
+    let app = App::start(&config, true).await;
+    let ada = keys()
+        .issue_for("app", Some(1001), &[Scope::EmailsSend], Duration::from_secs(600))
+        .unwrap();
+    let reset = |to: Option<&str>, key: &str| {
+        let mut b = json!({"template": "password_reset", "idempotency_key": key,
+               "vars": {"name": "Ada", "reset_url": "https://app.example.com/reset?t=abc", "expires_minutes": 30}});
+        if let Some(to) = to {
+            b["to"] = json!(to);
+        }
+        b
+    };
+    for to in ["bob@example.com", "attacker@evil.example"] {
+        let (status, body) = app.post(&ada, "/v1/emails", reset(Some(to), "k-other")).await;
+        assert_eq!(status, 404, "{to}: {body}");
+    }
+    let backup =
+        json!({"template": "backup_failed", "vars": {"what": "x", "backup_id": "1", "database": "d", "error": "e"}});
+    let (status, body) = app.post(&ada, "/v1/emails", backup).await;
+    assert_eq!(
+        (status, body["error"]["field"].as_str()),
+        (403, Some("template")),
+        "{body}"
+    );
+    assert_eq!(app.post(&ada, "/v1/emails", reset(None, "k-default")).await.0, 202);
+    assert_eq!(
+        app.post(&ada, "/v1/emails", reset(Some("ADA@example.com"), "k-own"))
+            .await
+            .0,
+        202
+    );
+    // A service token must still name its recipient.
+    let (status, body) = app.post(&token(ALL), "/v1/emails", reset(None, "k-svc")).await;
+    assert_eq!((status, body["error"]["field"].as_str()), (422, Some("to")), "{body}");
+    drained(&redis, "email").await;
+    let rcpts: Vec<Value> = sink.messages().iter().map(|m| m["rcpt_tos"].clone()).collect();
+    assert_eq!(rcpts, vec![json!(["ada@example.com"]); 2], "only Ada's address, twice");
+    let outbox: Vec<String> = sqlx::query_scalar("SELECT recipient FROM email_outbox")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(outbox, vec!["ada@example.com".to_string(); 2]);
+    app.stop().await;
+}

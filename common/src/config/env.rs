@@ -160,6 +160,11 @@ impl Config {
             header_read_timeout: secs("NIGHTSHIFT_HEADER_TIMEOUT_SECS", server_defaults.header_read_timeout)?,
             request_timeout: secs("NIGHTSHIFT_REQUEST_TIMEOUT_SECS", server_defaults.request_timeout)?,
             idle_timeout: secs("NIGHTSHIFT_IDLE_TIMEOUT_SECS", server_defaults.idle_timeout)?,
+            write_timeout: secs("NIGHTSHIFT_WRITE_TIMEOUT_SECS", server_defaults.write_timeout)?,
+            max_connections_per_ip: parse(
+                "NIGHTSHIFT_MAX_CONNECTIONS_PER_IP",
+                server_defaults.max_connections_per_ip,
+            )?,
             max_connections: match parse("NIGHTSHIFT_MAX_CONNECTIONS", server_defaults.max_connections)? {
                 0 => {
                     return Err(ConfigError {
@@ -248,6 +253,7 @@ impl Config {
                     parse("NIGHTSHIFT_API_IP_RATE_BURST", 4_000u32)?.max(1),
                 ),
                 auth_failures: (parse("NIGHTSHIFT_AUTH_FAILURES_PER_MINUTE", 10u32)?.max(1), 10),
+                open_batches: parse("NIGHTSHIFT_MAX_OPEN_BATCHES", 1_000u32)?.max(1),
             },
             cors_origins: match var("NIGHTSHIFT_CORS_ORIGINS") {
                 None => Vec::new(),
@@ -284,7 +290,15 @@ impl Config {
             diagnostics: flag("NIGHTSHIFT_DIAGNOSTICS")?,
             server,
             public_hosts,
-            cashflow_debounce: secs("NIGHTSHIFT_CASHFLOW_DEBOUNCE_SECS", Duration::from_secs(10))?,
+            // 0 is "project after every change", as documented; only negative or unparsable
+            // values are refused.
+            cashflow_debounce: {
+                let name = "NIGHTSHIFT_CASHFLOW_DEBOUNCE_SECS";
+                Duration::try_from_secs_f64(parse(name, 10.0)?).map_err(|_| ConfigError {
+                    var: name,
+                    problem: "must be 0 or a positive number of seconds".into(),
+                })?
+            },
             batch_orphan_age: secs("NIGHTSHIFT_BATCH_ORPHAN_SECS", Duration::from_secs(600))?,
         })
     }

@@ -65,10 +65,32 @@ pub struct ServerLimits {
     pub header_read_timeout: Duration,
     /// A request must be answered within this time (408 otherwise).
     pub request_timeout: Duration,
-    /// An idle keep-alive connection is closed after this time.
+    /// A connection that neither sends nor takes a byte for this long is closed (an idle
+    /// keep-alive connection, a client that stalls mid-body).
     pub idle_timeout: Duration,
+    /// A response the client does not take within this time is abandoned and the connection
+    /// closed: a client that pipelines requests and never reads holds nothing for longer.
+    pub write_timeout: Duration,
     /// Connections open at once; further ones wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Connections open at once from one address (IPv6: one /64); 0 = no per-address cap.
+    /// Behind a proxy every client shares the proxy's address: set 0 there and cap per client
+    /// at the proxy.
+    pub max_connections_per_ip: usize,
+}
+
+impl ServerLimits {
+    /// The operations listener's: probes and a scraper, never the public.
+    pub fn ops() -> Self {
+        ServerLimits {
+            header_read_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(5),
+            max_connections: 32,
+            max_connections_per_ip: 0,
+        }
+    }
 }
 
 impl Default for ServerLimits {
@@ -77,7 +99,9 @@ impl Default for ServerLimits {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(10),
             max_connections: 4096,
+            max_connections_per_ip: 256,
         }
     }
 }
@@ -126,6 +150,9 @@ pub struct ApiLimits {
     pub per_ip: (u32, u32),
     /// Failed authentications per IP address: guessing tokens is slow.
     pub auth_failures: (u32, u32),
+    /// Open (unsealed) batches one caller may hold at once: each waits for jobs and is looked
+    /// at by the orphan sweep until sealed.
+    pub open_batches: u32,
 }
 
 /// Outgoing e-mail. The URL carries no credentials (it may be logged); they come separately.

@@ -67,6 +67,7 @@ pub fn config_at(redis_url: String, db: &TestDb) -> Config {
             per_client: (1_000_000, 100_000),
             per_ip: (1_000_000, 100_000),
             auth_failures: (1_000_000, 100_000),
+            open_batches: 1_000,
         },
         cors_origins: vec!["https://app.example.com".into()],
         master_key: None,

@@ -29,7 +29,7 @@ pub use postgres::{PrivatePostgres, TestDb, pg_admin_url};
 pub use redis::{PrivateRedis, RedisCluster};
 pub use s3::S3Server;
 pub use serial::heavy;
-pub use webhook::WebhookReceiver;
+pub use webhook::{StreamingReceiver, WebhookReceiver};
 
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

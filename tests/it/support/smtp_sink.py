@@ -4,6 +4,7 @@ email package, so tests read subject, recipients, Message-ID and the text and HT
 
 Replies by recipient, so tests can ask for a refusal through the real protocol:
   reject*@...  550 5.1.1 (permanent)      busy*@...  451 4.3.0 (transient)
+  stall*@...   takes the message after DATA and never answers it
 
 Usage: smtp_sink.py PORT OUT_DIR
 """
@@ -12,6 +13,7 @@ import email
 import email.policy
 import json
 import os
+import asyncio
 import signal
 import sys
 import threading
@@ -35,6 +37,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if any(a.split("@", 1)[0].lower().startswith("stall") for a in envelope.rcpt_tos):
+            await asyncio.sleep(3600)
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         text = msg.get_body(preferencelist=("plain",))
         html = msg.get_body(preferencelist=("html",))

@@ -184,7 +184,8 @@ impl Backups {
         }
         let (status, error) = match &result {
             Ok(_) => ("verified", None),
-            Err(e) => ("failed", Some(e.to_string())),
+            // The error can quote the object store or pg_restore: outside text, made storable.
+            Err(e) => ("failed", Some(nightshift_common::text::storable(&e.to_string(), 2000))),
         };
         metrics::counter!("nightshift_backup_verifications_total", "outcome" => status).increment(1);
         if result.is_ok() {

@@ -129,10 +129,11 @@ impl Backups {
             }
             Err(e) => {
                 metrics::counter!("nightshift_backups_total", "outcome" => "failed").increment(1);
-                tracing::error!(backup.id = %id, error = %e, "backup failed");
+                tracing::error!(backup.id = %id, error = %nightshift_common::telemetry::untrusted(&e.to_string()), "backup failed");
+                // The error can quote the object store or pg_dump: outside text, made storable.
                 sqlx::query("UPDATE backups SET status = 'failed', finished_at = now(), error = $2 WHERE id = $1")
                     .bind(id)
-                    .bind(e.to_string())
+                    .bind(nightshift_common::text::storable(&e.to_string(), 2000))
                     .execute(db)
                     .await?;
                 Err(e)

@@ -18,7 +18,7 @@ use lettre::{
     transport::smtp::authentication::Credentials,
 };
 use nightshift_catalog::email::{SendEmail, SendPayload};
-use nightshift_common::config::MailConfig;
+use nightshift_common::{config::MailConfig, text::storable};
 use nightshift_queue::{Backoff, Job, Outcome};
 use secrecy::ExposeSecret;
 use serde_json::json;
@@ -31,6 +31,9 @@ use super::{Handler, JobEnv};
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
+    /// A whole send's bound: lettre's own timeout covers connecting only, so a server that
+    /// stalls after `DATA` would otherwise hold the job until its own timeout.
+    timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -55,9 +58,13 @@ impl Mailer {
                 .from
                 .parse()
                 .map_err(|_| MailerError::From(config.from.clone()))?,
+            timeout: config.smtp_timeout,
         })
     }
 }
+
+/// Characters of an SMTP reply or error kept.
+const SMTP_TEXT: usize = 1000;
 
 /// How long a claim keeps other jobs off a message: past the job's timeout, so a claim never
 /// lapses while its sender may still be talking to the server.
@@ -99,15 +106,26 @@ impl Handler for SendEmail {
             Ok(m) => m,
             Err(e) => return fail(env, &p.message_key, format!("building the message: {e}")).await,
         };
-        match env.mailer.transport.send(message).await {
+        let sent = tokio::time::timeout(env.mailer.timeout, env.mailer.transport.send(message)).await;
+        let Ok(sent) = sent else {
+            let error = format!("SMTP: no answer within {:?}", env.mailer.timeout);
+            release(&env.db, &p.message_key, &job.id, Some(&error)).await;
+            return Outcome::retry(error);
+        };
+        // The server's words are outside text: bounded and storable before any write.
+        match sent {
             Ok(reply) => {
                 let reply = format!("{} {}", reply.code(), reply.message().collect::<Vec<_>>().join(" "));
+                let reply = storable(&reply, SMTP_TEXT);
                 mark_sent(&env.db, &p.message_key, &reply).await;
                 Outcome::Succeeded(Some(json!({ "message_id": message_id, "reply": reply }).to_string()))
             }
-            Err(e) if e.is_permanent() => fail(env, &p.message_key, format!("SMTP refused the message: {e}")).await,
+            Err(e) if e.is_permanent() => {
+                let error = storable(&format!("SMTP refused the message: {e}"), SMTP_TEXT);
+                fail(env, &p.message_key, error).await
+            }
             Err(e) => {
-                let error = format!("SMTP: {e}");
+                let error = storable(&format!("SMTP: {e}"), SMTP_TEXT);
                 release(&env.db, &p.message_key, &job.id, Some(&error)).await;
                 Outcome::retry(error)
             }

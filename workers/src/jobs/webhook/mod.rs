@@ -8,7 +8,10 @@
 //! cannot be replayed later ([`verify`] does all of it).
 //!
 //! 2xx is delivered; 5xx, 408, 429, timeouts and connection errors retry with backoff; any
-//! other 4xx means the receiver refuses this delivery, and retrying cannot help: dead.
+//! other 4xx means the receiver refuses this delivery, and retrying cannot help: dead, after
+//! that one request, whatever its body holds. Of a receiver's body only the first
+//! [`BODY_PREFIX`] bytes are ever read (the receiver is anyone's URL: a gigabyte of error page
+//! must cost a worker nothing), and kept as storable text.
 //!
 //! Endpoints are user-supplied URLs, so requests only go to public addresses (unless
 //! NIGHTSHIFT_WEBHOOK_ALLOW_PRIVATE=1): a webhook must not reach the metadata service, the
@@ -17,6 +20,7 @@
 
 use chrono::Utc;
 use nightshift_catalog::webhook::{SendPayload, SendWebhook};
+use nightshift_common::text::storable_bytes;
 use nightshift_queue::{Job, Outcome};
 use serde_json::json;
 use sqlx::PgPool;
@@ -29,6 +33,11 @@ mod signature;
 use public::refused_by_resolver;
 pub use public::{http_client, is_public, refused_literal};
 pub use signature::{TOLERANCE, VerifyError, signature_header, verify};
+
+/// Bytes of a non-2xx answer's body read for its error; the rest is never read.
+pub const BODY_PREFIX: usize = 1024;
+/// Characters of that body kept in the delivery's error.
+const BODY_KEPT: usize = 200;
 
 pub const ID_HEADER: &str = "Nightshift-Webhook-Id";
 pub const SIGNATURE_HEADER: &str = "Nightshift-Signature";
@@ -92,7 +101,7 @@ impl Handler for SendWebhook {
                 if status.is_success() {
                     return record(&env.db, &p.delivery_key, "delivered", Some(status.as_u16()), None).await;
                 }
-                let snippet: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+                let snippet = storable_bytes(&body_prefix(resp, BODY_PREFIX).await, BODY_KEPT);
                 (Some(status), format!("receiver answered {status}: {snippet}"))
             }
             // A name that resolved only to private addresses will not become public by retrying.
@@ -115,6 +124,19 @@ impl Handler for SendWebhook {
             .await;
         Outcome::retry(error)
     }
+}
+
+/// At most `limit` bytes of a response's body: dropping the response with the rest unread
+/// closes its connection instead of draining it.
+async fn body_prefix(mut resp: reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut prefix = Vec::new();
+    while prefix.len() < limit {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => prefix.extend_from_slice(&chunk[..chunk.len().min(limit - prefix.len())]),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    prefix
 }
 
 async fn record(db: &PgPool, key: &str, state: &str, status: Option<u16>, error: Option<String>) -> Outcome {

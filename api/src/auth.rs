@@ -44,7 +44,8 @@ impl Caller {
     }
 
     /// The namespace of this caller's keys (idempotency keys, e-mail keys), so that no two
-    /// callers' (subject, key) pairs meet. A service token whose subject has no `:` or `~`
+    /// callers' (subject, key) pairs meet, and none meets the platform's own keys (which start
+    /// `~platform:`, and so with `~` and a letter). A service token whose subject has no `:` or `~`
     /// keeps the plain subject (the form keys had before this one, so keys stored then still
     /// resolve); every other caller gets `~<length>:<subject>:<user or ->`, which starts with
     /// `~` and so can never equal a plain one, and whose length prefix and digit-only user
@@ -72,6 +73,8 @@ pub struct Limits {
     per_ip: RateLimit,
     /// Failed authentications per IP, the API's and the dashboard's sign-ins alike.
     pub(crate) auth_failures: RateLimit,
+    /// Open batches per caller.
+    pub(crate) open_batches: u32,
 }
 
 impl Limits {
@@ -80,6 +83,7 @@ impl Limits {
             per_client: RateLimit::per_minute(prefix, "api:client", c.per_client.0, c.per_client.1),
             per_ip: RateLimit::per_minute(prefix, "api:ip", c.per_ip.0, c.per_ip.1),
             auth_failures: RateLimit::per_minute(prefix, "api:authfail", c.auth_failures.0, c.auth_failures.1),
+            open_batches: c.open_batches,
         }
     }
 }
@@ -233,5 +237,28 @@ mod tests {
         assert_ne!(full("a:b", None, "c:d"), full("a", None, "b:c:d"));
         // A plain service subject keeps the form its keys were stored under before.
         assert_eq!(full("billing", None, "k1"), "billing:k1");
+    }
+
+    #[test]
+    fn no_caller_key_is_ever_under_the_platforms_prefix() {
+        use nightshift_catalog::PLATFORM_KEYS;
+        let subjects = [
+            "cashflow",
+            "~platform",
+            "~platform:x",
+            "~",
+            "~9",
+            "platform",
+            "email",
+            "~1:a",
+        ];
+        for sub in subjects {
+            for user in [None, Some(1001)] {
+                for key in ["user:1001", "~platform:cashflow:user:1", "k"] {
+                    let full = format!("{}:{key}", key_namespace(sub, user));
+                    assert!(!full.starts_with(PLATFORM_KEYS), "{sub} {user:?} {key}: {full}");
+                }
+            }
+        }
     }
 }

@@ -203,7 +203,7 @@ mod tests {
         let from_json = KindSpec::of::<Project>().new_job(&serde_json::to_value(&payload).unwrap());
         for job in [typed, from_json] {
             let c = job.concurrency.expect("a concurrency key");
-            assert_eq!((c.key.as_str(), c.limit), ("cashflow:user:42", 1));
+            assert_eq!((c.key.as_str(), c.limit), ("~platform:cashflow:user:42", 1));
         }
         // Kinds without a rule hold none.
         let nightly = Nightly::job(&NightlyPayload::default()).into_inner();

@@ -87,6 +87,18 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
     }
 }
 
+/// The platform's own keys (the idempotency, dedupe, concurrency, group and rate keys of the
+/// jobs it makes) start with this. A caller's keys start with its namespace: a subject without
+/// `:` or `~`, or `~<digits>:` (the API's `Caller::key_namespace`), so no caller can name one:
+/// a service called `cashflow` cannot take `cashflow:user:1001`'s slot, and no idempotency key
+/// is shaped like a nightly page's.
+pub const PLATFORM_KEYS: &str = "~platform:";
+
+/// `key` under [`PLATFORM_KEYS`].
+pub fn platform_key(key: impl std::fmt::Display) -> String {
+    format!("{PLATFORM_KEYS}{key}")
+}
+
 /// A kind's concurrency rule: the key is `prefix:<the payload's field>`, so jobs of the kind for
 /// the same value (the same user) hold at most `limit` leases at once. Read from the payload as
 /// [`Kind::USER_FIELD`] is: no second parse on the enqueue path.
@@ -100,12 +112,24 @@ pub struct ConcurrencyRule {
 impl ConcurrencyRule {
     /// `job` holding the rule's key for `payload`; unchanged when the field is absent.
     fn apply(self, job: NewJob, payload: &serde_json::Value) -> NewJob {
-        let value = match payload.get(self.field) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(v @ serde_json::Value::Number(_)) => v.to_string(),
-            _ => return job,
+        match self.key_of(payload) {
+            Some(key) => job.concurrency(key, self.limit),
+            None => job,
+        }
+    }
+
+    fn key_of(self, payload: &serde_json::Value) -> Option<String> {
+        let value = match payload.get(self.field)? {
+            serde_json::Value::String(s) => s.clone(),
+            v @ serde_json::Value::Number(_) => v.to_string(),
+            _ => return None,
         };
-        job.concurrency(format!("{}:{value}", self.prefix), self.limit)
+        Some(self.key(&value))
+    }
+
+    /// The key the rule gives jobs for `value` (a user id).
+    fn key(self, value: &str) -> String {
+        platform_key(format_args!("{}:{value}", self.prefix))
     }
 }
 
@@ -121,15 +145,17 @@ pub struct Typed<K> {
     kind: PhantomData<fn() -> K>,
 }
 
+/// The platform's jobs: every key set here is a [`platform_key`].
 impl<K: Kind> Typed<K> {
     /// A second push with the same key returns the first job instead of making another.
-    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
-        self.job = self.job.idempotency_key(key);
+    pub fn idempotency_key(mut self, key: impl std::fmt::Display) -> Self {
+        self.job = self.job.idempotency_key(platform_key(key));
         self
     }
 
     /// An earlier job under the same key absorbs this one, as `d.mode` says.
-    pub fn dedupe(mut self, d: nightshift_queue::Dedupe) -> Self {
+    pub fn dedupe(mut self, mut d: nightshift_queue::Dedupe) -> Self {
+        d.key = platform_key(&d.key);
         self.job = self.job.dedupe(d);
         self
     }
@@ -141,14 +167,14 @@ impl<K: Kind> Typed<K> {
     }
 
     /// At most `limit` jobs with `key` running at once, across every worker.
-    pub fn concurrency(mut self, key: impl Into<String>, limit: u32) -> Self {
-        self.job = self.job.concurrency(key, limit);
+    pub fn concurrency(mut self, key: impl std::fmt::Display, limit: u32) -> Self {
+        self.job = self.job.concurrency(platform_key(key), limit);
         self
     }
 
     /// Taken round-robin with the queue's other groups.
-    pub fn group(mut self, group: impl Into<String>) -> Self {
-        self.job = self.job.group(group);
+    pub fn group(mut self, group: impl std::fmt::Display) -> Self {
+        self.job = self.job.group(platform_key(group));
         self
     }
 
@@ -156,7 +182,9 @@ impl<K: Kind> Typed<K> {
     /// rate).
     pub fn rate_key(mut self, key: impl Into<String>) -> Self {
         if let Some(rate) = K::RATE {
-            self.job = self.job.rate(format!("{}:{}", K::NAME, key.into()), rate);
+            self.job = self
+                .job
+                .rate(platform_key(format_args!("{}:{}", K::NAME, key.into())), rate);
         }
         self
     }
@@ -231,6 +259,17 @@ impl KindSpec {
         self.user_field
             .and_then(|f| payload.get(f))
             .and_then(serde_json::Value::as_i64)
+    }
+
+    /// The concurrency key the kind's own rule gives a job of `payload`, if it has a rule: a
+    /// caller's `concurrency_key` may not replace it.
+    pub fn own_concurrency_key(&self, payload: &serde_json::Value) -> Option<String> {
+        self.concurrency?.key_of(payload)
+    }
+
+    /// Whether the kind holds a concurrency key of its own.
+    pub fn has_own_concurrency(&self) -> bool {
+        self.concurrency.is_some()
     }
 
     /// A job of this kind with its policy applied, from a payload checked by [`Self::validate`].

@@ -20,7 +20,7 @@ pub mod reminders;
 pub mod secrets;
 pub mod webhook;
 
-pub use kind::{ConcurrencyRule, Exposure, Invalid, Kind, KindSpec, Policy, Typed};
+pub use kind::{ConcurrencyRule, Exposure, Invalid, Kind, KindSpec, PLATFORM_KEYS, Policy, Typed, platform_key};
 pub use queues::{Queues, export_queue_depth};
 
 /// Lists every kind once: seals [`Kind`] to these types and builds the catalog from them.

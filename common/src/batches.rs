@@ -87,11 +87,38 @@ pub enum AddError {
     Db(#[from] sqlx::Error),
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("{0} open batches already (NIGHTSHIFT_MAX_OPEN_BATCHES): seal one first")]
+    TooManyOpen(u32),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
 /// Records a new batch with its first jobs, before they are pushed (so none can finish
 /// uncounted). Making it again (a job that makes a batch, retried) changes nothing but adds
-/// jobs it did not have.
-pub async fn create(db: &PgPool, b: &NewBatch, jobs: &[Uuid]) -> Result<(), sqlx::Error> {
+/// jobs it did not have. With `open_cap`, an open batch is refused when its caller already holds that many. Callers
+/// are counted one at a time (a transaction lock on the caller), so two concurrent requests
+/// cannot both take the last place.
+pub async fn create(db: &PgPool, b: &NewBatch, jobs: &[Uuid], open_cap: Option<u32>) -> Result<(), CreateError> {
     let mut tx = db.begin().await?;
+    if let (Some(cap), false, Some(by)) = (open_cap, b.sealed, &b.submitted_by) {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('nightshift.open_batches:' || $1, 0))")
+            .bind(by)
+            .execute(&mut *tx)
+            .await?;
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM batches
+             WHERE submitted_by = $1 AND submitted_user IS NOT DISTINCT FROM $2 AND sealed_at IS NULL",
+        )
+        .bind(by)
+        .bind(b.submitted_user)
+        .fetch_one(&mut *tx)
+        .await?;
+        if open >= i64::from(cap) {
+            return Err(CreateError::TooManyOpen(cap));
+        }
+    }
     sqlx::query(
         "INSERT INTO batches (id, submitted_by, submitted_user, description, on_complete, on_success, sealed_at,
                               traceparent)
@@ -111,7 +138,7 @@ pub async fn create(db: &PgPool, b: &NewBatch, jobs: &[Uuid]) -> Result<(), sqlx
     insert_jobs(&mut tx, b.id, jobs).await?;
     // A sealed batch of no jobs is finished at once.
     finish(&mut tx, &[b.id]).await?;
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 /// Adds jobs to an open batch, before they are pushed.

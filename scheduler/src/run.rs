@@ -140,7 +140,9 @@ fn target<'a>(
 
 async fn fire(queues: &Queues, s: &Schedule, tick: DateTime<Utc>) -> Result<String, SchedulerError> {
     let (spec, queue) = target(queues, s)?;
-    let mut job = spec.new_job(&s.payload).idempotency_key(s.tick_key(tick));
+    let mut job = spec
+        .new_job(&s.payload)
+        .idempotency_key(nightshift_catalog::platform_key(s.tick_key(tick)));
     let jitter = s.jitter_for(tick);
     if !jitter.is_zero() {
         job = job.delay(jitter);

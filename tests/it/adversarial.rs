@@ -476,6 +476,229 @@ async fn slow_clients_are_cut_off_and_health_answers_while_500_of_them_hang() {
     app.stop().await;
 }
 
+/// Clients that pipeline requests and never read the answers hold a connection only until the
+/// write timeout; meanwhile the ops listener, with its own cap, answers readiness.
+#[tokio::test]
+async fn clients_that_never_read_their_answers_are_cut_and_readiness_answers_on_the_ops_port() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    config.server.max_connections = 100;
+    config.server.max_connections_per_ip = 0;
+    config.server.write_timeout = Duration::from_secs(2);
+    let app = App::start(&config, false).await;
+    let ops = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ops_base = format!("http://{}", ops.local_addr().unwrap());
+    let stop = tokio_util::sync::CancellationToken::new();
+    let state = nightshift_api::state(&config, keys()).await.unwrap();
+    tokio::spawn(nightshift_api::serve_ops(
+        ops,
+        Some(state),
+        stop.clone().cancelled_owned(),
+    ));
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let pipelined = "GET /v1/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(200);
+    let mut hogs = Vec::new();
+    for _ in 0..110 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(pipelined.as_bytes()).await.unwrap();
+        hogs.push(s);
+    }
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let ready = quick.get(format!("{ops_base}/health/ready")).send().await;
+    assert_eq!(
+        ready.map(|r| r.status().as_u16()).ok(),
+        Some(200),
+        "readiness on the ops port"
+    );
+    // The public port answers again once the write timeout cut the hogs (it never did before).
+    wait_for("the public port to answer", Duration::from_secs(30), || async {
+        let live = quick.get(format!("{}/health/live", app.base)).send().await.ok()?;
+        (live.status() == 200).then_some(())
+    })
+    .await;
+    // Every hog was closed by the server: reading it reaches the end (or a reset) instead of
+    // waiting for answers that no longer come.
+    for mut s in hogs {
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut sink)).await;
+        assert!(read.is_ok(), "a connection that never read was still open after 30 s");
+    }
+    stop.cancel();
+    app.stop().await;
+}
+
+/// One address holds at most its share of the connections; a closed one gives its place back.
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_the_connections() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    config.server.max_connections_per_ip = 5;
+    let app = App::start(&config, false).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut held = Vec::new();
+    for _ in 0..5 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        // Headers begun, never finished: the connection stays (until the header timeout).
+        s.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+        held.push(s);
+    }
+    let quick = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    // Refused at once, not kept waiting: the server closes the sixth.
+    let mut sixth = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = sixth.write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), sixth.read_to_end(&mut buf)).await;
+    assert!(
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "the sixth connection was served or kept: {read:?} {:?}",
+        String::from_utf8_lossy(&buf)
+    );
+    drop(held.pop());
+    wait_for("a freed place", Duration::from_secs(10), || async {
+        let live = quick.get(format!("{}/health/live", app.base)).send().await.ok()?;
+        (live.status() == 200).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+/// Confinement comes first: a token confined to a user never holds an operator scope. One
+/// signed before the rule read another caller's job about another user, listed schedules, ran
+/// `cleanup` and opened an operator session; it now verifies nowhere, and none is issued.
+#[tokio::test]
+async fn a_confined_token_never_holds_admin_and_one_made_before_the_rule_verifies_nowhere() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    add_users(&db, &[1001, 1002]).await;
+    let config = config(&redis, &db);
+    let app = App::start(&config, false).await;
+    let other = token_for("another-service", None, RW);
+    let theirs = app
+        .enqueue_id(
+            &other,
+            json!({"kind": "cashflow.project", "payload": {"user_id": 1002}}),
+        )
+        .await;
+    let now = chrono::Utc::now().timestamp();
+    let forged = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "app", "user": 1001, "scope": "admin jobs:read jobs:write", "iat": now, "exp": now + 600,
+                "iss": "nightshift", "aud": "nightshift-api"}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    let cleanup = json!({"kind": "maintenance.cleanup", "payload": {}});
+    for (method, path, body) in [
+        ("GET", format!("/v1/jobs/{theirs}"), None),
+        ("GET", "/v1/schedules".to_string(), None),
+        ("POST", "/v1/schedules/nightly-cashflow/run".to_string(), None),
+        ("POST", "/v1/jobs".to_string(), Some(cleanup)),
+        ("GET", "/v1/admin/keys".to_string(), None),
+        ("GET", "/v1/users/1001".to_string(), None),
+    ] {
+        let req = match method {
+            "GET" => app.http.get(format!("{}{path}", app.base)),
+            _ => app.http.post(format!("{}{path}", app.base)),
+        };
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        let status = req.bearer_auth(&forged).send().await.unwrap().status().as_u16();
+        assert_eq!(status, 401, "{method} {path}");
+    }
+    let login = no_redirects()
+        .post(format!("{}/dashboard/login", app.base))
+        .form(&[("token", forged.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        login.headers().get("set-cookie").is_none(),
+        "an operator session was made"
+    );
+    assert_ne!(login.status(), 303);
+    // A confined token without admin reaches no schedule and no other caller's job either.
+    let confined = token_for("app", Some(1002), RW);
+    let status = |path: String, t: String| {
+        let req = app.http.get(format!("{}{path}", app.base)).bearer_auth(t);
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(status("/v1/schedules".into(), confined.clone()).await, 403);
+    assert_eq!(status(format!("/v1/jobs/{theirs}"), confined).await, 404);
+    // `token issue` refuses to make one; without admin it makes it.
+    let issue = |scopes: &str| {
+        Proc::spawn(
+            &["token", "issue", "--sub", "app", "--user", "1001", "--scope", scopes],
+            &config,
+            &[],
+        )
+        .wait_output()
+    };
+    let (ok, out) = issue("admin,jobs:read,jobs:write");
+    assert!(!ok && out.contains("operator scope `admin`"), "{out}");
+    let (ok, out) = issue("jobs:read,emails:send");
+    assert!(ok, "{out}");
+    app.stop().await;
+}
+
+/// A user's deletion outlives the tokens confined to them: one issued before can neither read
+/// nor recreate the id. A service token may recreate it; tokens minted after that work.
+#[tokio::test]
+async fn a_confined_token_issued_before_its_user_was_deleted_cannot_recreate_the_user() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let app = App::start(&config(&redis, &db), false).await;
+    let finance = [Scope::FinanceRead, Scope::FinanceWrite];
+    let service = token_for("finance-app", None, &finance);
+    let profile = json!({"email": "u77@example.com", "time_zone": "UTC"});
+    let call = |method: &'static str, t: String, body: Option<Value>| {
+        let url = format!("{}/v1/users/77", app.base);
+        let req = match method {
+            "PUT" => app.http.put(url),
+            "DELETE" => app.http.delete(url),
+            _ => app.http.get(url),
+        };
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        async move { req.bearer_auth(t).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(call("PUT", service.clone(), Some(profile.clone())).await, 200);
+    let before = token_for("app", Some(77), &finance);
+    assert_eq!(call("GET", before.clone(), None).await, 200);
+    assert_eq!(call("DELETE", service.clone(), None).await, 204);
+    assert_eq!(call("PUT", before.clone(), Some(profile.clone())).await, 404);
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = 77)")
+        .fetch_one(&db.pool().await)
+        .await
+        .unwrap();
+    assert!(!exists, "the deleted user was recreated by an old confined token");
+    assert_eq!(
+        call("PUT", service.clone(), Some(profile)).await,
+        200,
+        "a service may recreate it"
+    );
+    assert_eq!(
+        call("GET", before, None).await,
+        404,
+        "the old token still reaches nothing"
+    );
+    // A token minted once the deletion is in the past (tokens carry whole seconds) works.
+    wait_for(
+        "a freshly minted token to be accepted",
+        Duration::from_secs(5),
+        || async { (call("GET", token_for("app", Some(77), &finance), None).await == 200).then_some(()) },
+    )
+    .await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_log_carries_no_forged_lines_and_no_token_without_demo() {
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
@@ -579,10 +802,27 @@ async fn a_table_of_hostile_requests_gets_its_statuses_and_changes_nothing() {
     let client = token(RW);
     let read_only = token(&[Scope::JobsRead]);
     let confined = token_for("app", Some(2), &Scope::ALL[..5]);
-    let confined_finance = token_for("app", Some(2), &Scope::ALL);
+    let confined_finance = token_for(
+        "app",
+        Some(2),
+        &[
+            Scope::FinanceRead,
+            Scope::FinanceWrite,
+            Scope::JobsRead,
+            Scope::JobsWrite,
+        ],
+    );
     let other_secret = nightshift_common::auth::TokenKeys::from_secret(&secrecy::SecretString::from("o".repeat(48)))
         .issue("test-client", &Scope::ALL, Duration::from_secs(60))
         .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let forged_subject = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "svc\u{202e}nimda", "scope": "jobs:write", "iat": now, "exp": now + 600,
+                "iss": "nightshift", "aud": "nightshift-api"}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
     let long_key = "k".repeat(256);
     let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
     let deep_body = format!(r#"{{"kind":"cashflow.project","payload":{deep}}}"#);
@@ -1273,6 +1513,60 @@ async fn a_table_of_hostile_requests_gets_its_statuses_and_changes_nothing() {
                 ("origin", "https://evil.example".into()),
             ],
             403,
+        ),
+        // Unicode format characters (zero-width, bidirectional overrides) in keys and subjects.
+        (
+            "group with a bidi isolate",
+            "POST",
+            "/v1/jobs".into(),
+            j(json!({"kind": "cashflow.project", "payload": {"user_id": 1}, "group": "a\u{2066}b"})),
+            bearer(&client),
+            422,
+        ),
+        (
+            "dedupe key with a zero-width space",
+            "POST",
+            "/v1/jobs".into(),
+            j(json!({"kind": "cashflow.project", "payload": {"user_id": 1},
+                     "dedupe": {"key": "k\u{200b}", "mode": "pending"}})),
+            bearer(&client),
+            422,
+        ),
+        (
+            "e-mail key with a byte-order mark",
+            "POST",
+            "/v1/emails".into(),
+            j(
+                json!({"template": "password_reset", "to": "a@example.com", "idempotency_key": "\u{feff}k",
+                     "vars": {"name": "n", "reset_url": "https://x", "expires_minutes": 5}}),
+            ),
+            bearer(&token(&Scope::ALL)),
+            422,
+        ),
+        (
+            "subject with a right-to-left override",
+            "POST",
+            "/v1/jobs".into(),
+            j(project.clone()),
+            bearer(&forged_subject),
+            401,
+        ),
+        (
+            "client concurrency key on a kind with its own",
+            "POST",
+            "/v1/jobs".into(),
+            j(json!({"kind": "cashflow.project", "payload": {"user_id": 1}, "concurrency_key": "mine"})),
+            bearer(&client),
+            422,
+        ),
+        (
+            "confined token e-mails another address",
+            "POST",
+            "/v1/emails".into(),
+            j(json!({"template": "password_reset", "to": "u1@example.com",
+                     "vars": {"name": "n", "reset_url": "https://x", "expires_minutes": 5}})),
+            bearer(&confined),
+            404,
         ),
     ];
     assert!(rows.len() >= 60, "{} rows", rows.len());

@@ -300,6 +300,7 @@ async fn a_batch_job_recorded_but_never_pushed_is_taken_back_and_the_batch_finis
             traceparent: None,
         },
         &ids,
+        None,
     )
     .await
     .unwrap();
@@ -436,5 +437,45 @@ async fn another_clients_batch_is_a_404_and_bad_batches_name_their_field() {
     }
     let (status, err) = call(&app, &mine, "GET", "/v1/batches?state=done", None).await;
     assert_eq!((status, err["error"]["field"].as_str()), (422, Some("state")));
+    app.stop().await;
+}
+
+/// Open batches wait for jobs until sealed: a caller holds at most the configured number at
+/// once (a 409 naming the cap), counted per caller; sealed ones do not count.
+#[tokio::test]
+async fn a_caller_holds_at_most_its_cap_of_open_batches() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let mut config = config(&redis, &db);
+    config.api_limits.open_batches = 2;
+    let app = App::start(&config, false).await;
+    let token = token(RW);
+    let open = || Some(json!({"jobs": [], "open": true}));
+    let (_, first) = call(&app, &token, "POST", "/v1/batches", open()).await;
+    assert_eq!(call(&app, &token, "POST", "/v1/batches", open()).await.0, 202);
+    let (status, refused) = call(&app, &token, "POST", "/v1/batches", open()).await;
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains('2') && message.contains("NIGHTSHIFT_MAX_OPEN_BATCHES"),
+        "{message}"
+    );
+    // Sealed batches, and another caller's open ones, are not held against it.
+    assert_eq!(
+        call(&app, &token, "POST", "/v1/batches", Some(json!({"jobs": []})))
+            .await
+            .0,
+        202
+    );
+    let other = keys().issue("other-client", RW, Duration::from_secs(600)).unwrap();
+    assert_eq!(call(&app, &other, "POST", "/v1/batches", open()).await.0, 202);
+    // Sealing one gives its place back.
+    let id = first["id"].as_str().unwrap();
+    assert_eq!(
+        call(&app, &token, "POST", &format!("/v1/batches/{id}/seal"), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(call(&app, &token, "POST", "/v1/batches", open()).await.0, 202);
     app.stop().await;
 }

@@ -413,7 +413,7 @@ async fn flow_fields_through_the_api_are_the_callers_own_and_bad_ones_name_their
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(project.concurrency.unwrap().key, "cashflow:user:1");
+    assert_eq!(project.concurrency.unwrap().key, "~platform:cashflow:user:1");
 
     let before = q.counts().await.unwrap().queued;
     let effect = |extra: serde_json::Value| {
@@ -441,6 +441,9 @@ async fn flow_fields_through_the_api_are_the_callers_own_and_bad_ones_name_their
         (json!({"concurrency_limit": 2}), "concurrency_limit"),
         (json!({"group": ""}), "group"),
         (json!({"group": "g\n"}), "group"),
+        (json!({"concurrency_key": "acct\u{202e}"}), "concurrency_key"),
+        (json!({"group": "\u{200b}g"}), "group"),
+        (json!({"rate_key": "p\u{2066}"}), "rate_key"),
         (json!({"group": "g", "priority": 1}), "group"),
         (json!({"rate_key": ""}), "rate_key"),
         (json!({"rate_key": "r".repeat(201)}), "rate_key"),
@@ -494,5 +497,72 @@ async fn flow_fields_through_the_api_are_the_callers_own_and_bad_ones_name_their
         .collect();
     assert_eq!(groups.len(), 2, "{listing}");
     assert!(groups.iter().all(|l| l.trim_end().ends_with(" 1")), "{listing}");
+    app.stop().await;
+}
+
+/// A kind's own concurrency rule always holds: a client's `concurrency_key` on
+/// `cashflow.project` used to replace `cashflow:user:<id>` (twelve keyed projections of one
+/// user overlapped in 32 pairs); it is a 422 now. A debounce fold never moves a job to another
+/// user while it holds the first user's slot, and a subject named like a platform prefix holds
+/// only its own keys.
+#[tokio::test]
+async fn a_kinds_own_concurrency_key_cannot_be_replaced_or_folded_onto_another_user() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    for id in [1, 2] {
+        sqlx::query("INSERT INTO users (id, email, time_zone) VALUES ($1, 'u' || $1 || '@example.com', 'UTC')")
+            .bind(id)
+            .execute(&db.pool().await)
+            .await
+            .unwrap();
+    }
+    let app = App::start(&config(&redis, &db), false).await;
+    let admin = token(&nightshift_common::auth::Scope::ALL);
+    let q = queue(&redis, "cashflow").await;
+    for i in 0..12 {
+        let body = json!({"kind": "cashflow.project", "payload": {"user_id": 1},
+                          "concurrency_key": format!("mine-{i}"), "concurrency_limit": 5});
+        let r = app.enqueue(&admin, body, None).await;
+        let status = r.status().as_u16();
+        let error: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(
+            (status, error["error"]["field"].as_str()),
+            (422, Some("concurrency_key")),
+            "{error}"
+        );
+    }
+    assert_eq!(
+        q.counts().await.unwrap().queued + q.counts().await.unwrap().scheduled,
+        0
+    );
+    // One debounce key, two users: two jobs, each holding its own user's slot.
+    let debounced = |user: i64| {
+        json!({"kind": "cashflow.project", "payload": {"user_id": user},
+               "dedupe": {"key": "refresh", "mode": "debounce", "secs": 30}})
+    };
+    let first = app.enqueue_id(&admin, debounced(1)).await;
+    let second = app.enqueue_id(&admin, debounced(2)).await;
+    assert_ne!(first, second, "a fold moved user 1's job to user 2");
+    for (id, user) in [(&first, 1), (&second, 2)] {
+        let job = q.inspect(id).await.unwrap().unwrap();
+        let payload: serde_json::Value = serde_json::from_str(&job.payload).unwrap();
+        assert_eq!(payload["user_id"], user);
+        assert_eq!(job.concurrency.unwrap().key, format!("~platform:cashflow:user:{user}"));
+    }
+    // A service named `cashflow` asking for `user:1` holds `cashflow:user:1`, not the platform's.
+    let cashflow = keys()
+        .issue(
+            "cashflow",
+            &nightshift_common::auth::Scope::ALL,
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    let id = app
+        .enqueue_id(
+            &cashflow,
+            json!({"kind": "diag.effect", "payload": {"key": "x"}, "concurrency_key": "user:1"}),
+        )
+        .await;
+    let job = queue(&redis, "default").await.inspect(&id).await.unwrap().unwrap();
+    assert_eq!(job.concurrency.unwrap().key, "cashflow:user:1");
     app.stop().await;
 }

@@ -140,7 +140,10 @@ async fn push_callbacks(db: &PgPool, queues: &Queues) -> anyhow::Result<()> {
             }
             let mut job = spec
                 .new_job(&payload)
-                .idempotency_key(format!("batch:{}:{which}", due.outcome.id))
+                .idempotency_key(nightshift_catalog::platform_key(format_args!(
+                    "batch:{}:{which}",
+                    due.outcome.id
+                )))
                 .trace_parent(due.traceparent.clone());
             job.id = job_id.to_string();
             queues.for_spec(spec).push(job).await?;

@@ -128,7 +128,7 @@ pub async fn create(
     caller.require(Scope::JobsWrite)?;
     let req: CreateBatch = super::body::json_within(body, false, MAX_BATCH_BYTES)?;
     if let Some(d) = &req.description
-        && (d.chars().count() > MAX_DESCRIPTION || d.chars().any(char::is_control))
+        && (d.chars().count() > MAX_DESCRIPTION || !d.chars().all(nightshift_common::text::printable))
     {
         return Err(ApiError::invalid(
             "description",
@@ -158,7 +158,12 @@ pub async fn create(
             .then(|| nightshift_common::telemetry::traceparent(&tracing::Span::current()))
             .flatten(),
     };
-    batches::create(&state.db, &batch, &ids).await?;
+    batches::create(&state.db, &batch, &ids, Some(state.limits.open_batches))
+        .await
+        .map_err(|e| match e {
+            batches::CreateError::TooManyOpen(_) => ApiError::Conflict(e.to_string()),
+            batches::CreateError::Database(e) => e.into(),
+        })?;
     let job_ids = push(&state, &caller, id, jobs, &ids).await?;
     Ok((
         StatusCode::ACCEPTED,

@@ -20,9 +20,11 @@ use crate::{AppState, auth::Caller, error::ApiError, openapi::Errors};
 pub(crate) struct EmailRequest {
     /// password_reset, bill_reminder, low_balance, backup_failed or weekly_summary.
     template: String,
-    /// The recipient's address.
+    /// The recipient's address. A token confined to a user sends only to that user's address
+    /// on file: it may leave `to` out, and another address is a 404.
     #[schema(format = Email)]
-    to: String,
+    #[serde(default)]
+    to: Option<String>,
     /// The template's variables; a missing one is a 422 naming it.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
@@ -65,10 +67,10 @@ fn outbox_key(caller: &Caller, key: &str) -> String {
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
-    if key.is_empty() || key.len() > 200 || key.chars().any(char::is_control) {
+    if key.is_empty() || key.len() > 200 || !key.chars().all(nightshift_common::text::printable) {
         return Err(ApiError::invalid(
             "idempotency_key",
-            "must be 1 to 200 characters without control characters",
+            "must be 1 to 200 characters without control or format characters",
         ));
     }
     Ok(())
@@ -95,10 +97,11 @@ pub async fn send(
     let key = req.idempotency_key.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     check_key(&key)?;
     let vars = req.vars.unwrap_or_else(|| json!({}));
+    let to = recipient(&state, &caller, &req.template, req.to).await?;
     let email = NewEmail {
         key: &outbox_key(&caller, &key),
         template: &req.template,
-        to: &req.to,
+        to: &to,
         vars: &vars,
     };
     match email::enqueue(&state.db, &state.queues, email, &state.mail_domain).await {
@@ -120,6 +123,30 @@ pub async fn send(
         Err(e @ EnqueueError::KeyReused(_)) => Err(ApiError::Conflict(e.to_string())),
         Err(EnqueueError::Database(e)) => Err(e.into()),
         Err(EnqueueError::Queue(e)) => Err(e.into()),
+    }
+}
+
+/// Whom the caller may write to. A service token names any address. A token confined to a user
+/// is that user's app: it writes to the user's own address on file (the default when `to` is
+/// left out; another address is as unknown as another user), never with an operator template.
+async fn recipient(state: &AppState, caller: &Caller, template: &str, to: Option<String>) -> Result<String, ApiError> {
+    let Some(user) = caller.user() else {
+        return to.ok_or_else(|| ApiError::invalid("to", "is required"));
+    };
+    if email::templates::find(template).is_ok_and(|t| t.operator) {
+        return Err(ApiError::refused(
+            "template",
+            format!("`{template}` is an operator template: a user-confined token may not send it"),
+        ));
+    }
+    let on_file: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user)
+        .fetch_optional(&state.db)
+        .await?;
+    let on_file = on_file.ok_or(ApiError::NotFound("user"))?;
+    match to {
+        Some(to) if !to.trim().eq_ignore_ascii_case(on_file.trim()) => Err(ApiError::NotFound("recipient")),
+        _ => Ok(on_file),
     }
 }
 

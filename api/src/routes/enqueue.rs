@@ -76,14 +76,36 @@ pub(crate) fn check(
         job = job.priority(p);
     }
     if let Some(d) = req.dedupe {
-        // Per client and kind, as idempotency keys are per client.
+        // Per client and kind, as idempotency keys are per client; and for a kind with its own
+        // concurrency rule, per rule key too: a debounce fold rewrites the payload, and must
+        // never move a job to another user while it holds the first user's slot.
         let mut d = d.check()?;
-        d.key = format!("{}:{}:{}", caller.key_namespace(), spec.name, d.key);
+        d.key = match spec.own_concurrency_key(&req.payload) {
+            Some(own) => format!("{}:{}:{own}:{}", caller.key_namespace(), spec.name, d.key),
+            None => format!("{}:{}:{}", caller.key_namespace(), spec.name, d.key),
+        };
         job = job.dedupe(d);
     }
     // Keys live in the caller's namespace: a client can neither hold another's slots, join
     // its group nor spend its rate.
     let ns = caller.key_namespace();
+    // A kind's own rule always holds (one projection per user at a time).
+    if spec.has_own_concurrency() {
+        let field = match (&req.concurrency_key, req.concurrency_limit) {
+            (Some(_), _) => Some("concurrency_key"),
+            (None, Some(_)) => Some("concurrency_limit"),
+            (None, None) => None,
+        };
+        if let Some(field) = field {
+            return Err(ApiError::invalid(
+                field,
+                format!(
+                    "`{}` holds a concurrency key of its own; it cannot be replaced",
+                    spec.name
+                ),
+            ));
+        }
+    }
     match (req.concurrency_key, req.concurrency_limit) {
         (Some(key), limit) => {
             let key = flow_key("concurrency_key", &key)?;
@@ -123,8 +145,11 @@ pub(crate) fn flow_key<'a>(field: &'static str, key: &'a str) -> Result<&'a str,
     if n == 0 || n > MAX_FLOW_KEY {
         return Err(ApiError::invalid(field, "must be 1 to 200 characters"));
     }
-    if key.chars().any(char::is_control) {
-        return Err(ApiError::invalid(field, "must be printable (no control characters)"));
+    if !key.chars().all(nightshift_common::text::printable) {
+        return Err(ApiError::invalid(
+            field,
+            "must be printable (no control or format characters)",
+        ));
     }
     Ok(key)
 }

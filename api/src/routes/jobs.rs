@@ -103,10 +103,10 @@ impl DedupeRequest {
         if n == 0 || n > MAX_DEDUPE_KEY {
             return Err(ApiError::invalid("dedupe.key", "must be 1 to 200 characters"));
         }
-        if self.key.chars().any(char::is_control) {
+        if !self.key.chars().all(nightshift_common::text::printable) {
             return Err(ApiError::invalid(
                 "dedupe.key",
-                "must be printable (no control characters)",
+                "must be printable (no control or format characters)",
             ));
         }
         let mode = match self.mode.as_str() {

@@ -67,6 +67,20 @@ impl<S: RouteScope + Send> FromRequestParts<AppState> for UserTarget<S> {
         if !caller.may_act_on(user) {
             return Err(ApiError::NotFound("user"));
         }
+        // A confined token outlives its user's deletion: the user it was made for is gone, and
+        // a user made again under the id is another one.
+        if caller.user().is_some() {
+            let gone: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM deleted_users WHERE id = $1 AND deleted_at >= to_timestamp($2))",
+            )
+            .bind(user)
+            .bind(caller.0.iat as f64)
+            .fetch_one(&state.db)
+            .await?;
+            if gone {
+                return Err(ApiError::NotFound("user"));
+            }
+        }
         Ok(UserTarget {
             caller,
             user,

@@ -13,6 +13,9 @@ pub struct Template {
     pub required: &'static [&'static str],
     /// Its send job's priority: a password reset never waits behind a run of summaries.
     pub priority: u8,
+    /// Written to operators about the platform (a failed backup): never sent by a token
+    /// confined to one user.
+    pub operator: bool,
 }
 
 pub const TEMPLATES: &[Template] = &[
@@ -21,30 +24,35 @@ pub const TEMPLATES: &[Template] = &[
         subject: "Reset your password",
         required: &["name", "reset_url", "expires_minutes"],
         priority: 0,
+        operator: false,
     },
     Template {
         name: "bill_reminder",
         subject: "Reminder: {{ title }} is due on {{ due_date }}",
         required: &["name", "title", "due_date"],
         priority: 3,
+        operator: false,
     },
     Template {
         name: "low_balance",
         subject: "Low balance ahead on {{ date }}",
         required: &["name", "date", "projected_balance", "threshold"],
         priority: 3,
+        operator: false,
     },
     Template {
         name: "backup_failed",
         subject: "Nightshift: {{ what }} failed for backup {{ backup_id }}",
         required: &["what", "backup_id", "database", "error"],
         priority: 3,
+        operator: true,
     },
     Template {
         name: "weekly_summary",
         subject: "Your week from {{ week_start }}",
         required: &["name", "week_start", "income", "spending", "closing_balance"],
         priority: 8,
+        operator: false,
     },
 ];
 

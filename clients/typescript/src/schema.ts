@@ -323,7 +323,9 @@ export interface paths {
         post?: never;
         /**
          * Delete a user with everything about them: items, projections, reminders, alerts (scope
-         *     `finance:write`). Jobs already queued for them find no user and end.
+         *     `finance:write`). Jobs already queued for them find no user and end. The id is kept as
+         *     deleted: a token confined to the user, issued before now, can neither read nor recreate
+         *     it; a service token may recreate it.
          */
         delete: operations["delete_user"];
         options?: never;
@@ -789,9 +791,10 @@ export interface components {
             template: "password_reset" | "bill_reminder" | "low_balance" | "backup_failed" | "weekly_summary";
             /**
              * Format: email
-             * @description The recipient's address.
+             * @description The recipient's address. A token confined to a user sends only to that user's address
+             *     on file: it may leave `to` out, and another address is a 404.
              */
-            to: string;
+            to?: string | null;
             /** @description The template's variables; a missing one is a 422 naming it. */
             vars?: Record<string, unknown> | null;
         };

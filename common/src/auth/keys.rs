@@ -126,9 +126,6 @@ impl TokenKeys {
             return Err(AuthError::Lifetime);
         }
         check_subject(sub)?;
-        if user.is_some_and(|u| u <= 0) {
-            return Err(AuthError::User);
-        }
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: sub.to_string(),
@@ -140,6 +137,7 @@ impl TokenKeys {
             user,
             kid: None,
         };
+        claims.check_confinement()?;
         let set = self.set.read().unwrap_or_else(|e| e.into_inner());
         let mut header = Header::new(Algorithm::HS256);
         header.kid = set.signing.0.clone();
@@ -169,11 +167,10 @@ impl TokenKeys {
         }
         let mut claims = decode::<Claims>(token, &key.key, &self.validation)?.claims;
         claims.kid = kid;
-        // The signature is good; still refuse what we would never have issued.
+        // The signature is good; still refuse what we would never have issued (confined
+        // operator tokens were issued before the rule: they stop verifying).
+        claims.check_confinement()?;
         check_subject(&claims.sub)?;
-        if claims.user.is_some_and(|u| u <= 0) {
-            return Err(AuthError::User);
-        }
         let now = chrono::Utc::now().timestamp();
         let leeway = self.validation.leeway as i64;
         if claims.iat > now + leeway || claims.exp.saturating_sub(claims.iat) > MAX_TTL.as_secs() as i64 {
@@ -334,7 +331,16 @@ mod tests {
     fn subjects_must_be_printable_and_bounded_at_issue_and_at_verification() {
         let k = keys();
         let ttl = Duration::from_secs(60);
-        for bad in ["", "a b", "line\nbreak", "\u{1b}[31m", &"s".repeat(MAX_SUBJECT + 1)] {
+        let too_long = "s".repeat(MAX_SUBJECT + 1);
+        for bad in [
+            "",
+            "a b",
+            "line\nbreak",
+            "\u{1b}[31m",
+            "svc\u{200b}",
+            "\u{202e}cvs",
+            &too_long,
+        ] {
             assert!(
                 matches!(k.issue(bad, &[Scope::Admin], ttl), Err(AuthError::Subject)),
                 "{bad:?}"
@@ -352,6 +358,30 @@ mod tests {
         ));
         let t = k.issue_for("app", Some(1001), &[Scope::JobsRead], ttl).unwrap();
         assert_eq!(k.verify(&t).unwrap().user, Some(1001));
+    }
+
+    #[test]
+    fn a_token_confined_to_a_user_never_holds_an_operator_scope_at_issue_or_at_verification() {
+        let k = keys();
+        let ttl = Duration::from_secs(60);
+        assert!(matches!(
+            k.issue_for("app", Some(1001), &[Scope::JobsRead, Scope::Admin], ttl),
+            Err(AuthError::ConfinedOperator("admin"))
+        ));
+        // One signed before the rule (or by hand with the secret) stops verifying.
+        let now = chrono::Utc::now().timestamp();
+        let mut c = claims("app", now, now + 60);
+        c.user = Some(1001);
+        c.scope = "jobs:read admin".into();
+        assert!(matches!(
+            k.verify(&signed(&k, &c)),
+            Err(AuthError::ConfinedOperator("admin"))
+        ));
+        // Every other scope may be confined, and a service token may be an operator.
+        let others: Vec<Scope> = Scope::ALL.into_iter().filter(|s| !s.is_operator()).collect();
+        let t = k.issue_for("app", Some(1001), &others, ttl).unwrap();
+        assert_eq!(k.verify(&t).unwrap().user, Some(1001));
+        assert!(k.issue("svc", &Scope::ALL, ttl).is_ok());
     }
 
     mod base64_like {

@@ -41,12 +41,29 @@ impl Claims {
     pub fn has(&self, scope: Scope) -> bool {
         self.scope.split_whitespace().any(|s| s == scope.as_str())
     }
+
+    /// The confinement rule, checked before anything else at issue and at verification: a
+    /// token confined to a user is that user's app, and never holds an operator scope (it would
+    /// reach schedules, the dashboard and every caller's jobs), whoever signed it.
+    pub fn check_confinement(&self) -> Result<(), AuthError> {
+        if let Some(user) = self.user {
+            if user <= 0 {
+                return Err(AuthError::User);
+            }
+            if let Some(s) = Scope::ALL.into_iter().find(|s| s.is_operator() && self.has(*s)) {
+                return Err(AuthError::ConfinedOperator(s.as_str()));
+            }
+        }
+        Ok(())
+    }
 }
 
-/// A subject is 1 to 128 printable characters: it names the caller in audit rows and logs,
-/// and namespaces its keys.
+/// A subject is 1 to 128 printable characters without spaces ([`crate::text::printable`]): it
+/// names the caller in audit rows and logs, and namespaces its keys. Checked at issue and at
+/// verification.
 pub fn check_subject(sub: &str) -> Result<(), AuthError> {
-    if sub.is_empty() || sub.len() > MAX_SUBJECT || sub.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if sub.is_empty() || sub.len() > MAX_SUBJECT || sub.chars().any(|c| !crate::text::printable(c) || c.is_whitespace())
+    {
         return Err(AuthError::Subject);
     }
     Ok(())
@@ -72,6 +89,8 @@ pub enum AuthError {
     Subject,
     #[error("a token's user must be a positive user id")]
     User,
+    #[error("a token confined to a user cannot hold the operator scope `{0}`")]
+    ConfinedOperator(&'static str),
     #[error("the token was issued in the future or lives longer than {} days", MAX_TTL.as_secs() / 86_400)]
     IssuedAt,
 }

@@ -38,6 +38,11 @@ impl Scope {
         Scope::FinanceWrite,
     ];
 
+    /// An operator's scope: never on a token confined to one user.
+    pub fn is_operator(self) -> bool {
+        self == Scope::Admin
+    }
+
     pub fn parse(s: &str) -> Option<Scope> {
         Scope::ALL.into_iter().find(|sc| sc.as_str() == s)
     }

@@ -76,7 +76,7 @@ async fn drain(queue: &Queue, db: &PgPool, n: usize, in_batch: bool) -> anyhow::
             sealed: true,
             traceparent: None,
         };
-        batches::create(db, &b, &ids).await?;
+        batches::create(db, &b, &ids, None).await?;
         jobs = jobs.into_iter().map(|j| j.batch(batch.to_string())).collect();
     }
     let before = push_paused(queue, &jobs).await?;

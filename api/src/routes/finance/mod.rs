@@ -241,7 +241,9 @@ pub async fn get_user(
 }
 
 /// Delete a user with everything about them: items, projections, reminders, alerts (scope
-/// `finance:write`). Jobs already queued for them find no user and end.
+/// `finance:write`). Jobs already queued for them find no user and end. The id is kept as
+/// deleted: a token confined to the user, issued before now, can neither read nor recreate
+/// it; a service token may recreate it.
 #[utoipa::path(
     delete, path = "/v1/users/{id}", tag = "finance",
     params(("id" = i64, Path, minimum = 1, description = "The user id")),
@@ -252,9 +254,15 @@ pub async fn delete_user(
     State(state): State<AppState>,
     UserRoute { user, .. }: UserRoute<FinanceWrite>,
 ) -> Result<StatusCode, ApiError> {
+    let mut tx = state.db.begin().await?;
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(user)
-        .execute(&state.db)
+        .execute(&mut *tx)
         .await?;
+    sqlx::query("INSERT INTO deleted_users (id) VALUES ($1) ON CONFLICT (id) DO UPDATE SET deleted_at = now()")
+        .bind(user)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

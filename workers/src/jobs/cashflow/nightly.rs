@@ -109,7 +109,7 @@ pub async fn fan_out(
                 sealed: false,
                 traceparent: None,
             };
-            batches::create(&env.db, &batch, &[]).await?;
+            batches::create(&env.db, &batch, &[], None).await?;
         }
         let payload = ProjectManyPayload { users: due };
         let digest = Sha256::digest(serde_json::to_vec(&payload)?);

@@ -28,15 +28,16 @@ class EmailRequest:
     """ 
         Attributes:
             template (EmailRequestTemplate): The template; each names the variables it needs.
-            to (str): The recipient's address.
             idempotency_key (None | str | Unset): A second request with the same key returns the first message instead of a
                 new one.
+            to (None | str | Unset): The recipient's address. A token confined to a user sends only to that user's address
+                on file: it may leave `to` out, and another address is a 404.
             vars_ (EmailRequestVarsType0 | None | Unset): The template's variables; a missing one is a 422 naming it.
      """
 
     template: EmailRequestTemplate
-    to: str
     idempotency_key: None | str | Unset = UNSET
+    to: None | str | Unset = UNSET
     vars_: EmailRequestVarsType0 | None | Unset = UNSET
 
 
@@ -47,13 +48,17 @@ class EmailRequest:
         from ..models.email_request_vars_type_0 import EmailRequestVarsType0 # noqa: PLC0415
         template = self.template.value
 
-        to = self.to
-
         idempotency_key: None | str | Unset
         if isinstance(self.idempotency_key, Unset):
             idempotency_key = UNSET
         else:
             idempotency_key = self.idempotency_key
+
+        to: None | str | Unset
+        if isinstance(self.to, Unset):
+            to = UNSET
+        else:
+            to = self.to
 
         vars_: dict[str, Any] | None | Unset
         if isinstance(self.vars_, Unset):
@@ -68,10 +73,11 @@ class EmailRequest:
 
         field_dict.update({
             "template": template,
-            "to": to,
         })
         if idempotency_key is not UNSET:
             field_dict["idempotency_key"] = idempotency_key
+        if to is not UNSET:
+            field_dict["to"] = to
         if vars_ is not UNSET:
             field_dict["vars"] = vars_
 
@@ -88,8 +94,6 @@ class EmailRequest:
 
 
 
-        to = d.pop("to")
-
         def _parse_idempotency_key(data: object) -> None | str | Unset:
             if data is None:
                 return data
@@ -98,6 +102,16 @@ class EmailRequest:
             return cast(None | str | Unset, data)
 
         idempotency_key = _parse_idempotency_key(d.pop("idempotency_key", UNSET))
+
+
+        def _parse_to(data: object) -> None | str | Unset:
+            if data is None:
+                return data
+            if isinstance(data, Unset):
+                return data
+            return cast(None | str | Unset, data)
+
+        to = _parse_to(d.pop("to", UNSET))
 
 
         def _parse_vars_(data: object) -> EmailRequestVarsType0 | None | Unset:
@@ -122,8 +136,8 @@ class EmailRequest:
 
         email_request = cls(
             template=template,
-            to=to,
             idempotency_key=idempotency_key,
+            to=to,
             vars_=vars_,
         )
 

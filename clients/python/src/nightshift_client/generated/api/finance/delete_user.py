@@ -123,7 +123,9 @@ def sync_detailed(
 
 ) -> Response[Any | ErrorBody]:
     """ Delete a user with everything about them: items, projections, reminders, alerts (scope
-    `finance:write`). Jobs already queued for them find no user and end.
+    `finance:write`). Jobs already queued for them find no user and end. The id is kept as
+    deleted: a token confined to the user, issued before now, can neither read nor recreate
+    it; a service token may recreate it.
 
     Args:
         id (int):
@@ -155,7 +157,9 @@ def sync(
 
 ) -> Any | ErrorBody | None:
     """ Delete a user with everything about them: items, projections, reminders, alerts (scope
-    `finance:write`). Jobs already queued for them find no user and end.
+    `finance:write`). Jobs already queued for them find no user and end. The id is kept as
+    deleted: a token confined to the user, issued before now, can neither read nor recreate
+    it; a service token may recreate it.
 
     Args:
         id (int):
@@ -182,7 +186,9 @@ async def asyncio_detailed(
 
 ) -> Response[Any | ErrorBody]:
     """ Delete a user with everything about them: items, projections, reminders, alerts (scope
-    `finance:write`). Jobs already queued for them find no user and end.
+    `finance:write`). Jobs already queued for them find no user and end. The id is kept as
+    deleted: a token confined to the user, issued before now, can neither read nor recreate
+    it; a service token may recreate it.
 
     Args:
         id (int):
@@ -214,7 +220,9 @@ async def asyncio(
 
 ) -> Any | ErrorBody | None:
     """ Delete a user with everything about them: items, projections, reminders, alerts (scope
-    `finance:write`). Jobs already queued for them find no user and end.
+    `finance:write`). Jobs already queued for them find no user and end. The id is kept as
+    deleted: a token confined to the user, issued before now, can neither read nor recreate
+    it; a service token may recreate it.
 
     Args:
         id (int):

@@ -278,6 +278,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
     // The recorder first: the API counts from its first request (served on NIGHTSHIFT_OPS_ADDR).
     telemetry::metrics();
     let redis = connect_redis(&config.redis_url).await?;
+    nightshift_queue::clock::follow(redis.clone()).await;
     let db = db::connect(&config.database_url, 20).await?;
     let queues = Queues::new(redis.clone(), &config.queue).with_rate::<nightshift_catalog::email::SendEmail>(
         nightshift_queue::Rate::per_second(config.mail.rate_per_domain, config.mail.rate_burst),

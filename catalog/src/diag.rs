@@ -58,6 +58,29 @@ impl Kind for Sleep {
     type Payload = SleepPayload;
 }
 
+/// Blocks its runtime thread (`std::thread::sleep`), as a CPU-bound or synchronous handler
+/// does: lets tests check that lease renewal does not depend on handlers yielding, and that a
+/// handler blocked past its timeout (20 s here) loses its lease and is retried.
+pub struct Block;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockPayload {
+    /// At most 600,000.
+    pub ms: u64,
+}
+
+impl Kind for Block {
+    const NAME: &'static str = "diag.block";
+    const EXPOSURE: Exposure = Exposure::Client;
+    const DIAGNOSTIC: bool = true;
+    const POLICY: Policy = Policy {
+        timeout: Duration::from_secs(20),
+        ..DIAG_POLICY
+    };
+    type Payload = BlockPayload;
+}
+
 /// Fails with the given message: it must end dead after exactly its max attempts. With
 /// `succeed_from_attempt` it succeeds from that attempt on, as a job whose cause was fixed
 /// does when an operator retries it.

@@ -43,6 +43,7 @@ macro_rules! catalog {
 catalog![
     diag::Noop,
     diag::Sleep,
+    diag::Block,
     diag::Fail,
     diag::Snooze,
     diag::Effect,

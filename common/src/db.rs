@@ -27,7 +27,7 @@ pub async fn migrate(database_url: &str) -> Result<(), sqlx::Error> {
         tracing::info!("created database");
     }
     let mut conn = sqlx::PgConnection::connect(database_url).await?;
-    let today = chrono::Utc::now().date_naive();
+    let today = nightshift_queue::clock::now().date_naive();
     MIGRATOR.run(&mut conn).await?;
     crate::history::partitions::ensure_ahead(&mut conn, today).await?;
     Ok(())

@@ -151,7 +151,7 @@ pub async fn active_age(db: &PgPool) -> Result<Option<Duration>, KeyringError> {
         sqlx::query_scalar("SELECT created_at FROM signing_keys WHERE status = 'active'")
             .fetch_optional(db)
             .await?;
-    Ok(created.map(|c| (Utc::now() - c).to_std().unwrap_or_default()))
+    Ok(created.map(|c| (nightshift_queue::clock::now() - c).to_std().unwrap_or_default()))
 }
 
 /// The keys that may verify now: the active one and those within their grace, unsealed.

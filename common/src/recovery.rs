@@ -231,7 +231,7 @@ pub async fn recover_after_restart(
     if !mine {
         return Ok(None);
     }
-    let since = crate::job_ids::first_uuid_v7_at(chrono::Utc::now() - RESTART_WINDOW);
+    let since = crate::job_ids::first_uuid_v7_at(nightshift_queue::clock::now() - RESTART_WINDOW);
     let n = rederive(db, conn, config, job_for, since).await?;
     if n > 0 {
         tracing::warn!(

@@ -31,7 +31,7 @@ use crate::{
     lease::LeaseLayer,
     loops,
     protocol::Fetched,
-    queue::{Queue, now_ms},
+    queue::Queue,
 };
 
 /// Options of one worker's backend.
@@ -50,6 +50,8 @@ pub struct WorkerOptions {
 pub(crate) struct RunningLease {
     pub member: String,
     pub abort: AbortHandle,
+    /// Renewal stops here (the job's timeout): a handler blocked past it loses its lease.
+    pub renew_until: Option<std::time::Instant>,
 }
 
 pub(crate) struct AckRequest {
@@ -120,6 +122,7 @@ impl RedisBackend {
         });
         let client = crate::conn::pubsub_client(redis_url)?;
         loops::spawn_all(shared.clone(), ack_rx, wake_tx, client);
+        crate::renewer::register(shared.clone(), redis_url);
         Ok(RedisBackend {
             shared,
             buffer: VecDeque::new(),
@@ -144,10 +147,10 @@ impl RedisBackend {
     }
 
     /// Waits for a push notification, the next scheduled job, or the fallback poll.
-    fn start_idle(&mut self, next_due_ms: Option<i64>) {
+    fn start_idle(&mut self, next_due_in: Option<Duration>) {
         let mut wait = self.shared.queue.config().idle_poll;
-        if let Some(due) = next_due_ms {
-            wait = wait.min(Duration::from_millis((due - now_ms()).max(1) as u64));
+        if let Some(due_in) = next_due_in {
+            wait = wait.min(due_in.max(Duration::from_millis(1)));
         }
         let mut wake = self.wake.clone();
         let stop = self.shared.stop.clone();
@@ -203,7 +206,7 @@ impl Backend for RedisBackend {
                 let result = futures::ready!(fetch.poll_unpin(cx));
                 self.fetching = None;
                 match result {
-                    Ok(fetched) if fetched.jobs.is_empty() => self.start_idle(fetched.next_due_ms),
+                    Ok(fetched) if fetched.jobs.is_empty() => self.start_idle(fetched.next_due_in),
                     Ok(fetched) => {
                         self.fetch_failures = 0;
                         self.buffer.extend(fetched.jobs);

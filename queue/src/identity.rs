@@ -5,7 +5,7 @@ use redis::AsyncCommands;
 
 use crate::conn::RedisConn;
 
-use crate::{QueueError, keys, queue::now_ms};
+use crate::{QueueError, clock::now_ms, keys};
 
 /// A worker process's identity: host, pid and a random suffix, so a restarted process (same
 /// host, maybe the same pid in a container) never collides with the leases of its predecessor.

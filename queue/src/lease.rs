@@ -91,6 +91,7 @@ where
             RunningLease {
                 member: job.lease.clone(),
                 abort,
+                renew_until: job.timeout.map(|t| std::time::Instant::now() + t),
             },
         );
         let run = Abortable::new(AssertUnwindSafe(self.inner.call(task)).catch_unwind(), registration);

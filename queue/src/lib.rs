@@ -8,6 +8,7 @@
 //!
 //! This crate knows nothing about the jobs it carries: payloads are JSON text.
 mod backend;
+pub mod clock;
 mod config;
 mod conn;
 mod error;
@@ -19,6 +20,7 @@ mod loops;
 mod operator;
 mod protocol;
 mod queue;
+mod renewer;
 mod scripts;
 mod settings;
 

@@ -1,4 +1,5 @@
-//! Background loops of a worker backend. Each ends when the backend stops.
+//! Background loops of a worker backend (lease renewal has a thread of its own: `renewer`).
+//! Each ends when the backend stops.
 use std::{sync::Arc, sync::atomic::Ordering, time::Duration};
 
 use futures::StreamExt;
@@ -6,10 +7,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::{
     backend::{AckRequest, Shared},
-    identity,
+    clock, identity,
     job::{AttemptReport, Backoff},
     protocol::Ack,
-    queue::now_ms,
 };
 
 const ACK_BATCH: usize = 1024;
@@ -21,7 +21,6 @@ pub(crate) fn spawn_all(
     client: redis::Client,
 ) {
     tokio::spawn(ack_loop(shared.clone(), acks));
-    tokio::spawn(renew_loop(shared.clone()));
     tokio::spawn(reap_loop(shared.clone()));
     tokio::spawn(heartbeat_loop(shared.clone()));
     tokio::spawn(wake_loop(shared, wake, client));
@@ -42,7 +41,7 @@ async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckReques
         if received == 0 {
             return;
         }
-        let states = loop {
+        let (finished_at_ms, states) = loop {
             let acks: Vec<Ack<'_>> = batch
                 .iter()
                 .map(|r| Ack {
@@ -52,7 +51,7 @@ async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckReques
                 })
                 .collect();
             match shared.queue.ack(&acks).await {
-                Ok(states) => break states,
+                Ok(written) => break written,
                 // Keep the outcomes and try again: the jobs' slots stay busy meanwhile, and if
                 // the process dies first their leases expire and they run again.
                 Err(e) => {
@@ -67,7 +66,6 @@ async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckReques
             }
         };
         failures = 0;
-        let finished_at_ms = now_ms();
         for (req, state) in batch.drain(..).zip(states) {
             let _ = req.done.send(state);
             let (Some(state), Some(reports)) = (state, &shared.reports) else {
@@ -112,38 +110,6 @@ async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckReques
     }
 }
 
-async fn renew_loop(shared: Arc<Shared>) {
-    let every = shared.queue.config().lease / 3;
-    loop {
-        tokio::select! {
-            _ = shared.stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        let leases: Vec<(String, String)> = shared
-            .leases
-            .lock()
-            .expect("lease registry poisoned")
-            .iter()
-            .map(|(id, l)| (id.clone(), l.member.clone()))
-            .collect();
-        if leases.is_empty() {
-            continue;
-        }
-        match shared.queue.renew(&leases).await {
-            Ok((lost, cancelled)) => {
-                let registry = shared.leases.lock().expect("lease registry poisoned");
-                for id in lost.iter().chain(&cancelled) {
-                    if let Some(lease) = registry.get(id) {
-                        tracing::info!(job.id = %id, lost = lost.contains(id), "stopping job: cancelled or lease lost");
-                        lease.abort.abort();
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
-        }
-    }
-}
-
 async fn reap_loop(shared: Arc<Shared>) {
     let every = shared.queue.config().reap_interval;
     loop {
@@ -163,7 +129,7 @@ async fn reap_loop(shared: Arc<Shared>) {
                                 max_attempts: None,
                                 created_at_ms: None,
                                 started_at_ms: None,
-                                finished_at_ms: now_ms(),
+                                finished_at_ms: clock::now_ms(),
                                 error: Some(format!("lease expired: worker {} stopped renewing", r.worker)),
                                 result: None,
                                 worker: r.worker,

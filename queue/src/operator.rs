@@ -9,7 +9,6 @@ use crate::{
     conn::RedisConn,
     job::{BatchEvent, Concurrency, DEFAULT_PRIORITY, JobRecord, JobState, LOWEST_PRIORITY, Progress},
     keys,
-    queue::now_ms,
     scripts::SCRIPTS,
 };
 
@@ -145,7 +144,6 @@ impl Queue {
             .arg(&k.base)
             .arg(action)
             .arg(id)
-            .arg(now_ms())
             .arg(&k.wake)
             .invoke_async(&mut self.conn.clone())
             .await?;

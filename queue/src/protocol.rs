@@ -6,15 +6,15 @@ use std::time::Duration;
 use crate::{
     Queue, QueueError,
     job::{Job, JobState, Outcome, PROGRESS_MESSAGE_MAX},
-    queue::now_ms,
     scripts::SCRIPTS,
 };
 
-/// The result of one fetch: leased jobs, and when the earliest scheduled job falls due.
+/// The result of one fetch: leased jobs, and how long until the earliest scheduled job falls
+/// due (a duration by Redis's clock: the worker sleeps it, it never compares times).
 #[derive(Debug, Default)]
 pub(crate) struct Fetched {
     pub jobs: Vec<Job>,
-    pub next_due_ms: Option<i64>,
+    pub next_due_in: Option<Duration>,
 }
 
 /// An outcome ready to be written, with its lease.
@@ -37,7 +37,6 @@ pub(crate) struct Reaped {
 
 impl Queue {
     pub(crate) async fn fetch(&self, count: usize, worker: &str) -> Result<Fetched, QueueError> {
-        let now = now_ms();
         let k = &self.keys;
         let reply: Vec<String> = SCRIPTS
             .fetch
@@ -47,7 +46,6 @@ impl Queue {
             .key(&k.inflight)
             .key(&k.paused)
             .arg(&k.base)
-            .arg(now)
             .arg(self.config.lease.as_millis() as u64)
             .arg(count)
             .arg(worker)
@@ -55,10 +53,16 @@ impl Queue {
             .invoke_async(&mut self.conn.clone())
             .await?;
         let mut it = reply.into_iter();
-        let head = it
-            .next()
-            .ok_or_else(|| QueueError::Protocol("empty fetch reply".into()))?;
-        let next_due_ms = head.parse::<i64>().ok().filter(|v| *v >= 0);
+        let (Some(due_in), Some(now)) = (it.next(), it.next()) else {
+            return Err(QueueError::Protocol("fetch reply without its head".into()));
+        };
+        let next_due_in = due_in
+            .parse::<i64>()
+            .ok()
+            .filter(|v| *v >= 0)
+            .map(|ms| Duration::from_millis(ms as u64));
+        // Redis's time at the lease: the run's start on record, by the one clock.
+        let now: i64 = now.parse().unwrap_or_else(|_| crate::clock::now_ms());
         let rest: Vec<String> = it.collect();
         if !rest.len().is_multiple_of(9) {
             return Err(QueueError::Protocol("fetch reply not in 9-field records".into()));
@@ -86,12 +90,12 @@ impl Queue {
                 lease,
             });
         }
-        Ok(Fetched { jobs, next_due_ms })
+        Ok(Fetched { jobs, next_due_in })
     }
 
-    /// Writes outcomes in one call. Returns the resulting state per job; `None` marks an ack
-    /// refused because the lease had already been taken back.
-    pub(crate) async fn ack(&self, acks: &[Ack<'_>]) -> Result<Vec<Option<JobState>>, QueueError> {
+    /// Writes outcomes in one call. Returns Redis's time of the write and the resulting state
+    /// per job; `None` marks an ack refused because the lease had already been taken back.
+    pub(crate) async fn ack(&self, acks: &[Ack<'_>]) -> Result<(i64, Vec<Option<JobState>>), QueueError> {
         let k = &self.keys;
         let mut inv = SCRIPTS.ack.prepare_invoke();
         inv.key(&k.ready)
@@ -102,7 +106,6 @@ impl Queue {
             .key(&k.stats)
             .key(&k.done)
             .arg(&k.base)
-            .arg(now_ms())
             .arg(acks.len());
         for a in acks {
             let (code, text) = match a.outcome {
@@ -118,8 +121,12 @@ impl Queue {
                 .arg(text)
                 .arg(a.retry_delay.as_millis() as u64);
         }
-        let states: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
-        Ok(states.iter().map(|s| s.parse().ok()).collect())
+        let reply: Vec<String> = inv.invoke_async(&mut self.conn.clone()).await?;
+        let (now, states) = reply
+            .split_first()
+            .ok_or_else(|| QueueError::Protocol("empty ack reply".into()))?;
+        let now = now.parse().unwrap_or_else(|_| crate::clock::now_ms());
+        Ok((now, states.iter().map(|s| s.parse().ok()).collect()))
     }
 
     /// Extends the leases of running jobs; returns (lost, cancel-requested) ids.
@@ -127,7 +134,6 @@ impl Queue {
         let mut inv = SCRIPTS.renew.prepare_invoke();
         inv.key(&self.keys.inflight)
             .arg(&self.keys.base)
-            .arg(now_ms())
             .arg(self.config.lease.as_millis() as u64)
             .arg(leases.len());
         for (id, member) in leases {
@@ -151,7 +157,6 @@ impl Queue {
             .key(&k.reaper)
             .key(&k.done)
             .arg(&k.base)
-            .arg(now_ms())
             .arg(self.config.sweep_batch)
             .arg((self.config.reap_interval.as_millis() as u64).max(100))
             .arg(owner)
@@ -185,7 +190,6 @@ impl Queue {
             .arg(&job.lease)
             .arg(percent.min(100))
             .arg(message)
-            .arg(now_ms())
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(written == 1)

@@ -1,10 +1,7 @@
 //! The queue handle and the producer side: push. Cheap to clone; every clone shares one
 //! multiplexed connection. The worker-side protocol is in `protocol`, the operator operations
 //! in `operator`.
-use std::{
-    sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
-};
+use std::sync::Arc;
 
 use crate::conn::{RedisConn, connect_redis};
 
@@ -17,13 +14,6 @@ use crate::{
 
 /// Largest number of jobs sent in one script call; keeps each call's latency for other clients low.
 const PUSH_CHUNK: usize = 1000;
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
 
 // Crate-visible fields: the worker protocol and the operator operations are `impl Queue`
 // blocks in their own modules.
@@ -112,27 +102,23 @@ impl Queue {
     }
 
     async fn push_chunk(&self, jobs: &[NewJob]) -> Result<Vec<Pushed>, QueueError> {
-        let now = now_ms();
         let k = &self.keys;
         let mut inv = SCRIPTS.push.prepare_invoke();
         inv.key(&k.ready)
             .key(&k.scheduled)
             .arg(&k.base)
-            .arg(now)
             .arg(self.config.idempotency_ttl.as_secs().max(1))
             .arg(&k.wake)
             .arg(jobs.len());
         for j in jobs {
-            let run_at = j
-                .delay
-                .filter(|d| !d.is_zero())
-                .map_or(0, |d| now + d.as_millis() as i64);
+            // A duration: the script makes it a due time by Redis's clock, never ours.
+            let delay_ms = j.delay.map_or(0, |d| d.as_millis() as u64);
             inv.arg(&j.id)
                 .arg(j.idempotency_key.as_deref().unwrap_or(""))
                 .arg(&j.kind)
                 .arg(&j.payload)
                 .arg(j.max_attempts.max(1))
-                .arg(run_at)
+                .arg(delay_ms)
                 .arg(j.timeout.map_or(0, |t| t.as_millis() as u64));
             inv.arg(flow_field(j));
         }

@@ -25,6 +25,11 @@ impl TickOutcome {
     }
 }
 
+/// PostgreSQL's time: the clock every scheduler replica decides its ticks by.
+pub async fn now(pool: &PgPool) -> Result<DateTime<Utc>, sqlx::Error> {
+    sqlx::query_scalar("SELECT clock_timestamp()").fetch_one(pool).await
+}
+
 pub async fn last_tick(pool: &PgPool, schedule: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
     sqlx::query_scalar("SELECT max(tick) FROM schedule_ticks WHERE schedule = $1")
         .bind(schedule)

@@ -16,15 +16,30 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), SchedulerError> {
     let conn = connect_redis(&config.redis_url).await?;
+    nightshift_queue::clock::follow(conn.clone()).await;
     let queues = Queues::new(conn, &config.queue);
     let pool = db::connect(&config.database_url, 2).await?;
-    let started = Utc::now();
+    // Which ticks are due is decided by PostgreSQL's clock, where the ledger is: replicas on
+    // hosts whose clocks differ fire each tick at the same true time. This process's clock
+    // only measures how long it sleeps.
+    let started = ledger::now(&pool).await?;
     tracing::info!(schedules = schedules.len(), "scheduler starting");
     tokio::pin!(shutdown);
     // Per schedule: (how far back this process looks, the newest instant it has passed).
     let mut cursors: Vec<Option<(DateTime<Utc>, DateTime<Utc>)>> = vec![None; schedules.len()];
     loop {
-        let now = Utc::now();
+        let now = match ledger::now(&pool).await {
+            Ok(now) => now,
+            Err(e) => {
+                tracing::warn!(error = %e, "scheduler cannot read the database's clock; retrying");
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+                continue;
+            }
+        };
+        let measured = std::time::Instant::now();
         for (s, cursor) in schedules.iter().zip(cursors.iter_mut()) {
             if let Err(e) = pass(&pool, &queues, s, cursor, started, now).await {
                 // Nothing is recorded for a tick that failed: the next pass finds it due again.
@@ -33,7 +48,12 @@ pub async fn run(
         }
         let next = schedules.iter().filter_map(|s| s.next_tick(now)).min();
         let wait = next
-            .map(|t| (t - Utc::now()).to_std().unwrap_or_default())
+            .map(|t| {
+                (t - now)
+                    .to_std()
+                    .unwrap_or_default()
+                    .saturating_sub(measured.elapsed())
+            })
             .unwrap_or(Duration::from_secs(60))
             .min(Duration::from_secs(60));
         tokio::select! {

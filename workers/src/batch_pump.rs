@@ -76,7 +76,7 @@ async fn take_back_unpushed(db: &PgPool, queues: &Queues, age: Duration, every: 
     if mine.is_none() {
         return Ok(());
     }
-    let end = chrono::Utc::now() - age;
+    let end = nightshift_queue::clock::now() - age;
     let made = first_uuid_v7_at(end - chrono::TimeDelta::days(1))..first_uuid_v7_at(end);
     let found = batches::unrecorded_jobs(db, made, 1000).await?;
     if found.is_empty() {

@@ -64,6 +64,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     anyhow::ensure!(missing.is_empty(), "no handler for catalog kinds {missing:?}");
     let mut conn = connect_redis(&config.redis_url).await.context("connecting to Redis")?;
     check_redis_settings(&mut conn, config.allow_eviction).await?;
+    nightshift_queue::clock::follow(conn.clone()).await;
     // Ten connections, whatever the concurrency: on two cores more active PostgreSQL
     // backends were measured slower (1,300 vs 1,600 projections/s), not faster.
     let db = db::connect(&config.database_url, 10)

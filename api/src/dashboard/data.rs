@@ -63,7 +63,7 @@ pub async fn queue_rows(state: &AppState) -> Vec<QueueRow> {
 }
 
 pub async fn overview(state: &AppState) -> Result<Overview, sqlx::Error> {
-    let now = Utc::now();
+    let now = nightshift_queue::clock::now();
     let since = now - Duration::hours(1);
     let floor = first_uuid_v7_at(since - Duration::minutes(5));
     let rows: Vec<(i64, i64, i64)> = sqlx::query_as(

@@ -272,7 +272,7 @@ pub async fn schedules(
             "kind": s.kind,
             "misfire": format!("{:?}", s.misfire).to_lowercase(),
             "paused": ledger::is_paused(&state.db, &s.name).await?,
-            "next_fire": s.next_tick(Utc::now()),
+            "next_fire": s.next_tick(nightshift_queue::clock::now()),
             "last": last.map(|(tick, outcome, job_id)| json!({ "tick": tick, "outcome": outcome, "job_id": job_id })),
             "misfires": data::misfires(&state.db, &s.name).await?,
         }));

@@ -97,7 +97,7 @@ pub fn admit(state: &AppState, token: &str) -> Result<Claims, DashError> {
 /// Starts a session for verified claims; returns the Set-Cookie value.
 pub async fn start(state: &AppState, claims: &Claims, headers: &HeaderMap) -> Result<String, DashError> {
     let id = random_hex(32);
-    let now = chrono::Utc::now().timestamp();
+    let now = nightshift_queue::clock::now().timestamp();
     let op = Operator {
         subject: claims.sub.clone(),
         csrf: random_hex(32),
@@ -142,7 +142,7 @@ pub async fn end_all(state: &AppState) -> Result<(), DashError> {
     let _: () = conn
         .set_ex(
             signed_out_key(&state.key_prefix),
-            chrono::Utc::now().timestamp(),
+            nightshift_queue::clock::now().timestamp(),
             MAX_SESSION_SECS as u64,
         )
         .await

@@ -225,7 +225,7 @@ async fn standing(state: &AppState, user: i64) -> Result<Standing, ApiError> {
         .await?;
     // A zone PostgreSQL holds but chrono-tz does not know counts as UTC, as in the worker.
     let tz: chrono_tz::Tz = tz.parse().unwrap_or(chrono_tz::UTC);
-    let today = Utc::now().with_timezone(&tz).date_naive();
+    let today = nightshift_queue::clock::now().with_timezone(&tz).date_naive();
     let current = sqlx::query_scalar("SELECT max(as_of) FROM cashflow_projections WHERE user_id = $1 AND as_of <= $2")
         .bind(user)
         .bind(today)

@@ -219,7 +219,7 @@ pub(crate) async fn push_all(
         .iter()
         .next()
         .map_or(Duration::ZERO, |q| q.config().idempotency_ttl);
-    let since = chrono::Utc::now() - ttl;
+    let since = nightshift_queue::clock::now() - ttl;
     let queue_of_key = history::queues_of_keys(&state.db, &keys, since).await?;
     let mut by_queue: HashMap<&str, (&Queue, Vec<usize>)> = HashMap::new();
     for (i, c) in jobs.iter().enumerate() {
@@ -311,7 +311,7 @@ pub(crate) async fn push_all(
             &id,
             state.queues.for_spec(&c.spec).name(),
             &c.job,
-            chrono::Utc::now().timestamp_millis(),
+            nightshift_queue::clock::now().timestamp_millis(),
         ));
         answers[i] = Some(Ok(Pushed {
             id,

@@ -97,6 +97,6 @@ pub async fn rotate(State(state): State<AppState>, caller: Caller) -> Result<Jso
     let grace = chrono::Duration::from_std(state.key_grace).unwrap_or(chrono::Duration::MAX);
     Ok(Json(Rotated {
         kid,
-        previous_valid_until: Utc::now().checked_add_signed(grace),
+        previous_valid_until: nightshift_queue::clock::now().checked_add_signed(grace),
     }))
 }

@@ -77,7 +77,7 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
             kind: s.kind.clone(),
             misfire: format!("{:?}", s.misfire).to_lowercase(),
             paused: ledger::is_paused(&state.db, &s.name).await?,
-            next_fire: s.next_tick(Utc::now()),
+            next_fire: s.next_tick(nightshift_queue::clock::now()),
             last_tick: last.map(|(tick, outcome, job_id)| Tick { tick, outcome, job_id }),
         });
     }

@@ -7,6 +7,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{AUDIENCE, AuthError, Claims, ISSUER, MAX_TTL, Scope, check_subject};
 
+/// Slack on `exp`, `nbf` and `iat` for the clocks of the issuing and verifying hosts, which
+/// are both corrected against Redis's (`nightshift_queue::clock`): seconds, not the skew.
+const LEEWAY_SECS: i64 = 5;
+
 /// One key tokens may be verified with; `kid` is `None` for the single secret from the
 /// environment (tokens then carry no kid).
 struct VerifyingKey {
@@ -51,8 +55,11 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud", "iat"]);
         validation.set_issuer(&[ISSUER]);
         validation.set_audience(&[AUDIENCE]);
-        validation.validate_nbf = true;
-        validation.leeway = 5;
+        // Times are checked in `verify` against the one clock (this process's clock corrected
+        // by its offset from Redis), not by jsonwebtoken against the raw system clock: an API
+        // host whose clock drifted 90 s still accepts a fresh token and refuses an expired one.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         validation
     }
 
@@ -126,7 +133,7 @@ impl TokenKeys {
             return Err(AuthError::Lifetime);
         }
         check_subject(sub)?;
-        let now = chrono::Utc::now().timestamp();
+        let now = nightshift_queue::clock::now().timestamp();
         let claims = Claims {
             sub: sub.to_string(),
             scope: scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "),
@@ -134,6 +141,7 @@ impl TokenKeys {
             exp: now + ttl.as_secs() as i64,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            nbf: None,
             user,
             kid: None,
         };
@@ -147,7 +155,7 @@ impl TokenKeys {
     /// Whether tokens signed with `kid` still verify: the key is loaded and not past its grace.
     pub fn verifies_kid(&self, kid: Option<&str>) -> bool {
         let set = self.set.read().unwrap_or_else(|e| e.into_inner());
-        let now = chrono::Utc::now().timestamp();
+        let now = nightshift_queue::clock::now().timestamp();
         set.verifying
             .iter()
             .any(|k| k.kid.as_deref() == kid && k.until.is_none_or(|until| now <= until))
@@ -162,7 +170,8 @@ impl TokenKeys {
             .iter()
             .find(|k| k.kid == kid)
             .ok_or_else(|| AuthError::UnknownKey(kid.clone().unwrap_or_default()))?;
-        if key.until.is_some_and(|until| chrono::Utc::now().timestamp() > until) {
+        let now = nightshift_queue::clock::now().timestamp();
+        if key.until.is_some_and(|until| now > until) {
             return Err(AuthError::RetiredKey(kid.unwrap_or_default()));
         }
         let mut claims = decode::<Claims>(token, &key.key, &self.validation)?.claims;
@@ -171,9 +180,17 @@ impl TokenKeys {
         // operator tokens were issued before the rule: they stop verifying).
         claims.check_confinement()?;
         check_subject(&claims.sub)?;
-        let now = chrono::Utc::now().timestamp();
-        let leeway = self.validation.leeway as i64;
-        if claims.iat > now + leeway || claims.exp.saturating_sub(claims.iat) > MAX_TTL.as_secs() as i64 {
+        if claims.exp < now - LEEWAY_SECS {
+            return Err(AuthError::Invalid(
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature.into(),
+            ));
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now + LEEWAY_SECS) {
+            return Err(AuthError::Invalid(
+                jsonwebtoken::errors::ErrorKind::ImmatureSignature.into(),
+            ));
+        }
+        if claims.iat > now + LEEWAY_SECS || claims.exp.saturating_sub(claims.iat) > MAX_TTL.as_secs() as i64 {
             return Err(AuthError::IssuedAt);
         }
         Ok(claims)
@@ -215,6 +232,7 @@ mod tests {
             exp: now - 60,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            nbf: None,
             user: None,
             kid: None,
         };
@@ -306,6 +324,7 @@ mod tests {
             exp,
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
+            nbf: None,
             user: None,
             kid: None,
         }

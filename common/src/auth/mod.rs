@@ -29,6 +29,9 @@ pub struct Claims {
     pub iat: i64,
     pub iss: String,
     pub aud: String,
+    /// Not valid before (optional); checked against the corrected clock as `exp` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// The one user a user-confined token may act on; absent on service tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<i64>,

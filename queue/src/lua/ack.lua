@@ -1,5 +1,5 @@
 -- Record outcomes. KEYS: ready, scheduled, retry, inflight, dead, stats, done.
--- ARGV: base, now_ms, n, then 5 fields per job: id, lease member (`id|worker#attempt`),
+-- ARGV: base, n, then 5 fields per job: id, lease member (`id|worker#attempt`),
 -- outcome (s = succeeded, r = retry, d = dead, c = cancelled, z = snooze), text (result or
 -- error), delay_ms. A snooze goes back to `scheduled` and returns the attempt it was leased with.
 -- Removing the lease member is the fence: if the lease expired and was reaped, the member is
@@ -7,13 +7,15 @@
 -- A job that held a concurrency slot frees it, waking the next job waiting for it.
 -- Refused outcomes are counted in stats as `stale` (the chaos runner reports them).
 -- Finished jobs go to `done` (scored by finish time); the sweeper deletes them after their TTL.
-local base, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+-- Returns {now_ms, state per job}: the time the outcomes were written at, then each outcome.
+local base, n = ARGV[1], tonumber(ARGV[2])
+local now = redis_now_ms()
 local jp = base .. ':job:'
-local out, done, woken = {}, {}, 0
+local out, done, woken = {tostring(now)}, {}, 0
 local counts = {succeeded = 0, retried = 0, dead = 0, cancelled = 0, stale = 0}
 
 for i = 0, n - 1 do
-  local o = 4 + i * 5
+  local o = 3 + i * 5
   local id, member, outcome, text = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
   local state
   if redis.call('ZREM', KEYS[4], member) == 0 then

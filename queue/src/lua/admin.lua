@@ -1,7 +1,8 @@
 -- Operator actions on one job. KEYS: ready, scheduled, retry, dead, done. ARGV: base, action
--- (retry | cancel | discard), id, now_ms, wake_channel.
+-- (retry | cancel | discard), id, wake_channel.
 -- Returns the job's resulting state, or 'missing' / 'invalid:<state>'.
-local base, action, id, now, channel = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
+local base, action, id, channel = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local now = redis_now_ms()
 local jk = base .. ':job:' .. id
 local f = redis.call('HMGET', jk, 'state', 'attempts', 'max_attempts')
 local state = f[1]

@@ -1,17 +1,20 @@
 -- Lease up to `count` jobs. KEYS: ready, scheduled, retry, inflight, paused.
--- ARGV: base, now_ms, lease_ms, count, worker, promote_batch.
+-- ARGV: base, lease_ms, count, worker, promote_batch.
 -- First promotes at most `promote_batch` due jobs from each of scheduled and retry (bounded
 -- work per call whatever the backlog), then pops. The in-flight member is `id|worker#attempt`:
 -- the member itself is the lease's fencing token, so acking is one ZREM.
 -- A job with a concurrency key or a rate key (`gate`) is leased only if its key has a free
 -- slot (else it waits in the key's list, see ready.lua) and its rate allows it now (else it
 -- is scheduled for the time the rate reserves for it): neither counts as an attempt.
--- Returns {next_due_ms, fields...} with 9 fields per leased job: id, kind, payload, attempt,
--- max_attempts, created_at, timeout_ms, traceparent ('' if none), lease flags ('*' for a batch
--- job, then '!' when it holds a concurrency slot), which end its lease member.
--- next_due_ms is -1 when nothing is scheduled, and is only computed when nothing was leased.
-local base, now, lease, count, worker, promote =
-  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+-- Returns {next_due_in_ms, now_ms, fields...} with 9 fields per leased job: id, kind, payload,
+-- attempt, max_attempts, created_at, timeout_ms, traceparent ('' if none), lease flags ('*' for
+-- a batch job, then '!' when it holds a concurrency slot), which end its lease member.
+-- next_due_in_ms (a duration: the caller sleeps by its own clock, never compares times) is -1
+-- when nothing is scheduled, and is only computed when nothing was leased; now_ms is the time
+-- the jobs were leased at.
+local base, lease, count, worker, promote =
+  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local now = redis_now_ms()
 local jp = base .. ':job:'
 local prios = base .. ':prios'
 
@@ -173,7 +176,7 @@ local function pass_gate(id, jk)
   return ''
 end
 
-local function next_due()
+local function next_due_in()
   local best = -1
   for _, set in ipairs({KEYS[2], KEYS[3]}) do
     local first = redis.call('ZRANGE', set, 0, 0, 'WITHSCORES')
@@ -182,14 +185,15 @@ local function next_due()
       if best < 0 or s < best then best = s end
     end
   end
-  return tostring(best)
+  if best < 0 then return '-1' end
+  return tostring(math.max(0, best - now))
 end
 
-if redis.call('EXISTS', KEYS[5]) == 1 then return {next_due()} end
+if redis.call('EXISTS', KEYS[5]) == 1 then return {next_due_in(), tostring(now)} end
 promote_from(KEYS[2])
 promote_from(KEYS[3])
 
-local out = {''}
+local out = {'', tostring(now)}
 local expiry = now + lease
 local z = {}
 local leased, held_back, popped = 0, 0, 0
@@ -225,8 +229,8 @@ end
 for i = 1, #z, 500 do
   redis.call('ZADD', KEYS[4], unpack(z, i, math.min(i + 499, #z)))
 end
-if #out == 1 then
+if #out == 2 then
   -- Stopped by the bound with jobs still ready: ask again at once.
-  if held_back > 0 and popped >= count * 4 then out[1] = tostring(now) else out[1] = next_due() end
+  if held_back > 0 and popped >= count * 4 then out[1] = '0' else out[1] = next_due_in() end
 end
 return out

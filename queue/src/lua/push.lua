@@ -1,12 +1,13 @@
--- Push jobs. KEYS: ready, scheduled. ARGV: base, now_ms, idem_ttl_s, wake_channel, n,
+-- Push jobs. KEYS: ready, scheduled. ARGV: base, idem_ttl_s, wake_channel, n,
 -- then 8 fields per job: id, idempotency key ('' = none), kind, payload, max_attempts,
--- run_at_ms (0 = now), timeout_ms, flow: '' for the defaults (most jobs, so they pay nothing
+-- delay_ms (0 = now; a duration, made a due time by Redis's clock), timeout_ms, flow: '' for the defaults (most jobs, so they pay nothing
 -- to parse), else 12 fields joined by \31: priority, dedupe mode ('' = none), dedupe
 -- window_ms, dedupe key, concurrency key, concurrency limit, group, rate key, rate interval_us,
 -- rate burst, batch id, traceparent ('' where unused). Where a queued job waits: see ready.lua.
 -- Returns the id of each job: an existing id when its idempotency key was seen before, and
 -- '~' .. an existing id when an earlier job under its dedupe key absorbed it.
-local base, now, idem_ttl, channel, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local base, idem_ttl, channel, n = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4])
+local now = redis_now_ms()
 local jp = base .. ':job:'
 local out, ready, readied = {}, {}, 0
 -- Ready ids of the other priorities, by priority.
@@ -39,8 +40,10 @@ local function absorbed_by(dk, mode, window, payload)
 end
 
 for i = 0, n - 1 do
-  local o = 6 + i * 8
-  local id, idem, run_at = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 5])
+  local o = 5 + i * 8
+  local id, idem, delay = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 5])
+  local run_at = 0
+  if delay > 0 then run_at = now + delay end
   local prio, dkey, dmode, dwindow, group = '5', '', '', 0, ''
   local flow, f = ARGV[o + 7], nil
   if flow ~= '' then

@@ -1,5 +1,5 @@
 -- Sweeps, under a short lock so one process does them at a time. KEYS: ready, inflight, dead,
--- stats, reaper lock, done. ARGV: base, now_ms, batch, lock_ms, lock_owner, finished_ttl_ms,
+-- stats, reaper lock, done. ARGV: base, batch, lock_ms, lock_owner, finished_ttl_ms,
 -- wake_channel.
 -- 1. Jobs whose lease expired (their worker died or stalled) go back to the queue; the attempt
 --    was counted when leased, so a job at its maximum goes dead: a job that kills its worker
@@ -7,8 +7,9 @@
 -- 2. Finished jobs older than their TTL are deleted (PostgreSQL keeps their history).
 -- Both at most `batch` per call. Returns 5 fields per reaped job: id, new state, attempts,
 -- kind, worker that lost it.
-local base, now, batch, lock_ms, owner, ttl, channel =
-  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
+local base, batch, lock_ms, owner, ttl, channel =
+  ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local now = redis_now_ms()
 if not redis.call('SET', KEYS[5], owner, 'NX', 'PX', lock_ms) then return {} end
 local jp = base .. ':job:'
 local members = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, batch)

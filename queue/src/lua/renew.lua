@@ -1,10 +1,11 @@
--- Extend leases. KEYS: inflight. ARGV: base, now_ms, lease_ms, n, then id, lease member per job.
+-- Extend leases. KEYS: inflight. ARGV: base, lease_ms, n, then id, lease member per job.
 -- Returns {lost..., '', cancelled...}: jobs this worker no longer owns, and jobs an operator
 -- asked to cancel.
-local base, now, lease, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local base, lease, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = redis_now_ms()
 local lost, cancelled = {}, {}
 for i = 0, n - 1 do
-  local id, member = ARGV[5 + i * 2], ARGV[6 + i * 2]
+  local id, member = ARGV[4 + i * 2], ARGV[5 + i * 2]
   -- Ownership is the member's presence, not ZADD's CH count: a renewal in the same millisecond
   -- as the fetch leaves the score unchanged, and reading that as "lost" would abort a job this
   -- worker still owns, and its ack would then record it cancelled. XX: never re-create a lease

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use nightshift_catalog::diag::{
-    Abort, AbortPayload, Effect, EffectPayload, Fail, FailPayload, Noop, NoopPayload, Sleep, SleepPayload, Snooze,
-    SnoozePayload,
+    Abort, AbortPayload, Block, BlockPayload, Effect, EffectPayload, Fail, FailPayload, Noop, NoopPayload, Sleep,
+    SleepPayload, Snooze, SnoozePayload,
 };
 use nightshift_queue::{Job, Outcome};
 
@@ -33,6 +33,16 @@ impl Handler for Sleep {
         }
         Outcome::Succeeded(Some(
             serde_json::json!({ "slept_ms": p.ms, "attempt": job.attempt }).to_string(),
+        ))
+    }
+}
+
+impl Handler for Block {
+    async fn run(_: &JobEnv, job: &Job, p: BlockPayload) -> Outcome {
+        // Deliberately blocking: this kind exists to hold a runtime thread.
+        std::thread::sleep(Duration::from_millis(p.ms.min(600_000)));
+        Outcome::Succeeded(Some(
+            serde_json::json!({ "blocked_ms": p.ms, "attempt": job.attempt }).to_string(),
         ))
     }
 }

@@ -101,7 +101,7 @@ impl Handler for Cleanup {
         }
         let progress = super::progress::Progress::of(env, job);
         progress.report(0, "cleaning up").await;
-        match cleanup(&env.db, Utc::now(), history, records).await {
+        match cleanup(&env.db, nightshift_queue::clock::now(), history, records).await {
             Ok(report) => {
                 progress.report(100, "done").await;
                 Outcome::Succeeded(Some(report.to_string()))

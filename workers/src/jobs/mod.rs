@@ -97,6 +97,7 @@ fn handlers() -> &'static BTreeMap<&'static str, RunFn> {
         [
             entry::<c::diag::Noop>(),
             entry::<c::diag::Sleep>(),
+            entry::<c::diag::Block>(),
             entry::<c::diag::Fail>(),
             entry::<c::diag::Snooze>(),
             entry::<c::diag::Effect>(),

@@ -86,7 +86,11 @@ impl<'a> Progress<'a> {
         let message: String = message.chars().take(nightshift_queue::PROGRESS_MESSAGE_MAX).collect();
         if let Ok(id) = Uuid::parse_str(&self.job.id) {
             // Waits only when the writer is thousands of reports behind.
-            let _ = self.history.0.send((id, percent, message, Utc::now())).await;
+            let _ = self
+                .history
+                .0
+                .send((id, percent, message, nightshift_queue::clock::now()))
+                .await;
         }
     }
 }

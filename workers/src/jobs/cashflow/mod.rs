@@ -1,6 +1,6 @@
 //! `cashflow.project` projects one user's daily balance and stores it under (user, as-of date);
 //! `cashflow.project_many` does the same for a few hundred users of the nightly run at once.
-use chrono::{NaiveDate, Utc};
+use chrono::NaiveDate;
 use nightshift_catalog::cashflow::{DEFAULT_HORIZON_DAYS, Project, ProjectMany, ProjectManyPayload, ProjectPayload};
 use nightshift_queue::{Job, Outcome};
 
@@ -33,7 +33,9 @@ impl Handler for Project {
             (computed - loaded).as_micros(),
         );
         let projection = &row.projection;
-        let today = Utc::now().with_timezone(&inputs.time_zone).date_naive();
+        let today = nightshift_queue::clock::now()
+            .with_timezone(&inputs.time_zone)
+            .date_naive();
         if saved.is_ok()
             && projection.first_shortfall.is_some()
             && let Err(e) = send_alerts(env, &[(p.user_id, projection.as_of, today)]).await
@@ -105,9 +107,11 @@ impl Handler for ProjectMany {
 
 /// One user's projection from their inputs: as of the date asked, or their today.
 fn compute(inputs: &store::Inputs, horizon: u32, include_as_of: bool) -> store::Row<'_> {
-    let as_of = inputs
-        .as_of
-        .unwrap_or_else(|| Utc::now().with_timezone(&inputs.time_zone).date_naive());
+    let as_of = inputs.as_of.unwrap_or_else(|| {
+        nightshift_queue::clock::now()
+            .with_timezone(&inputs.time_zone)
+            .date_naive()
+    });
     let opening = engine::opening(inputs.balances, &inputs.items, &inputs.one_offs, as_of, include_as_of);
     store::Row {
         inputs,

@@ -18,7 +18,6 @@
 //! database or anything else inside the network. Names are checked after resolution, by the
 //! client's resolver, so a name that re-resolves to a private address later is refused too.
 
-use chrono::Utc;
 use nightshift_catalog::webhook::{SendPayload, SendWebhook};
 use nightshift_common::text::storable_bytes;
 use nightshift_queue::{Job, Outcome};
@@ -85,7 +84,7 @@ impl Handler for SendWebhook {
         }
         let mut secrets = vec![secret.as_str()];
         secrets.extend(previous.as_deref());
-        let t = Utc::now().timestamp();
+        let t = nightshift_queue::clock::now().timestamp();
         let sent = env
             .http
             .post(&url)

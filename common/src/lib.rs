@@ -13,5 +13,6 @@ pub mod rate;
 pub mod recovery;
 pub mod telemetry;
 pub mod text;
+pub mod zone;
 
 pub use config::{Config, ConfigError};

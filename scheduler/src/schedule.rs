@@ -2,8 +2,9 @@
 //! ticks are due, missed or coalesced. Pure: nothing here touches Redis or PostgreSQL.
 use std::{path::Path, str::FromStr, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
+use cron::TimeUnitSpec;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -125,12 +126,7 @@ impl Schedule {
 
     /// Ticks in (after, until], oldest first, at most `MAX_MISSED` of the newest.
     pub fn ticks_between(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
-        let mut ticks: Vec<DateTime<Utc>> = self
-            .cron
-            .after(&after.with_timezone(&self.tz))
-            .map(|t| t.with_timezone(&Utc))
-            .take_while(|t| *t <= until)
-            .collect();
+        let mut ticks = self.all_ticks(after, until);
         if ticks.len() > MAX_MISSED {
             ticks.drain(..ticks.len() - MAX_MISSED);
         }
@@ -138,10 +134,70 @@ impl Schedule {
     }
 
     pub fn next_tick(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.cron
-            .after(&after.with_timezone(&self.tz))
-            .next()
-            .map(|t| t.with_timezone(&Utc))
+        // Widening windows: a per-second schedule is answered from a minute's ticks, a yearly
+        // one from a year's (the cron has nothing past its last year).
+        [
+            Duration::from_secs(60),
+            Duration::from_secs(86_400),
+            Duration::from_secs(400 * 86_400),
+        ]
+        .into_iter()
+        .find_map(|w| {
+            let until = after + chrono::Duration::from_std(w).ok()?;
+            self.all_ticks(after, until).first().copied()
+        })
+    }
+
+    /// Every tick in (after, until], in order: the cron read on the schedule's wall clock, each
+    /// local time it names turned into instants by [`Self::instants`].
+    fn all_ticks(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+        let (from, to) = self.local_span(after, until);
+        let mut ticks = Vec::new();
+        // The cron is read on naive local times (as if UTC, which has no transitions), so a
+        // repeated or skipped local hour is ours to resolve, not the crate's.
+        for local in self
+            .cron
+            .after(&from.and_utc())
+            .map(|t| t.naive_utc())
+            .take_while(|l| *l <= to)
+        {
+            ticks.extend(self.instants(local).into_iter().filter(|t| *t > after && *t <= until));
+        }
+        ticks.sort_unstable();
+        ticks.dedup();
+        ticks
+    }
+
+    /// The local times whose instants can fall in (after, until]: the window read on the wall
+    /// clock, widened by a few hours where the zone's offset changes in or near it (a repeated
+    /// hour's second pass reads earlier on the wall than the window's start).
+    fn local_span(&self, after: DateTime<Utc>, until: DateTime<Utc>) -> (NaiveDateTime, NaiveDateTime) {
+        let local = |t: DateTime<Utc>| t.with_timezone(&self.tz).naive_local();
+        let offset = |t: DateTime<Utc>| self.tz.offset_from_utc_datetime(&t.naive_utc()).fix();
+        let margin = chrono::Duration::hours(3);
+        let steady = until - after < chrono::Duration::days(1) && offset(after - margin) == offset(until + margin);
+        if steady {
+            (local(after), local(until))
+        } else {
+            (local(after) - margin, local(until) + margin)
+        }
+    }
+
+    /// The instants one local time of the schedule names (README, "Schedules and DST"). A
+    /// schedule with fixed hours names wall-clock times: each fires once, by the reminders'
+    /// rule (`zone::resolve`: a time in the spring-forward gap moves forward by the gap, a
+    /// repeated time fires at its first pass). A schedule for every hour (hourly, sub-hourly)
+    /// keeps its real-time spacing: every instant whose local time matches, both passes of a
+    /// repeated hour, none in a gap.
+    fn instants(&self, local: NaiveDateTime) -> Vec<DateTime<Utc>> {
+        if !self.cron.hours().is_all() {
+            return vec![nightshift_common::zone::resolve(self.tz, local)];
+        }
+        match self.tz.from_local_datetime(&local) {
+            LocalResult::Single(t) => vec![t.with_timezone(&Utc)],
+            LocalResult::Ambiguous(first, second) => vec![first.with_timezone(&Utc), second.with_timezone(&Utc)],
+            LocalResult::None => Vec::new(),
+        }
     }
 
     /// The idempotency key of one tick: equal on every replica.
@@ -381,6 +437,70 @@ mod tests {
                 "f"
             )
             .is_err()
+        );
+    }
+
+    fn zoned(expr: &str, zone: &str) -> Schedule {
+        Schedule::new("dst", expr, zone.parse().unwrap(), "noop", json!({})).unwrap()
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    /// Ticks over a whole UTC day, and the same found one tick at a time with `next_tick`.
+    fn day_of_ticks(s: &Schedule, day: &str) -> Vec<DateTime<Utc>> {
+        let from = utc(&format!("{day}T00:00:00Z"));
+        let until = from + chrono::Duration::days(1);
+        let all = s.ticks_between(from, until);
+        let mut stepped = Vec::new();
+        let mut at = from;
+        while let Some(next) = s.next_tick(at).filter(|t| *t <= until) {
+            stepped.push(next);
+            at = next;
+        }
+        assert_eq!(all, stepped, "ticks_between and next_tick agree");
+        all
+    }
+
+    #[test]
+    fn a_fixed_hour_in_a_repeated_local_hour_fires_once_at_its_first_pass() {
+        // 2026-11-01, New York falls back at 02:00 EDT: 01:30 happens at 05:30 and 06:30 UTC.
+        let s = zoned("0 30 1 * * *", "America/New_York");
+        assert_eq!(day_of_ticks(&s, "2026-11-01"), vec![utc("2026-11-01T05:30:00Z")]);
+        // 2026-10-25, Paris falls back at 03:00 CEST: 02:30 happens at 00:30 and 01:30 UTC.
+        let s = zoned("0 30 2 * * *", "Europe/Paris");
+        assert_eq!(day_of_ticks(&s, "2026-10-25"), vec![utc("2026-10-25T00:30:00Z")]);
+    }
+
+    #[test]
+    fn a_fixed_hour_in_the_spring_forward_gap_moves_forward_by_the_gap_and_still_fires() {
+        // 2026-03-08, New York jumps from 02:00 EST to 03:00 EDT: 02:30 is 03:30 EDT.
+        let s = zoned("0 30 2 * * *", "America/New_York");
+        assert_eq!(day_of_ticks(&s, "2026-03-08"), vec![utc("2026-03-08T07:30:00Z")]);
+        // 2026-03-29, Paris jumps from 02:00 CET to 03:00 CEST: 02:30 is 03:30 CEST.
+        let s = zoned("0 30 2 * * *", "Europe/Paris");
+        assert_eq!(day_of_ticks(&s, "2026-03-29"), vec![utc("2026-03-29T01:30:00Z")]);
+        // The days around keep their time.
+        assert_eq!(day_of_ticks(&s, "2026-03-30"), vec![utc("2026-03-30T00:30:00Z")]);
+    }
+
+    #[test]
+    fn a_sub_hourly_schedule_keeps_real_time_spacing_in_order_across_both_transitions() {
+        let s = zoned("0 */30 * * * *", "America/New_York");
+        for day in ["2026-11-01", "2026-03-08"] {
+            let ticks = day_of_ticks(&s, day);
+            assert!(
+                ticks.windows(2).all(|w| w[1] - w[0] == chrono::Duration::minutes(30)),
+                "{day}: {ticks:?}"
+            );
+            assert_eq!(ticks.len(), 48, "{day}: a tick every half hour of the UTC day");
+        }
+        // The repeated hour runs twice, as real time passes through it twice.
+        let fall = s.ticks_between(utc("2026-11-01T04:45:00Z"), utc("2026-11-01T07:00:00Z"));
+        assert_eq!(
+            fall,
+            ["05:00", "05:30", "06:00", "06:30", "07:00"].map(|hm| utc(&format!("2026-11-01T{hm}:00Z")))
         );
     }
 }

@@ -1,11 +1,11 @@
 //! When a reminder's notifications are due: pure date maths in the user's time zone.
 //!
-//! A local time that does not exist (the spring-forward gap) is moved forward by the gap, so
-//! 02:30 on a day clocks jump from 02:00 to 03:00 becomes 03:30; one that happens twice (the
-//! fall-back fold) is the first. Either way each (reminder, due date) has exactly one instant,
-//! and a scan over any windows that tile time finds it exactly once.
-use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Utc};
+//! A local time is resolved by the rule schedules share (`nightshift_common::zone::resolve`: a
+//! gap moves it forward, a fold takes the first), so each (reminder, due date) has exactly one
+//! instant, and a scan over any windows that tile time finds it exactly once.
+use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
+use nightshift_common::zone::resolve;
 
 use crate::jobs::cashflow::engine::Recurring;
 
@@ -23,22 +23,6 @@ pub struct Reminder {
     /// The user's local time of day the notification goes.
     pub notify_time: NaiveTime,
     pub tz: Tz,
-}
-
-/// The instant a local date-time names in `tz`: a gap moves it forward by the gap's length,
-/// a fold takes the earlier instant.
-pub fn resolve(tz: Tz, local: NaiveDateTime) -> DateTime<Utc> {
-    if let Some(t) = tz.from_local_datetime(&local).earliest() {
-        return t.with_timezone(&Utc);
-    }
-    // In a gap: read the wall time with the offset in force before the jump (a day earlier is
-    // safely before it; no zone changes offset twice in a day).
-    let before = tz
-        .from_local_datetime(&(local - Days::new(1)))
-        .earliest()
-        .map(|t| t.offset().fix())
-        .unwrap_or_else(|| chrono::FixedOffset::east_opt(0).expect("zero offset"));
-    (local - before).and_utc()
 }
 
 impl Reminder {

@@ -21,6 +21,7 @@ mod batches;
 mod cashflow;
 mod chaos;
 mod clients;
+mod clock;
 mod cluster;
 mod dashboard;
 mod deploy;

@@ -46,9 +46,12 @@ fn check(area: &'static str, status: Status, found: impl Into<String>, fix: Opti
     }
 }
 
-/// How far apart two clocks may be before the doctor says so: leases, schedules and token
-/// expiry all compare instants taken on different machines.
-const SKEW_WARN: Duration = Duration::from_millis(500);
+/// How far apart two clocks may be before the doctor says so: the one threshold the processes
+/// warn at and export against (`nightshift_queue::clock::TOLERANCE`). A host's own clock only
+/// warns (decisions take Redis's or PostgreSQL's time, and processes correct their reads); Redis
+/// and PostgreSQL apart fail past `SKEW_FAIL`, since the queue decides by one and the scheduler
+/// and the sweeps by the other.
+const SKEW_WARN: Duration = nightshift_queue::clock::TOLERANCE;
 const SKEW_FAIL: Duration = Duration::from_secs(5);
 /// The oldest Redis the scripts run on (`RPOP key count`, `ZADD … XX`).
 const REDIS_MIN: (u32, u32) = (6, 2);
@@ -428,25 +431,27 @@ async fn keys(config: &Config, out: &mut Vec<Check>) {
     });
 }
 
-/// This host's clock against Redis's and PostgreSQL's.
+/// This host's clock against Redis's and PostgreSQL's, and Redis's against PostgreSQL's.
 fn clocks(redis: Option<Clocks>, pg: Option<Clocks>, out: &mut Vec<Check>) {
+    const NTP: &str = "run NTP (chrony or systemd-timesyncd) on every host";
     for (name, clocks) in [("redis", redis), ("postgres", pg)] {
         let Some((there, here)) = clocks else { continue };
         let skew = (there - here).abs().to_std().unwrap_or_default();
         let found = format!("{name} is {} ms from this host", skew.as_millis());
-        out.push(match skew {
+        let status = if skew <= SKEW_WARN { Status::Ok } else { Status::Warn };
+        out.push(check("clock", status, found, (status != Status::Ok).then_some(NTP)));
+    }
+    if let (Some((r, r_here)), Some((p, p_here))) = (redis, pg) {
+        let apart = ((r - r_here) - (p - p_here)).abs().to_std().unwrap_or_default();
+        let found = format!("redis and postgres are {} ms apart", apart.as_millis());
+        out.push(match apart {
             s if s <= SKEW_WARN => check("clock", Status::Ok, found, None),
-            s if s <= SKEW_FAIL => check(
-                "clock",
-                Status::Warn,
-                found,
-                Some("run NTP (chrony or systemd-timesyncd) on every host"),
-            ),
+            s if s <= SKEW_FAIL => check("clock", Status::Warn, found, Some(NTP)),
             _ => check(
                 "clock",
                 Status::Fail,
                 found,
-                Some("run NTP (chrony or systemd-timesyncd) on every host: leases and schedules compare clocks"),
+                Some("run NTP on the Redis and PostgreSQL hosts: leases follow one clock, schedules the other"),
             ),
         });
     }

@@ -85,6 +85,16 @@ impl PrivateRedis {
         self.kill();
         self.spawn();
     }
+
+    /// Sends `sig` (STOP, CONT) to the server: a Redis that stops answering without going away.
+    pub fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("the server runs").id();
+        let ok = std::process::Command::new("kill")
+            .args([&format!("-{sig}"), &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "kill -{sig} failed");
+    }
 }
 
 impl Drop for PrivateRedis {

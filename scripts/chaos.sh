@@ -12,6 +12,7 @@ cd "$NS_ROOT"
 ensure_rust
 ensure_redis_binary
 ensure_postgres
+ensure_faketime
 
 _ns_say "building nightshift (release)"
 cargo build --release --bin nightshift

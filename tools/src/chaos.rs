@@ -1,6 +1,8 @@
 //! `nightshift chaos`: the delivery promise under faults. One API and N worker processes run a
 //! steady mixed load enqueued over HTTP while the runner SIGKILLs, SIGTERMs and SIGSTOPs workers
-//! (starting replacements while the old ones still hold jobs) and SIGKILLs Redis. Then every
+//! (starting replacements while the old ones still hold jobs), SIGKILLs Redis and stops it
+//! (SIGSTOP) past two leases, beside a worker whose clock runs fast, one whose clock runs slow
+//! and an API whose clock runs slow (libfaketime, `--skew-secs`). Then every
 //! accepted job is compared with its final state and the effect ledger: lost jobs and duplicate
 //! effects must be zero; duplicate executions are allowed and counted.
 //!
@@ -54,6 +56,13 @@ pub struct ChaosArgs {
     /// Redis SIGKILLed and restarted on the same port and append-only file.
     #[arg(long, default_value_t = 3)]
     pub redis_restarts: usize,
+    /// Redis SIGSTOPped for two leases, then continued.
+    #[arg(long, default_value_t = 2)]
+    pub redis_stalls: usize,
+    /// Beside the fleet, one worker this many seconds fast and one as many slow, and the API as
+    /// many slow (libfaketime); 0 runs every clock true.
+    #[arg(long, default_value_t = 90)]
+    pub skew_secs: u64,
     /// Pause between two faults, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub interval_ms: u64,
@@ -82,6 +91,7 @@ enum Fault {
     Term,
     Stop,
     Redis,
+    RedisStall,
 }
 
 /// The faults in a fixed order, each kind spread evenly over the run.
@@ -92,6 +102,7 @@ fn plan(args: &ChaosArgs) -> Vec<Fault> {
         (args.term_cycles, Fault::Term),
         (args.stop_cycles, Fault::Stop),
         (args.redis_restarts, Fault::Redis),
+        (args.redis_stalls, Fault::RedisStall),
     ] {
         at.extend((0..count).map(|i| ((i as f64 + 0.5) / count as f64, fault)));
     }
@@ -170,9 +181,22 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
         target: args.workers,
         workers: Vec::new(),
         draining: Vec::new(),
+        skewed: Vec::new(),
         faults: Faults::default(),
     };
-    let mut api = fleet.spawn("api", &[])?;
+    let mut api_env = Vec::new();
+    if args.skew_secs > 0 {
+        let (fast, slow) = (format!("+{}", args.skew_secs), format!("-{}", args.skew_secs));
+        api_env = fleet::skewed_env(&slow)?;
+        fleet.faults.skewed = vec![
+            format!("worker {fast}s"),
+            format!("worker {slow}s"),
+            format!("API {slow}s"),
+        ];
+        fleet.skewed = vec![(fast, None), (slow, None)];
+    }
+    let api_env: Vec<(&str, &str)> = api_env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut api = fleet.spawn("api", &api_env)?;
     let api_url = format!("http://{api_addr}");
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -201,7 +225,7 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
     let stats_key = format!("{}:{{default}}:stats", ctx.prefix);
     let faults_plan = plan(args);
     println!(
-        "nightshift chaos: {} workers x {} concurrency, lease {:.1}s, {} enqueues/s over HTTP; faults: {} SIGKILL, {} SIGTERM, {} SIGSTOP, {} Redis restarts, {} aborting jobs, every {} ms",
+        "nightshift chaos: {} workers x {} concurrency, lease {:.1}s, {} enqueues/s over HTTP; faults: {} SIGKILL, {} SIGTERM, {} SIGSTOP, {} Redis restarts, {} Redis stalls, {} aborting jobs, clocks ±{} s, every {} ms",
         args.workers,
         args.concurrency,
         args.lease_secs,
@@ -210,7 +234,9 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
         args.term_cycles,
         args.stop_cycles,
         args.redis_restarts,
+        args.redis_stalls,
         args.abort_jobs,
+        args.skew_secs,
         args.interval_ms
     );
     let started = Instant::now();
@@ -236,6 +262,7 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
                     run.restart_redis(redis, Duration::from_millis(args.redis_down_ms), &mut outages)
                         .await?
                 }
+                Fault::RedisStall => run.stall_redis(redis, lease * 2).await?,
             }
         }
         anyhow::Ok(())
@@ -274,7 +301,14 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
     )
     .await?;
     report.print(faults_secs, drain_secs);
-    for child in run.fleet.workers.drain(..).chain(run.fleet.draining.drain(..)) {
+    let skewed = run.fleet.skewed.drain(..).filter_map(|(_, c)| c);
+    for child in run
+        .fleet
+        .workers
+        .drain(..)
+        .chain(run.fleet.draining.drain(..))
+        .chain(skewed)
+    {
         crate::bench::stop_child(child).await;
     }
     crate::bench::stop_child(api).await;

@@ -90,6 +90,17 @@ impl Run<'_> {
         Ok(())
     }
 
+    /// SIGSTOP Redis for `silent` (it neither answers nor closes a connection, as behind a
+    /// network blackhole), then SIGCONT: commands time out meanwhile and leases lapse by
+    /// Redis's own clock once it answers again.
+    pub(super) async fn stall_redis(&mut self, redis: &PrivateRedis, silent: Duration) -> anyhow::Result<()> {
+        redis.signal("STOP");
+        let result = self.pace(silent, false).await;
+        redis.signal("CONT");
+        self.fleet.faults.redis_stalls += 1;
+        result
+    }
+
     pub(super) async fn restart_redis(
         &mut self,
         redis: &mut PrivateRedis,

@@ -16,7 +16,25 @@ pub(super) struct Fleet<'a> {
     pub(super) workers: Vec<Child>,
     /// SIGTERMed workers finishing their jobs; replacements already run.
     pub(super) draining: Vec<Child>,
+    /// Workers whose clocks run off (libfaketime), with their offsets: beside the fleet, never
+    /// a fault's victim, started again should they die.
+    pub(super) skewed: Vec<(String, Option<Child>)>,
     pub(super) faults: Faults,
+}
+
+/// The environment that runs a process with its wall clock `offset` off ("+90", "-90"):
+/// Debian's libfaketime preloaded, monotonic timers left real.
+pub(super) fn skewed_env(offset: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let lib = ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"]
+        .iter()
+        .map(|d| std::path::Path::new(d).join("faketime/libfaketimeMT.so.1"))
+        .find(|p| p.exists())
+        .context("libfaketime is not installed (apt-get install faketime), or run with --skew-secs 0")?;
+    Ok(vec![
+        ("LD_PRELOAD".into(), lib.to_string_lossy().into_owned()),
+        ("FAKETIME".into(), offset.into()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+    ])
 }
 
 impl Fleet<'_> {
@@ -63,6 +81,17 @@ impl Fleet<'_> {
         while redis_up && self.workers.len() < self.target {
             let w = self.spawn("worker", &[])?;
             self.workers.push(w);
+        }
+        for i in 0..self.skewed.len() {
+            let dead = match &mut self.skewed[i].1 {
+                Some(c) => c.try_wait()?.is_some(),
+                None => true,
+            };
+            if dead && redis_up {
+                let env = skewed_env(&self.skewed[i].0)?;
+                let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                self.skewed[i].1 = Some(self.spawn("worker", &env)?);
+            }
         }
         Ok(())
     }

@@ -80,6 +80,13 @@ impl PrivateRedis {
         }
     }
 
+    /// Sends `sig` (STOP, CONT): a Redis that stops answering without going away.
+    pub(crate) fn signal(&self, sig: &str) {
+        if let Some(pid) = self.child.as_ref().and_then(Child::id) {
+            super::fleet::signal(pid, sig);
+        }
+    }
+
     /// Starts it again on the same port and data directory; returns once it answers PING.
     pub(crate) async fn restart(&mut self) -> anyhow::Result<()> {
         self.kill().await;

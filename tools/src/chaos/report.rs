@@ -21,6 +21,10 @@ pub(crate) struct Faults {
     pub stalled_jobs: usize,
     pub stalled_jobs_taken_back: usize,
     pub redis_restarts: usize,
+    /// Redis SIGSTOPped past two leases, then continued.
+    pub redis_stalls: usize,
+    /// Processes whose clocks ran off, as `worker +90s`.
+    pub skewed: Vec<String>,
     /// Workers a `diag.abort` job took down.
     pub aborted: usize,
     /// Workers that exited by themselves for any other reason.
@@ -317,7 +321,7 @@ impl Report {
             self.aborts_dead, self.aborts, self.abort_attempts
         );
         println!(
-            "  faults                SIGKILL {}, SIGTERM {} ({} unclean exits), SIGSTOP {} ({} of {} held jobs taken back), Redis restarts {}, workers aborted by jobs {}, other worker exits {}",
+            "  faults                SIGKILL {}, SIGTERM {} ({} unclean exits), SIGSTOP {} ({} of {} held jobs taken back), Redis restarts {}, Redis stalls {}, workers aborted by jobs {}, other worker exits {}; clocks off: [{}]",
             f.killed,
             f.termed,
             f.unclean_terms,
@@ -325,8 +329,10 @@ impl Report {
             f.stalled_jobs_taken_back,
             f.stalled_jobs,
             f.redis_restarts,
+            f.redis_stalls,
             f.aborted,
-            f.other_exits
+            f.other_exits,
+            f.skewed.join(", ")
         );
         println!(
             "  kill -> running again {} jobs: p50 {:.2}s, p99 {:.2}s, max {:.2}s; never {}",

@@ -331,7 +331,16 @@ async fn a_finished_jobs_status_is_read_from_history_once_redis_let_it_expire() 
         q.inspect(&id).await.ok()?.is_none().then_some(())
     })
     .await;
-    let from_history = app.wait_state(&token, &id, "succeeded", Duration::from_secs(10)).await;
+    // The progress reaches the history through its own batched writer: wait for it too.
+    let from_history = wait_for(
+        "the history's record with its progress",
+        Duration::from_secs(10),
+        || async {
+            let s = app.wait_state(&token, &id, "succeeded", Duration::from_secs(10)).await;
+            s["progress"].is_object().then_some(s)
+        },
+    )
+    .await;
     for field in ["id", "kind", "state", "attempts", "max_attempts", "result"] {
         assert_eq!(from_history[field], live[field], "{field}: {from_history} vs {live}");
     }

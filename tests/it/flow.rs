@@ -337,3 +337,87 @@ async fn a_grouped_job_cancelled_and_retried_by_hand_is_counted_once_and_runs_on
     assert_eq!(q.inspect(&id).await.unwrap().unwrap().attempts, 1);
     worker.stop().await;
 }
+
+/// Dedupe under races: 200 concurrent requests under one key for each mode, spread over three
+/// API instances, a tenth of them cut by their client right after sending: exactly one job per
+/// key. Then the rule for a job that ended (cancelled here; dead is the same): `pending` frees
+/// its key, `throttle` holds its window, `debounce` frees it.
+#[tokio::test]
+async fn two_hundred_racing_requests_over_three_api_instances_make_one_job_per_key_in_every_mode() {
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let config = config(&redis, &db);
+    let apis = [
+        App::start(&config, false).await,
+        App::start(&config, false).await,
+        App::start(&config, false).await,
+    ];
+    let token = token(RW);
+    let q = queue(&redis, "default").await;
+    let waiting = || async {
+        let c = q.counts().await.unwrap();
+        c.queued + c.scheduled
+    };
+    for (mode, dedupe) in [
+        ("pending", json!({"key": "race-p", "mode": "pending"})),
+        ("throttle", json!({"key": "race-t", "mode": "throttle", "secs": 3600})),
+        ("debounce", json!({"key": "race-d", "mode": "debounce", "secs": 3600})),
+    ] {
+        let before = waiting().await;
+        let body = effect(mode, dedupe.clone()).to_string();
+        let requests = (0..200).map(|i| {
+            let (app, token, body) = (&apis[i % 3], token.clone(), body.clone());
+            async move {
+                if i % 10 == 0 {
+                    // The whole request, then the connection closed without reading the answer.
+                    let addr = app.base.trim_start_matches("http://");
+                    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+                    let raw = format!(
+                        "POST /v1/jobs HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+                         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    use tokio::io::AsyncWriteExt;
+                    let _ = s.write_all(raw.as_bytes()).await;
+                    drop(s);
+                    None
+                } else {
+                    let (status, reply) = app.post(&token, "/v1/jobs", serde_json::from_str(&body).unwrap()).await;
+                    assert!(status == 202 || status == 200, "{mode}: {status} {reply}");
+                    Some(reply["id"].as_str().unwrap().to_string())
+                }
+            }
+        });
+        let ids: Vec<String> = futures::future::join_all(requests)
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut distinct = ids.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            1,
+            "{mode}: every answered request names one job: {distinct:?}"
+        );
+        // The cut requests the server finished anyway were folded in too.
+        wait_for("the cut requests to settle", Duration::from_secs(10), || async {
+            (waiting().await == before + 1).then_some(())
+        })
+        .await;
+        // The job ends (an operator cancels it): what a new request under the key does.
+        q.cancel(&distinct[0]).await.unwrap();
+        let (status, after) = enqueue(&apis[0], &token, effect(mode, dedupe)).await;
+        match mode {
+            "throttle" => assert_eq!(
+                (status, &after["id"]),
+                (200, &json!(distinct[0])),
+                "throttle holds its window"
+            ),
+            _ => assert_eq!(status, 202, "{mode} frees its key once its job ended: {after}"),
+        }
+    }
+    for app in apis {
+        app.stop().await;
+    }
+}

@@ -472,13 +472,21 @@ mod tests {
     }
 
     #[test]
-    fn clocks_apart_warn_then_fail() {
+    fn a_host_clock_off_warns_and_redis_and_postgres_apart_fail() {
         let here = Utc::now();
-        let mut out = Vec::new();
-        let at = |ms: i64| Some((here + chrono::Duration::milliseconds(ms), here));
-        clocks(at(200), at(-2_000), &mut out);
-        clocks(at(30_000), None, &mut out);
-        let statuses: Vec<Status> = out.iter().map(|c| c.status).collect();
-        assert_eq!(statuses, [Status::Ok, Status::Warn, Status::Fail]);
+        let statuses = |redis: i64, pg: Option<i64>| {
+            let at = |ms: i64| Some((here + chrono::Duration::milliseconds(ms), here));
+            let mut out = Vec::new();
+            clocks(at(redis), pg.and_then(at), &mut out);
+            out.iter().map(|c| c.status).collect::<Vec<_>>()
+        };
+        use Status::*;
+        // This host against each, then Redis against PostgreSQL.
+        assert_eq!(statuses(200, Some(-300)), [Ok, Ok, Ok]);
+        assert_eq!(statuses(200, Some(-2_000)), [Ok, Warn, Warn]);
+        // A host 30 s off only warns: decisions take the servers' time, reads are corrected.
+        assert_eq!(statuses(30_000, None), [Warn]);
+        assert_eq!(statuses(30_000, Some(30_200)), [Warn, Warn, Ok]);
+        assert_eq!(statuses(0, Some(6_000)), [Ok, Warn, Fail]);
     }
 }

@@ -175,20 +175,37 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
 }
 
 /// Turns pushes into wake-ups: an idle worker starts a new job within a round trip of its push
-/// instead of at its next poll. Resubscribes after Redis restarts.
+/// instead of at its next poll. Resubscribes after Redis restarts, and after a Redis that stops
+/// answering (a stalled server, a network blackhole keep a subscription open and silent for
+/// ever): connecting and subscribing are bounded, and a quiet subscription is pinged.
 async fn wake_loop(shared: Arc<Shared>, wake: watch::Sender<u64>, client: redis::Client) {
+    const BOUND: Duration = Duration::from_secs(5);
+    const QUIET: Duration = Duration::from_secs(15);
     let channel = shared.queue.keys().wake.clone();
+    let timed_out = || redis::RedisError::from((redis::ErrorKind::Io, "wake-up subscription timed out"));
     loop {
         let session = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe(&channel).await?;
+            let mut pubsub = tokio::time::timeout(BOUND, client.get_async_pubsub())
+                .await
+                .map_err(|_| timed_out())??;
+            tokio::time::timeout(BOUND, pubsub.subscribe(&channel))
+                .await
+                .map_err(|_| timed_out())??;
+            let (mut sink, mut messages) = pubsub.split();
             // Anything pushed while we were not subscribed: look now.
             wake.send_modify(|n| *n += 1);
-            let mut messages = pubsub.on_message();
-            while messages.next().await.is_some() {
-                wake.send_modify(|n| *n += 1);
+            loop {
+                match tokio::time::timeout(QUIET, messages.next()).await {
+                    Ok(Some(_)) => wake.send_modify(|n| *n += 1),
+                    Ok(None) => return Ok::<(), redis::RedisError>(()),
+                    // Quiet: ask the server whether it is still there.
+                    Err(_) => {
+                        tokio::time::timeout(BOUND, sink.ping::<redis::Value>())
+                            .await
+                            .map_err(|_| timed_out())??;
+                    }
+                }
             }
-            Ok::<_, redis::RedisError>(())
         };
         tokio::select! {
             _ = shared.stop.cancelled() => return,

@@ -267,11 +267,6 @@ impl KindSpec {
         self.concurrency?.key_of(payload)
     }
 
-    /// Whether the kind holds a concurrency key of its own.
-    pub fn has_own_concurrency(&self) -> bool {
-        self.concurrency.is_some()
-    }
-
     /// A job of this kind with its policy applied, from a payload checked by [`Self::validate`].
     pub fn new_job(&self, payload: &serde_json::Value) -> NewJob {
         let job = NewJob::new(self.name, payload.to_string())

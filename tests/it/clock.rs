@@ -142,16 +142,7 @@ async fn api_instances_whose_clocks_run_90s_fast_or_slow_judge_tokens_and_delays
     .unwrap();
     let http = reqwest::Client::new();
     for skew in ["+90", "-90"] {
-        let addr = format!("127.0.0.1:{}", free_port());
-        let _api = Proc::spawn_skewed(skew, &["api"], &config, &[("NIGHTSHIFT_API_ADDR", addr.as_str())]);
-        wait_for("the skewed API to answer", Duration::from_secs(60), || async {
-            http.get(format!("http://{addr}/health/live"))
-                .send()
-                .await
-                .ok()
-                .map(|_| ())
-        })
-        .await;
+        let (_api, addr) = Proc::spawn_serving_skewed(skew, &["api"], &config, &[]).await;
         let enqueue = |t: String, body: Value| {
             let req = http.post(format!("http://{addr}/v1/jobs")).bearer_auth(t).json(&body);
             async move {

@@ -75,12 +75,14 @@ pub(crate) fn check(
             .ok_or_else(|| ApiError::invalid("priority", "must be 0 (first) to 9 (last)"))?;
         job = job.priority(p);
     }
+    // The concurrency key the kind holds for itself (one projection per user at a time).
+    let own = spec.own_concurrency_key(&req.payload);
     if let Some(d) = req.dedupe {
-        // Per client and kind, as idempotency keys are per client; and for a kind with its own
-        // concurrency rule, per rule key too: a debounce fold rewrites the payload, and must
-        // never move a job to another user while it holds the first user's slot.
+        // Per client and kind, as idempotency keys are per client; and per the kind's own
+        // concurrency key: a debounce fold rewrites the payload, and must never move a job to
+        // another user while it holds the first user's slot.
         let mut d = d.check()?;
-        d.key = match spec.own_concurrency_key(&req.payload) {
+        d.key = match &own {
             Some(own) => format!("{}:{}:{own}:{}", caller.key_namespace(), spec.name, d.key),
             None => format!("{}:{}:{}", caller.key_namespace(), spec.name, d.key),
         };
@@ -89,8 +91,8 @@ pub(crate) fn check(
     // Keys live in the caller's namespace: a client can neither hold another's slots, join
     // its group nor spend its rate.
     let ns = caller.key_namespace();
-    // A kind's own rule always holds (one projection per user at a time).
-    if spec.has_own_concurrency() {
+    // A kind's own rule always holds.
+    if own.is_some() {
         let field = match (&req.concurrency_key, req.concurrency_limit) {
             (Some(_), _) => Some("concurrency_key"),
             (None, Some(_)) => Some("concurrency_limit"),

@@ -274,10 +274,24 @@ impl Proc {
 
     /// A subcommand that serves the API (`all --demo`, say) on a free port, once it answers.
     pub async fn spawn_serving(args: &[&str], config: &Config, extra_env: &[(&str, &str)]) -> (Self, String) {
+        Self::serving(extra_env, |env| Self::spawn(args, config, env)).await
+    }
+
+    /// [`Proc::spawn_serving`] with the wall clock `offset` off, as [`Proc::spawn_skewed`].
+    pub async fn spawn_serving_skewed(
+        offset: &str,
+        args: &[&str],
+        config: &Config,
+        extra_env: &[(&str, &str)],
+    ) -> (Self, String) {
+        Self::serving(extra_env, |env| Self::spawn_skewed(offset, args, config, env)).await
+    }
+
+    async fn serving(extra_env: &[(&str, &str)], spawn: impl FnOnce(&[(&str, &str)]) -> Self) -> (Self, String) {
         let addr = format!("127.0.0.1:{}", super::free_port());
         let mut env = vec![("NIGHTSHIFT_API_ADDR", addr.as_str())];
         env.extend_from_slice(extra_env);
-        let proc = Self::spawn(args, config, &env);
+        let proc = spawn(&env);
         let http = reqwest::Client::new();
         super::wait_for("the platform to answer", Duration::from_secs(60), || async {
             http.get(format!("http://{addr}/health/live"))

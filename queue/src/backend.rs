@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     pub acks: mpsc::UnboundedSender<AckRequest>,
     pub reports: Option<mpsc::Sender<AttemptReport>>,
     pub stop: CancellationToken,
+    /// Told when a job starts: its lease, already a round trip old, is renewed soon.
+    pub new_lease: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -119,6 +121,7 @@ impl RedisBackend {
             acks: ack_tx,
             reports,
             stop: CancellationToken::new(),
+            new_lease: tokio::sync::Notify::new(),
         });
         let client = crate::conn::pubsub_client(redis_url)?;
         loops::spawn_all(shared.clone(), ack_rx, wake_tx, client);

@@ -94,6 +94,7 @@ where
                 renew_until: job.timeout.map(|t| std::time::Instant::now() + t),
             },
         );
+        self.shared.new_lease.notify_one();
         let run = Abortable::new(AssertUnwindSafe(self.inner.call(task)).catch_unwind(), registration);
         let shared = self.shared.clone();
         async move {
@@ -104,7 +105,6 @@ where
                 },
                 None => settle(run.await),
             };
-            shared.leases.lock().expect("lease registry poisoned").remove(&job.id);
             if let Outcome::Retry { error, .. } | Outcome::Dead(error) = &outcome {
                 // A handler's error may quote a client's payload: escaped (Debug) and bounded,
                 // so it can neither forge a line nor flood the log. The job keeps it whole.
@@ -116,6 +116,7 @@ where
                 _ => shared.options.backoff.delay(job.attempt),
             };
             let (done, confirmed) = oneshot::channel();
+            let id = job.id.clone();
             let sent = shared.acks.send(AckRequest {
                 job,
                 outcome,
@@ -128,6 +129,9 @@ where
                 Ok(()) => confirmed.await.ok().flatten(),
                 Err(_) => None,
             };
+            // The lease is renewed until the outcome is in Redis: an ack slowed or retried by a
+            // bad link must not let the lease lapse and the finished job run again.
+            shared.leases.lock().expect("lease registry poisoned").remove(&id);
             shared.running.fetch_sub(1, Ordering::AcqRel);
             shared.slot_free.wake();
             match state {

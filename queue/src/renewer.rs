@@ -6,8 +6,15 @@
 //! hold its lease for ever: renewal stops at the job's timeout (the runtime would have cut it
 //! there, had it been free), the lease lapses and the reaper gives the job another attempt.
 //!
-//! Renewal lag (how late a round came against its period) is exported as
-//! `nightshift_lease_renewal_lag_seconds` and logged past a third of the lease.
+//! A new lease is renewed within a tenth of the lease (it reached the worker a round trip after
+//! Redis granted it; waiting a full period on a slow link would use up most of it), at most one
+//! extra round per tenth of a lease however many jobs start. Rounds start every third of the
+//! lease whatever a round trip costs (a slow link must not
+//! stretch the period by its latency), and a failed round (a dropped connection) is tried again
+//! at once on a second connection kept for it: reconnecting first would cost a handshake's
+//! round trip, which on a link as slow as half a lease lets the lease lapse. Renewal lag (how much longer than a period passed between
+//! two renewals that reached Redis) is exported as `nightshift_lease_renewal_lag_seconds` and
+//! logged past a third of the lease.
 use std::{
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
@@ -52,10 +59,19 @@ pub(crate) fn register(shared: Arc<Shared>, redis_url: &str) {
 async fn renew_loop(shared: Arc<Shared>, redis_url: String) {
     let config = shared.queue.config().clone();
     let every = config.lease / 3;
-    // A connection made on this thread's runtime, so its I/O never waits for the workers'.
-    let queue = loop {
+    // Two connections made on this thread's runtime, so their I/O never waits for the
+    // workers'; a round that fails on one is tried again on the other.
+    let mut queues = Vec::with_capacity(2);
+    while queues.len() < 2 {
         match connect_redis(&redis_url).await {
-            Ok(conn) => break Queue::with_connection(conn, shared.queue.name(), config.clone()),
+            Ok(mut conn) => {
+                // Loaded now, so the first renewal is one round trip, not a NOSCRIPT and a
+                // second try: on a slow link that round trip is a good part of a lease.
+                if let Err(e) = crate::scripts::SCRIPTS.renew.load_async(&mut conn).await {
+                    tracing::debug!(error = %e, "renewal script not preloaded");
+                }
+                queues.push(Queue::with_connection(conn, shared.queue.name(), config.clone()));
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "lease renewal cannot reach Redis; retrying");
                 tokio::select! {
@@ -64,20 +80,24 @@ async fn renew_loop(shared: Arc<Shared>, redis_url: String) {
                 }
             }
         }
-    };
-    let mut last = Instant::now();
+    }
+    let mut using = 0;
+    const RETRY: Duration = Duration::from_millis(100);
+    let mut rounds = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    rounds.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let floor = config.lease / 10;
+    let mut renewed = Instant::now();
+    let mut round = Instant::now();
     loop {
         tokio::select! {
             _ = shared.stop.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
+            _ = rounds.tick() => {}
+            _ = shared.new_lease.notified() => {
+                tokio::time::sleep(floor.saturating_sub(round.elapsed())).await;
+            }
         }
-        let lag = last.elapsed().saturating_sub(every);
-        last = Instant::now();
-        metrics::histogram!("nightshift_lease_renewal_lag_seconds").record(lag.as_secs_f64());
-        if lag > every {
-            tracing::warn!(lag_ms = lag.as_millis() as u64, "lease renewal ran late");
-        }
-        let now = Instant::now();
+        round = Instant::now();
+        let now = round;
         let leases: Vec<(String, String)> = shared
             .leases
             .lock()
@@ -87,10 +107,17 @@ async fn renew_loop(shared: Arc<Shared>, redis_url: String) {
             .map(|(id, l)| (id.clone(), l.member.clone()))
             .collect();
         if leases.is_empty() {
+            renewed = now;
             continue;
         }
-        match queue.renew(&leases).await {
+        match queues[using].renew(&leases).await {
             Ok((lost, cancelled)) => {
+                let lag = renewed.elapsed().saturating_sub(every);
+                renewed = Instant::now();
+                metrics::histogram!("nightshift_lease_renewal_lag_seconds").record(lag.as_secs_f64());
+                if lag > every {
+                    tracing::warn!(lag_ms = lag.as_millis() as u64, "lease renewal ran late");
+                }
                 let registry = shared.leases.lock().unwrap_or_else(|e| e.into_inner());
                 for id in lost.iter().chain(&cancelled) {
                     if let Some(lease) = registry.get(id) {
@@ -99,7 +126,11 @@ async fn renew_loop(shared: Arc<Shared>, redis_url: String) {
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "lease renewal failed"),
+            Err(e) => {
+                tracing::warn!(error = %e, "lease renewal failed; trying again on the other connection");
+                using = 1 - using;
+                rounds.reset_after(RETRY);
+            }
         }
     }
 }

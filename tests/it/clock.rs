@@ -300,6 +300,69 @@ async fn a_redis_stopped_for_two_leases_loses_no_job_and_doubles_no_effect() {
     app.stop().await;
 }
 
+/// A link to Redis that adds half a lease to every round trip and cuts 2 % of the connections
+/// at a command: a job lasting ten leases keeps its lease (renewals start every third of a lease
+/// whatever the round trip costs, and a failed one is tried again at once) and runs once.
+#[tokio::test]
+async fn a_job_of_ten_leases_runs_once_over_a_slow_and_lossy_link_to_redis() {
+    let _heavy = heavy().await;
+    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
+    let direct = three_second_leases(&redis, &db);
+    let proxy = LatencyProxy::start(redis.port, Duration::from_millis(1500)).await;
+    let mut config = direct.clone();
+    config.redis_url = proxy.url();
+    let pool = db.pool().await;
+    // The API on a good link, the worker behind the bad one.
+    let api = App::start(&direct, false).await;
+    let worker = App::start(&config, true).await;
+    let token = token(RW);
+    let id = api
+        .enqueue_id(
+            &token,
+            json!({"kind": "diag.effect", "payload": {"key": "long", "ms": 30_000}}),
+        )
+        .await;
+    // Cuts from the moment the job runs (a worker that cannot reach Redis at start exits).
+    wait_for("the job to run", Duration::from_secs(30), || async {
+        let s: Value = api.status(&token, &id).await.json().await.ok()?;
+        (s["state"] == "running").then_some(())
+    })
+    .await;
+    proxy.set_reset(0.02);
+    // Attempts may be more than one: a lease whose fetch reply the link cut was never run, and
+    // comes back after its lease. Runs are what must be one.
+    let finished = poll_until(Duration::from_secs(120), || async {
+        let s: Value = api.status(&token, &id).await.json().await.ok()?;
+        (s["state"] == "succeeded").then_some(())
+    })
+    .await;
+    let status: Value = api.status(&token, &id).await.json().await.unwrap();
+    let starts: Vec<(i32, DateTime<Utc>)> =
+        sqlx::query_as("SELECT attempt, at FROM diag_effects WHERE job_id = $1::uuid ORDER BY at")
+            .bind(&id)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(
+        finished.is_some(),
+        "not finished: {status}; runs {starts:?}; cuts {:?}",
+        proxy.resets
+    );
+    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM diag_effects WHERE job_id = $1::uuid")
+        .bind(&id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(runs, 1, "the job ran once");
+    use std::sync::atomic::Ordering::Relaxed;
+    assert!(
+        proxy.resets.load(Relaxed) > 0,
+        "the link cut no connection: the test proved nothing"
+    );
+    worker.stop().await;
+    api.stop().await;
+}
+
 /// No head-of-line blocking: a worker leases no more jobs than it has free slots, so 50 short
 /// jobs behind a 60 s one all finish while it still runs.
 #[tokio::test]

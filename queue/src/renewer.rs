@@ -9,10 +9,10 @@
 //! A new lease is renewed within a tenth of the lease (it reached the worker a round trip after
 //! Redis granted it; waiting a full period on a slow link would use up most of it), at most one
 //! extra round per tenth of a lease however many jobs start. Rounds start every third of the
-//! lease whatever a round trip costs (a slow link must not
-//! stretch the period by its latency), and a failed round (a dropped connection) is tried again
-//! at once on a second connection kept for it: reconnecting first would cost a handshake's
-//! round trip, which on a link as slow as half a lease lets the lease lapse. Renewal lag (how much longer than a period passed between
+//! lease whatever a round trip costs (a slow link must not stretch the period by its latency),
+//! and a failed round (a dropped connection) is tried again at once on a second connection kept
+//! for it: reconnecting first would cost a handshake's round trip, which on a link as slow as
+//! half a lease lets the lease lapse. Renewal lag (how much longer than a period passed between
 //! two renewals that reached Redis) is exported as `nightshift_lease_renewal_lag_seconds` and
 //! logged past a third of the lease.
 use std::{

@@ -43,13 +43,27 @@ fn effect(key: &str) -> Value {
     json!({"kind": "diag.effect", "payload": {"key": key}})
 }
 
-/// Callback jobs recorded for a batch: (kind, job id).
-async fn callback_jobs(db: &TestDb, batch: &str) -> Vec<(String, String)> {
-    sqlx::query_as("SELECT kind, id::text FROM job_history WHERE payload->'batch'->>'id' = $1 ORDER BY kind")
-        .bind(batch)
-        .fetch_all(&db.pool().await)
-        .await
-        .unwrap()
+/// Callback jobs recorded for a batch: (kind, job id), once at least `expected` are (the
+/// history's writer is batched: a callback that succeeded in Redis reaches it a moment later),
+/// or whatever is there after 10 s.
+async fn callback_jobs(db: &TestDb, batch: &str, expected: usize) -> Vec<(String, String)> {
+    let pool = db.pool().await;
+    let read = || async {
+        sqlx::query_as("SELECT kind, id::text FROM job_history WHERE payload->'batch'->>'id' = $1 ORDER BY kind")
+            .bind(batch)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+    };
+    let rows = poll_until(Duration::from_secs(10), || async {
+        let rows: Vec<(String, String)> = read().await;
+        (rows.len() >= expected).then_some(rows)
+    })
+    .await;
+    match rows {
+        Some(rows) => rows,
+        None => read().await,
+    }
 }
 
 #[tokio::test]
@@ -101,7 +115,7 @@ async fn a_batch_counts_its_jobs_and_enqueues_each_callback_once() {
     let mut expected = ids[8..].to_vec();
     expected.sort();
     assert_eq!(dead, expected);
-    assert_eq!(callback_jobs(&db, &id).await.len(), 1);
+    assert_eq!(callback_jobs(&db, &id, 1).await.len(), 1);
 
     // Open: jobs added in two requests, then sealed; all succeed, so both callbacks run.
     let (status, open) = call(
@@ -135,7 +149,7 @@ async fn a_batch_counts_its_jobs_and_enqueues_each_callback_once() {
     assert_eq!(status, 200, "{sealed}");
     let b = finished(&app, &token, &open_id, Duration::from_secs(30)).await;
     assert_eq!((&b["total"], &b["succeeded"]), (&json!(3), &json!(3)));
-    assert_eq!(callback_jobs(&db, &open_id).await.len(), 2);
+    assert_eq!(callback_jobs(&db, &open_id, 2).await.len(), 2);
     let (status, _) = call(
         &app,
         &token,
@@ -219,7 +233,7 @@ async fn the_callback_is_enqueued_once_with_a_worker_killed_near_the_end_and_red
         (&json!(300), &json!(300), &json!(0)),
         "{b}"
     );
-    let callbacks = callback_jobs(&db, &id).await;
+    let callbacks = callback_jobs(&db, &id, 1).await;
     assert_eq!(callbacks.len(), 1, "{callbacks:?}");
     let ran: i64 = sqlx::query_scalar("SELECT count(*) FROM diag_ledger WHERE business_key = 'chaos-complete'")
         .fetch_one(&db.pool().await)
@@ -266,7 +280,7 @@ async fn a_batch_job_lost_in_a_redis_restart_is_rederived_into_its_batch() {
     restart_redis_without(&mut redis, &q, &lost).await;
     let b = finished(&api, &token, &id, Duration::from_secs(30)).await;
     assert_eq!((&b["total"], &b["succeeded"]), (&json!(2), &json!(2)), "{b}");
-    assert_eq!(callback_jobs(&db, &id).await.len(), 1);
+    assert_eq!(callback_jobs(&db, &id, 1).await.len(), 1);
     workers.stop().await;
     api.stop().await;
 }
@@ -343,7 +357,7 @@ async fn a_batch_job_recorded_but_never_pushed_is_taken_back_and_the_batch_finis
         (n == 1).then_some(())
     })
     .await;
-    assert_eq!(callback_jobs(&db, &batch.to_string()).await.len(), 1);
+    assert_eq!(callback_jobs(&db, &batch.to_string(), 1).await.len(), 1);
     workers.stop().await;
 }
 

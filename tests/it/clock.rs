@@ -36,6 +36,28 @@ async fn runs(pool: &PgPool) -> Vec<(uuid::Uuid, i64, DateTime<Utc>)> {
         .unwrap()
 }
 
+/// Enqueues `n` `diag.effect` jobs keyed `<prefix><i>`, with `payload` and the request's
+/// `extra` fields merged in; their ids.
+async fn effects(app: &App, token: &str, n: usize, prefix: &str, payload: Value, extra: Value) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut p = json!({"key": format!("{prefix}{i}")});
+        p.as_object_mut().unwrap().extend(payload.as_object().unwrap().clone());
+        let mut body = json!({"kind": "diag.effect", "payload": p});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        ids.push(app.enqueue_id(token, body).await);
+    }
+    ids
+}
+
+/// Effects applied under their keys (the ledger fences each key once).
+async fn effects_applied(pool: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM diag_ledger")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
 async fn wait_succeeded(app: &App, token: &str, ids: &[String], within: Duration) {
     for id in ids {
         app.wait_state(token, id, "succeeded", within).await;
@@ -75,27 +97,9 @@ async fn workers_whose_clocks_run_90s_fast_or_slow_start_no_delayed_job_early_an
     workers_up(&config, 3).await;
     let token = token(RW);
     let enqueued_at = db_now(&pool).await;
-    let mut delayed = Vec::new();
-    for i in 0..12 {
-        delayed.push(
-            app.enqueue_id(
-                &token,
-                json!({"kind": "diag.effect", "payload": {"key": format!("d{i}")}, "delay_secs": 4}),
-            )
-            .await,
-        );
-    }
+    let delayed = effects(&app, &token, 12, "d", json!({}), json!({"delay_secs": 4})).await;
     // Three leases long each: the fast worker's reaper read such leases as expired.
-    let mut long = Vec::new();
-    for i in 0..6 {
-        long.push(
-            app.enqueue_id(
-                &token,
-                json!({"kind": "diag.effect", "payload": {"key": format!("l{i}"), "ms": 9000}}),
-            )
-            .await,
-        );
-    }
+    let long = effects(&app, &token, 6, "l", json!({"ms": 9000}), json!({})).await;
     wait_succeeded(&app, &token, &delayed, Duration::from_secs(60)).await;
     wait_succeeded(&app, &token, &long, Duration::from_secs(60)).await;
     let runs = runs(&pool).await;
@@ -114,11 +118,7 @@ async fn workers_whose_clocks_run_90s_fast_or_slow_start_no_delayed_job_early_an
         "a 4 s delay started {} ms after it was enqueued",
         (earliest - enqueued_at).num_milliseconds()
     );
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM diag_ledger")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(applied, 18, "each effect once");
+    assert_eq!(effects_applied(&pool).await, 18, "each effect once");
     app.stop().await;
 }
 
@@ -268,16 +268,7 @@ async fn a_redis_stopped_for_two_leases_loses_no_job_and_doubles_no_effect() {
     let pool = db.pool().await;
     let app = App::start(&config, true).await;
     let token = token(RW);
-    let mut ids = Vec::new();
-    for i in 0..20 {
-        ids.push(
-            app.enqueue_id(
-                &token,
-                json!({"kind": "diag.effect", "payload": {"key": format!("s{i}"), "ms": 1000}}),
-            )
-            .await,
-        );
-    }
+    let ids = effects(&app, &token, 20, "s", json!({"ms": 1000}), json!({})).await;
     redis.signal("STOP");
     let stopped = std::time::Instant::now();
     let quick = reqwest::Client::builder()
@@ -292,11 +283,7 @@ async fn a_redis_stopped_for_two_leases_loses_no_job_and_doubles_no_effect() {
     .await;
     redis.signal("CONT");
     wait_succeeded(&app, &token, &ids, Duration::from_secs(60)).await;
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM diag_ledger")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(applied, 20, "each effect once");
+    assert_eq!(effects_applied(&pool).await, 20, "each effect once");
     app.stop().await;
 }
 
@@ -384,16 +371,7 @@ async fn short_jobs_never_wait_behind_a_long_one_leased_by_a_full_worker() {
             json!({"kind": "diag.sleep", "payload": {"ms": 60_000, "quiet": true}}),
         )
         .await;
-    let mut short = Vec::new();
-    for i in 0..50 {
-        short.push(
-            app.enqueue_id(
-                &token,
-                json!({"kind": "diag.effect", "payload": {"key": format!("h{i}"), "ms": 50}}),
-            )
-            .await,
-        );
-    }
+    let short = effects(&app, &token, 50, "h", json!({"ms": 50}), json!({})).await;
     wait_succeeded(&app, &token, &short, Duration::from_secs(40)).await;
     let s: Value = app.status(&token, &long).await.json().await.unwrap();
     assert_eq!(s["state"], "running", "the short jobs finished while the long one ran");

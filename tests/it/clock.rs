@@ -1,83 +1,17 @@
 //! One clock, tried with real processes whose clocks are wrong (libfaketime, which
 //! scripts/test.sh installs): workers, API instances and scheduler replicas 90 s fast or slow
-//! beside true ones, a handler that blocks every runtime thread, a Redis that stops answering,
-//! and a long job beside short ones. Leases are 3 s here, so a test lasts a few leases.
+//! beside true ones, a handler that blocks every runtime thread, and a long job beside short
+//! ones. Leases are 3 s here, so a test lasts a few leases. Redis's own faults (a stall, a bad
+//! link, a failover) are in `redis_faults`.
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nightshift_common::{Config, auth::Scope};
+use nightshift_common::auth::Scope;
 use serde_json::{Value, json};
-use sqlx::PgPool;
 
 use crate::support::*;
 
 const RW: &[Scope] = &[Scope::JobsRead, Scope::JobsWrite];
-
-fn three_second_leases(redis: &PrivateRedis, db: &TestDb) -> Config {
-    let mut config = config(redis, db);
-    config.queue.lease = Duration::from_secs(3);
-    config.queue.reap_interval = Duration::from_millis(500);
-    config
-}
-
-/// PostgreSQL's time: the true clock these tests measure against.
-async fn db_now(pool: &PgPool) -> DateTime<Utc> {
-    sqlx::query_scalar("SELECT clock_timestamp()")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
-/// Each job's runs: (job id, runs, first start).
-async fn runs(pool: &PgPool) -> Vec<(uuid::Uuid, i64, DateTime<Utc>)> {
-    sqlx::query_as("SELECT job_id, count(*), min(at) FROM diag_effects GROUP BY job_id")
-        .fetch_all(pool)
-        .await
-        .unwrap()
-}
-
-/// Enqueues `n` `diag.effect` jobs keyed `<prefix><i>`, with `payload` and the request's
-/// `extra` fields merged in; their ids.
-async fn effects(app: &App, token: &str, n: usize, prefix: &str, payload: Value, extra: Value) -> Vec<String> {
-    let mut ids = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut p = json!({"key": format!("{prefix}{i}")});
-        p.as_object_mut().unwrap().extend(payload.as_object().unwrap().clone());
-        let mut body = json!({"kind": "diag.effect", "payload": p});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        ids.push(app.enqueue_id(token, body).await);
-    }
-    ids
-}
-
-/// Effects applied under their keys (the ledger fences each key once).
-async fn effects_applied(pool: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM diag_ledger")
-        .fetch_one(pool)
-        .await
-        .unwrap()
-}
-
-async fn wait_succeeded(app: &App, token: &str, ids: &[String], within: Duration) {
-    for id in ids {
-        app.wait_state(token, id, "succeeded", within).await;
-    }
-}
-
-/// Waits until `n` worker processes heartbeat on the queue prefix.
-async fn workers_up(config: &Config, n: usize) {
-    let conn = nightshift_queue::connect_redis(&config.redis_url).await.unwrap();
-    wait_for("the workers to heartbeat", Duration::from_secs(30), || {
-        let mut conn = conn.clone();
-        async move {
-            let up = nightshift_queue::list_workers(&mut conn, &config.queue.prefix, 10_000)
-                .await
-                .ok()?;
-            (up.len() >= n).then_some(())
-        }
-    })
-    .await;
-}
 
 /// A worker 90 s fast and one 90 s slow beside a true one: no delayed job starts early and no
 /// live lease is taken (before, the fast one started a 20 s delay after 1 s and ran 20 s jobs
@@ -256,98 +190,6 @@ async fn a_handler_blocking_every_runtime_thread_keeps_its_lease_until_its_timeo
     })
     .await;
     app.stop().await;
-}
-
-/// Redis stops answering (SIGSTOP) for two leases, then resumes: every accepted job succeeds
-/// and each effect happens once.
-#[tokio::test]
-async fn a_redis_stopped_for_two_leases_loses_no_job_and_doubles_no_effect() {
-    let _heavy = heavy().await;
-    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
-    let config = three_second_leases(&redis, &db);
-    let pool = db.pool().await;
-    let app = App::start(&config, true).await;
-    let token = token(RW);
-    let ids = effects(&app, &token, 20, "s", json!({"ms": 1000}), json!({})).await;
-    redis.signal("STOP");
-    let stopped = std::time::Instant::now();
-    let quick = reqwest::Client::builder()
-        .timeout(Duration::from_secs(8))
-        .build()
-        .unwrap();
-    let ready = quick.get(format!("{}/health/ready", app.base)).send().await.unwrap();
-    assert_eq!(ready.status(), 503, "readiness while Redis does not answer");
-    wait_for("two leases of silence", Duration::from_secs(10), || async {
-        (stopped.elapsed() >= Duration::from_secs(6)).then_some(())
-    })
-    .await;
-    redis.signal("CONT");
-    wait_succeeded(&app, &token, &ids, Duration::from_secs(60)).await;
-    assert_eq!(effects_applied(&pool).await, 20, "each effect once");
-    app.stop().await;
-}
-
-/// A link to Redis that adds half a lease to every round trip and cuts 2 % of the connections
-/// at a command: a job lasting ten leases keeps its lease (renewals start every third of a lease
-/// whatever the round trip costs, and a failed one is tried again at once) and runs once.
-#[tokio::test]
-async fn a_job_of_ten_leases_runs_once_over_a_slow_and_lossy_link_to_redis() {
-    let _heavy = heavy().await;
-    let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
-    let direct = three_second_leases(&redis, &db);
-    let proxy = LatencyProxy::start(redis.port, Duration::from_millis(1500)).await;
-    let mut config = direct.clone();
-    config.redis_url = proxy.url();
-    let pool = db.pool().await;
-    // The API on a good link, the worker behind the bad one.
-    let api = App::start(&direct, false).await;
-    let worker = App::start(&config, true).await;
-    let token = token(RW);
-    let id = api
-        .enqueue_id(
-            &token,
-            json!({"kind": "diag.effect", "payload": {"key": "long", "ms": 30_000}}),
-        )
-        .await;
-    // Cuts from the moment the job runs (a worker that cannot reach Redis at start exits).
-    wait_for("the job to run", Duration::from_secs(30), || async {
-        let s: Value = api.status(&token, &id).await.json().await.ok()?;
-        (s["state"] == "running").then_some(())
-    })
-    .await;
-    proxy.set_reset(0.02);
-    // Attempts may be more than one: a lease whose fetch reply the link cut was never run, and
-    // comes back after its lease. Runs are what must be one.
-    let finished = poll_until(Duration::from_secs(120), || async {
-        let s: Value = api.status(&token, &id).await.json().await.ok()?;
-        (s["state"] == "succeeded").then_some(())
-    })
-    .await;
-    let status: Value = api.status(&token, &id).await.json().await.unwrap();
-    let starts: Vec<(i32, DateTime<Utc>)> =
-        sqlx::query_as("SELECT attempt, at FROM diag_effects WHERE job_id = $1::uuid ORDER BY at")
-            .bind(&id)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert!(
-        finished.is_some(),
-        "not finished: {status}; runs {starts:?}; cuts {:?}",
-        proxy.resets
-    );
-    let runs: i64 = sqlx::query_scalar("SELECT count(*) FROM diag_effects WHERE job_id = $1::uuid")
-        .bind(&id)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(runs, 1, "the job ran once");
-    use std::sync::atomic::Ordering::Relaxed;
-    assert!(
-        proxy.resets.load(Relaxed) > 0,
-        "the link cut no connection: the test proved nothing"
-    );
-    worker.stop().await;
-    api.stop().await;
 }
 
 /// No head-of-line blocking: a worker leases no more jobs than it has free slots, so 50 short

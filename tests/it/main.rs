@@ -36,6 +36,7 @@ mod openapi;
 mod outages;
 mod processes;
 mod queue;
+mod redis_faults;
 mod reminders;
 mod scale;
 mod scheduler;

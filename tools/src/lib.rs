@@ -4,3 +4,4 @@
 pub mod bench;
 pub mod chaos;
 pub mod doctor;
+pub mod proxy;

@@ -7,11 +7,11 @@
 
 mod app;
 pub mod browser;
+mod effects;
 mod http;
 mod mail;
 mod otlp;
 mod postgres;
-mod proxy;
 mod redis;
 mod s3;
 mod serial;
@@ -23,11 +23,12 @@ use std::{
 };
 
 pub use app::{App, Proc, SECRET, cli, config, config_at, keys, queue, queue_config, restart_redis_without, token};
+pub use effects::{db_now, effects, effects_applied, runs, three_second_leases, wait_succeeded, workers_up};
 pub use http::{no_redirects, sign_in};
 pub use mail::SmtpSink;
+pub use nightshift_tools::proxy::LatencyProxy;
 pub use otlp::{OtlpReceiver, ReceivedSpan};
 pub use postgres::{PrivatePostgres, TestDb, pg_admin_url};
-pub use proxy::LatencyProxy;
 pub use redis::{PrivateRedis, RedisCluster};
 pub use s3::S3Server;
 pub use serial::heavy;

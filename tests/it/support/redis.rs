@@ -32,7 +32,7 @@ pub struct PrivateRedis {
     pub port: u16,
     child: Option<Child>,
     extra: Vec<String>,
-    /// The data directory of a durable server, removed with it.
+    /// Its data directory, removed with it.
     dir: Option<std::path::PathBuf>,
 }
 
@@ -41,26 +41,27 @@ impl PrivateRedis {
         Self::start_with(&[])
     }
 
+    /// A server with `extra` arguments, in a data directory of its own: a replica's copy of
+    /// its primary, or anything else it writes, never lands where the next server would load it.
     pub fn start_with(extra: &[&str]) -> Self {
+        let dir = std::env::temp_dir().join(format!("ns-redis-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args = vec!["--dir".to_string(), dir.to_string_lossy().into_owned()];
+        args.extend(extra.iter().map(|s| s.to_string()));
         let mut r = PrivateRedis {
             port: free_port(),
             child: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            dir: None,
+            extra: args,
+            dir: Some(dir),
         };
         r.spawn();
         r
     }
 
-    /// A server that writes every command to its append-only file before answering, in a
-    /// directory of its own: a `restart` (even after a kill) comes back with all it answered.
+    /// A server that writes every command to its append-only file before answering: a
+    /// `restart` (even after a kill) comes back with all it answered.
     pub fn start_durable() -> Self {
-        let dir = std::env::temp_dir().join(format!("ns-redis-aof-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let dir_arg = dir.to_string_lossy().into_owned();
-        let mut r = Self::start_with(&["--appendonly", "yes", "--appendfsync", "always", "--dir", &dir_arg]);
-        r.dir = Some(dir);
-        r
+        Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"])
     }
 
     fn spawn(&mut self) {

@@ -1,11 +1,14 @@
-//! A TCP proxy between the platform and its Redis that makes the link bad on purpose: every
-//! chunk is delivered `delay / 2` after it was read, each way (a round trip `delay` longer,
-//! without cutting throughput), and a chunk from a client cuts its connection with the
+//! A TCP proxy between the platform and its Redis that makes the link bad on purpose, for the
+//! tests and the chaos runner: every chunk is delivered half the round-trip delay after it was
+//! read, each way (a round trip that much longer, without cutting throughput; set with
+//! [`LatencyProxy::set_delay`]), and a chunk from a client cuts its connection with the
 //! probability set by [`LatencyProxy::set_reset`] (none at first, so the platform can start).
+//! New connections go to the server set by [`LatencyProxy::set_upstream`], as a proxy or a DNS
+//! name in front of a Redis does after a failover; the ones already made stay where they were.
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU16, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -23,6 +26,9 @@ pub struct LatencyProxy {
     pub resets: Arc<AtomicU64>,
     /// The probability a client's chunk cuts its connection, as f64 bits.
     reset: Arc<AtomicU64>,
+    /// The added round trip, in microseconds.
+    delay: Arc<AtomicU64>,
+    upstream: Arc<AtomicU16>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -32,20 +38,23 @@ impl LatencyProxy {
         let port = listener.local_addr().unwrap().port();
         let resets = Arc::new(AtomicU64::new(0));
         let reset = Arc::new(AtomicU64::new(0f64.to_bits()));
-        let (counted, odds) = (resets.clone(), reset.clone());
+        let upstream = Arc::new(AtomicU16::new(upstream));
+        let delay = Arc::new(AtomicU64::new(delay.as_micros() as u64));
+        let (counted, odds, to, lag) = (resets.clone(), reset.clone(), upstream.clone(), delay.clone());
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                let port = to.load(Ordering::Relaxed);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", port)).await else {
                     continue;
                 };
-                let (counted, odds) = (counted.clone(), odds.clone());
+                let (counted, odds, lag) = (counted.clone(), odds.clone(), lag.clone());
                 tokio::spawn(async move {
                     let (cr, cw) = client.into_split();
                     let (sr, sw) = server.into_split();
                     // Either direction ending (or a reset) ends both.
                     tokio::select! {
-                        _ = pump(cr, sw, delay / 2, Some((odds, counted))) => {}
-                        _ = pump(sr, cw, delay / 2, None) => {}
+                        _ = pump(cr, sw, lag.clone(), Some((odds, counted))) => {}
+                        _ = pump(sr, cw, lag, None) => {}
                     }
                 });
             }
@@ -54,8 +63,20 @@ impl LatencyProxy {
             port,
             resets,
             reset,
+            delay,
+            upstream,
             task,
         }
+    }
+
+    /// From now on each round trip is `delay` longer.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay.store(delay.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    /// New connections go to the server on `port` from now on.
+    pub fn set_upstream(&self, port: u16) {
+        self.upstream.store(port, Ordering::Relaxed);
     }
 
     /// From now on a client's chunk cuts its connection with probability `p`.
@@ -68,12 +89,12 @@ impl LatencyProxy {
     }
 }
 
-/// Copies `from` to `to`, each chunk `delay` after it was read; with `cut` (its odds, and the
-/// count of cuts) a chunk may end the connection instead.
+/// Copies `from` to `to`, each chunk half the round-trip delay after it was read; with `cut`
+/// (its odds, and the count of cuts) a chunk may end the connection instead.
 async fn pump(
     mut from: impl AsyncReadExt + Unpin,
     mut to: impl AsyncWriteExt + Unpin + Send + 'static,
-    delay: Duration,
+    round_trip_us: Arc<AtomicU64>,
     cut: Option<(Arc<AtomicU64>, Arc<AtomicU64>)>,
 ) {
     let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
@@ -97,7 +118,8 @@ async fn pump(
             cuts.fetch_add(1, Ordering::Relaxed);
             break;
         }
-        if tx.send((Instant::now() + delay, buf[..n].to_vec())).is_err() {
+        let half = Duration::from_micros(round_trip_us.load(Ordering::Relaxed) / 2);
+        if tx.send((Instant::now() + half, buf[..n].to_vec())).is_err() {
             break;
         }
     }

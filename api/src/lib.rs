@@ -23,6 +23,7 @@ mod dashboard;
 mod error;
 pub mod openapi;
 pub mod operations;
+mod redis_watch;
 mod routes;
 mod server;
 
@@ -54,6 +55,8 @@ pub struct AppState {
     /// Writes the audit rows of state-changing requests, group-committed too.
     pub audit: nightshift_common::group::GroupWriter<nightshift_common::audit::Entry>,
     pub redis: nightshift_queue::RedisConn,
+    /// Whether Redis answers, so a request never waits for a silent one.
+    pub redis_watch: redis_watch::RedisWatch,
     pub keys: TokenKeys,
     pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
     /// The domain of Message-IDs for e-mails queued here.
@@ -305,6 +308,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         recorder: nightshift_common::group::GroupWriter::spawn(db.clone(), "enqueue"),
         audit: nightshift_common::group::GroupWriter::spawn(db.clone(), "audit"),
         db,
+        redis_watch: redis_watch::RedisWatch::spawn(redis.clone()),
         redis,
         keys,
         schedules: std::sync::Arc::new(nightshift_scheduler::load()?),

@@ -212,6 +212,9 @@ pub(crate) async fn push_all(
     caller: &Caller,
     jobs: Vec<Checked>,
 ) -> Result<Vec<Result<Pushed, ApiError>>, ApiError> {
+    if !state.redis_watch.answering() {
+        return Err(ApiError::Unavailable("the queue"));
+    }
     let mut answers: Vec<Option<Result<Pushed, ApiError>>> = (0..jobs.len()).map(|_| None).collect();
     // Redis maps keys per queue: a key already used for a kind of another queue is found in
     // the record, and refused before anything is pushed.

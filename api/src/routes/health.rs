@@ -39,9 +39,10 @@ pub async fn live() -> Json<Live> {
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let limit = Duration::from_secs(1);
     let mut conn = state.redis.clone();
-    let redis_ok = tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut conn))
-        .await
-        .is_ok_and(|r| r.is_ok());
+    let redis_ok = state.redis_watch.answering()
+        && tokio::time::timeout(limit, redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+            .is_ok_and(|r| r.is_ok());
     let db_ok = tokio::time::timeout(limit, sqlx::query("SELECT 1").execute(&state.db))
         .await
         .is_ok_and(|r| r.is_ok());

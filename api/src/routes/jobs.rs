@@ -227,8 +227,11 @@ pub async fn status(
         }
     }
     // Redis has the live state; PostgreSQL has it once the Redis keys expired.
-    let mut redis_down = false;
+    let mut redis_down = !state.redis_watch.answering();
     for queue in state.queues.iter() {
+        if redis_down {
+            break;
+        }
         match queue.inspect(&id).await {
             Ok(Some(rec)) => return Ok(Json(JobStatus::from_redis(rec))),
             Ok(None) => {}

@@ -1,5 +1,6 @@
 //! The chaos suite's short run: workers SIGKILLed, SIGTERMed and SIGSTOPed past their lease,
-//! Redis SIGKILLed and restarted and SIGSTOPped past two leases, workers and the API with
+//! Redis SIGKILLed and restarted and SIGSTOPped past two leases, failed over to its replica
+//! behind a proxy, the link to it slow and lossy for three leases, workers and the API with
 //! clocks 90 s off, a job that aborts its worker every time, all under load, with
 //! concurrency-keyed and debounced jobs in the mix. Counts only: nothing lost, no effect applied
 //! twice, no concurrency slot leaked, the aborting job dead. Timings are the full
@@ -27,6 +28,10 @@ async fn a_short_chaos_run_loses_no_job_and_duplicates_no_effect() {
             "--redis-restarts",
             "1",
             "--redis-stalls",
+            "1",
+            "--failovers",
+            "1",
+            "--slow-links",
             "1",
         ])
         .args(["--interval-ms", "700", "--redis-down-ms", "1500", "--rate", "30"])
@@ -59,7 +64,10 @@ async fn a_short_chaos_run_loses_no_job_and_duplicates_no_effect() {
     assert!(line("faults ").contains("SIGKILL 10, SIGTERM 3"), "{all}");
     // Redis stopped past two leases, and clocks 90 s off beside the fleet (a worker each way and
     // the API), in the same mix.
-    assert!(line("faults ").contains("Redis stalls 1"), "{all}");
+    assert!(
+        line("faults ").contains("Redis stalls 1, failovers 1, slow links 1"),
+        "{all}"
+    );
     assert!(
         line("faults ").contains("clocks off: [worker +90s, worker -90s, API -90s]"),
         "{all}"

@@ -1,14 +1,15 @@
 //! `nightshift chaos`: the delivery promise under faults. One API and N worker processes run a
 //! steady mixed load enqueued over HTTP while the runner SIGKILLs, SIGTERMs and SIGSTOPs workers
 //! (starting replacements while the old ones still hold jobs), SIGKILLs Redis and stops it
-//! (SIGSTOP) past two leases, beside a worker whose clock runs fast, one whose clock runs slow
-//! and an API whose clock runs slow (libfaketime, `--skew-secs`). Then every
+//! (SIGSTOP) past two leases, fails it over to its replica behind a proxy, and makes the link to
+//! it slow and lossy for a while, beside a worker whose clock runs fast, one whose clock runs
+//! slow and an API whose clock runs slow (libfaketime, `--skew-secs`). Then every
 //! accepted job is compared with its final state and the effect ledger: lost jobs and duplicate
 //! effects must be zero; duplicate executions are allowed and counted.
 //!
-//! It talks only to servers it starts: its own `redis-server` (AOF `everysec`, `noeviction`, a
-//! data directory under a temp dir) and a private database on the configured PostgreSQL, both
-//! removed at the end.
+//! It talks only to servers it starts: its own `redis-server` and its replica (AOF `everysec`,
+//! `noeviction`, data directories under a temp dir), reached through a proxy of its own, and a
+//! private database on the configured PostgreSQL, all removed at the end.
 mod enqueue;
 mod faults;
 mod fleet;
@@ -59,6 +60,13 @@ pub struct ChaosArgs {
     /// Redis SIGSTOPped for two leases, then continued.
     #[arg(long, default_value_t = 2)]
     pub redis_stalls: usize,
+    /// Failovers to the replica (promoted; the old primary demoted, then killed).
+    #[arg(long, default_value_t = 2)]
+    pub failovers: usize,
+    /// Stretches of three leases with the link to Redis half a lease slower and cutting 2 % of
+    /// the connections.
+    #[arg(long, default_value_t = 2)]
+    pub slow_links: usize,
     /// Beside the fleet, one worker this many seconds fast and one as many slow, and the API as
     /// many slow (libfaketime); 0 runs every clock true.
     #[arg(long, default_value_t = 90)]
@@ -92,6 +100,8 @@ enum Fault {
     Stop,
     Redis,
     RedisStall,
+    Failover,
+    SlowLink,
 }
 
 /// The faults in a fixed order, each kind spread evenly over the run.
@@ -103,6 +113,8 @@ fn plan(args: &ChaosArgs) -> Vec<Fault> {
         (args.stop_cycles, Fault::Stop),
         (args.redis_restarts, Fault::Redis),
         (args.redis_stalls, Fault::RedisStall),
+        (args.failovers, Fault::Failover),
+        (args.slow_links, Fault::SlowLink),
     ] {
         at.extend((0..count).map(|i| ((i as f64 + 0.5) / count as f64, fault)));
     }
@@ -118,12 +130,20 @@ pub async fn run(config: &Config, args: ChaosArgs) -> anyhow::Result<()> {
         bail!("--lease-secs must be between 0.3 and 300");
     }
     let dir = std::env::temp_dir().join(format!("nightshift-chaos-{}", uuid::Uuid::new_v4().simple()));
-    let mut redis = PrivateRedis::start(&dir.join("redis")).await?;
+    let mut redis = PrivateRedis::start(&dir.join("redis"), None).await?;
+    let mut replica = PrivateRedis::start(&dir.join("replica"), Some(redis.port)).await?;
+    let proxy = crate::proxy::LatencyProxy::start(redis.port, Duration::ZERO).await;
     let mut config = config.clone();
-    config.redis_url = redis.url();
+    config.redis_url = proxy.url();
     let ctx = Ctx::create(&config).await?;
-    let outcome = chaos(&ctx, &mut redis, &dir, &args).await;
+    let mut servers = Servers {
+        primary: &mut redis,
+        replica: &mut replica,
+        proxy: &proxy,
+    };
+    let outcome = chaos(&ctx, &mut servers, &dir, &args).await;
     redis.kill().await;
+    replica.kill().await;
     db::drop_database(&ctx.bench_db_url)
         .await
         .context("dropping the chaos database")?;
@@ -144,7 +164,15 @@ pub async fn run(config: &Config, args: ChaosArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs) -> anyhow::Result<report::Report> {
+/// Redis as the fleet reaches it: a primary and its replica (they swap at a failover) behind a
+/// proxy.
+struct Servers<'a> {
+    primary: &'a mut PrivateRedis,
+    replica: &'a mut PrivateRedis,
+    proxy: &'a crate::proxy::LatencyProxy,
+}
+
+async fn chaos(ctx: &Ctx, redis: &mut Servers<'_>, dir: &Path, args: &ChaosArgs) -> anyhow::Result<report::Report> {
     let secret: String = (0..32).map(|_| format!("{:02x}", rand::random::<u8>())).collect();
     let lease = Duration::from_secs_f64(args.lease_secs);
     let reap = (args.lease_secs / 5.0).clamp(0.1, 5.0);
@@ -225,7 +253,7 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
     let stats_key = format!("{}:{{default}}:stats", ctx.prefix);
     let faults_plan = plan(args);
     println!(
-        "nightshift chaos: {} workers x {} concurrency, lease {:.1}s, {} enqueues/s over HTTP; faults: {} SIGKILL, {} SIGTERM, {} SIGSTOP, {} Redis restarts, {} Redis stalls, {} aborting jobs, clocks ±{} s, every {} ms",
+        "nightshift chaos: {} workers x {} concurrency, lease {:.1}s, {} enqueues/s over HTTP; faults: {} SIGKILL, {} SIGTERM, {} SIGSTOP, {} Redis restarts, {} Redis stalls, {} failovers, {} slow links, {} aborting jobs, clocks ±{} s, every {} ms",
         args.workers,
         args.concurrency,
         args.lease_secs,
@@ -235,6 +263,8 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
         args.stop_cycles,
         args.redis_restarts,
         args.redis_stalls,
+        args.failovers,
+        args.slow_links,
         args.abort_jobs,
         args.skew_secs,
         args.interval_ms
@@ -259,10 +289,12 @@ async fn chaos(ctx: &Ctx, redis: &mut PrivateRedis, dir: &Path, args: &ChaosArgs
                 Fault::Term => run.kill("TERM").await?,
                 Fault::Stop => run.stall(lease).await?,
                 Fault::Redis => {
-                    run.restart_redis(redis, Duration::from_millis(args.redis_down_ms), &mut outages)
+                    run.restart_redis(redis.primary, Duration::from_millis(args.redis_down_ms), &mut outages)
                         .await?
                 }
-                Fault::RedisStall => run.stall_redis(redis, lease * 2).await?,
+                Fault::RedisStall => run.stall_redis(redis.primary, lease * 2).await?,
+                Fault::Failover => run.failover(redis.primary, redis.replica, redis.proxy).await?,
+                Fault::SlowLink => run.slow_link(redis.proxy, lease).await?,
             }
         }
         anyhow::Ok(())

@@ -7,6 +7,7 @@ use nightshift_queue::Queue;
 use super::fleet::{Fleet, held_by, signal};
 use super::redis_server::PrivateRedis;
 use super::report::{self, Recovery};
+use crate::proxy::LatencyProxy;
 
 pub(super) struct Run<'a> {
     pub(super) fleet: Fleet<'a>,
@@ -98,6 +99,39 @@ impl Run<'_> {
         let result = self.pace(silent, false).await;
         redis.signal("CONT");
         self.fleet.faults.redis_stalls += 1;
+        result
+    }
+
+    /// A failover behind the proxy, as a Sentinel-driven address or a cloud endpoint does it:
+    /// the replica is promoted, the primary demoted to its replica (the connections still on it
+    /// get `READONLY`), new connections go to the promoted one; two seconds on the demoted one
+    /// dies and comes back as the new replica. What replication had not carried is lost, and
+    /// must be re-derived from the history.
+    pub(super) async fn failover(
+        &mut self,
+        primary: &mut PrivateRedis,
+        replica: &mut PrivateRedis,
+        proxy: &LatencyProxy,
+    ) -> anyhow::Result<()> {
+        replica.replicate(None).await?;
+        primary.replicate(Some(replica.port)).await?;
+        proxy.set_upstream(replica.port);
+        self.pace(Duration::from_secs(2), true).await?;
+        primary.restart().await?;
+        std::mem::swap(primary, replica);
+        self.fleet.faults.failovers += 1;
+        Ok(())
+    }
+
+    /// Three leases of a link to Redis half a lease slower each way round, cutting 2 % of the
+    /// connections at a command.
+    pub(super) async fn slow_link(&mut self, proxy: &LatencyProxy, lease: Duration) -> anyhow::Result<()> {
+        proxy.set_delay(lease / 2);
+        proxy.set_reset(0.02);
+        let result = self.pace(lease * 3, true).await;
+        proxy.set_reset(0.0);
+        proxy.set_delay(Duration::ZERO);
+        self.fleet.faults.slow_links += 1;
         result
     }
 

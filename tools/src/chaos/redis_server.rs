@@ -1,6 +1,7 @@
 //! The chaos runner's own `redis-server`: a free port, production persistence (AOF `everysec`,
 //! `noeviction`) and a data directory that outlives a SIGKILL, so a restart on the same port
-//! loads what the killed server had written. Never the shared Redis: it is killed on purpose.
+//! loads what the killed server had written; a second one as its replica, for failovers. Never
+//! the shared Redis: it is killed on purpose.
 use std::{
     path::{Path, PathBuf},
     process::Stdio,
@@ -14,16 +15,20 @@ pub(crate) struct PrivateRedis {
     pub(crate) port: u16,
     dir: PathBuf,
     child: Option<Child>,
+    /// The primary it replicates, if it is a replica (kept across restarts).
+    primary: Option<u16>,
 }
 
 impl PrivateRedis {
-    pub(crate) async fn start(dir: &Path) -> anyhow::Result<Self> {
+    /// A server of its own in `dir`, replicating `primary` if given.
+    pub(crate) async fn start(dir: &Path, primary: Option<u16>) -> anyhow::Result<Self> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         std::fs::create_dir_all(dir)?;
         let mut redis = PrivateRedis {
             port,
             dir: dir.to_path_buf(),
             child: None,
+            primary,
         };
         redis.spawn().await?;
         Ok(redis)
@@ -34,7 +39,11 @@ impl PrivateRedis {
     }
 
     async fn spawn(&mut self) -> anyhow::Result<()> {
-        let child = Command::new("redis-server")
+        let mut cmd = Command::new("redis-server");
+        if let Some(primary) = self.primary {
+            cmd.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
+        let child = cmd
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .arg("--dir")
             .arg(&self.dir)
@@ -85,6 +94,21 @@ impl PrivateRedis {
         if let Some(pid) = self.child.as_ref().and_then(Child::id) {
             super::fleet::signal(pid, sig);
         }
+    }
+
+    /// Makes it a replica of `primary`, or a primary with `None` (`REPLICAOF`).
+    pub(crate) async fn replicate(&mut self, primary: Option<u16>) -> anyhow::Result<()> {
+        let mut conn = redis::Client::open(self.url())?
+            .get_multiplexed_async_connection()
+            .await?;
+        let mut cmd = redis::cmd("REPLICAOF");
+        match primary {
+            Some(port) => cmd.arg("127.0.0.1").arg(port),
+            None => cmd.arg("NO").arg("ONE"),
+        };
+        let _: () = cmd.query_async(&mut conn).await?;
+        self.primary = primary;
+        Ok(())
     }
 
     /// Starts it again on the same port and data directory; returns once it answers PING.

@@ -23,6 +23,10 @@ pub(crate) struct Faults {
     pub redis_restarts: usize,
     /// Redis SIGSTOPped past two leases, then continued.
     pub redis_stalls: usize,
+    /// Failovers to the replica behind the proxy.
+    pub failovers: usize,
+    /// Stretches of a link to Redis half a lease slower, cutting 2 % of connections.
+    pub slow_links: usize,
     /// Processes whose clocks ran off, as `worker +90s`.
     pub skewed: Vec<String>,
     /// Workers a `diag.abort` job took down.
@@ -321,7 +325,7 @@ impl Report {
             self.aborts_dead, self.aborts, self.abort_attempts
         );
         println!(
-            "  faults                SIGKILL {}, SIGTERM {} ({} unclean exits), SIGSTOP {} ({} of {} held jobs taken back), Redis restarts {}, Redis stalls {}, workers aborted by jobs {}, other worker exits {}; clocks off: [{}]",
+            "  faults                SIGKILL {}, SIGTERM {} ({} unclean exits), SIGSTOP {} ({} of {} held jobs taken back), Redis restarts {}, Redis stalls {}, failovers {}, slow links {}, workers aborted by jobs {}, other worker exits {}; clocks off: [{}]",
             f.killed,
             f.termed,
             f.unclean_terms,
@@ -330,6 +334,8 @@ impl Report {
             f.stalled_jobs,
             f.redis_restarts,
             f.redis_stalls,
+            f.failovers,
+            f.slow_links,
             f.aborted,
             f.other_exits,
             f.skewed.join(", ")

@@ -252,16 +252,31 @@ async fn run_id(conn: &mut RedisConn) -> Result<Option<String>, redis::RedisErro
         .map(|v| v.trim().to_string()))
 }
 
+/// How long after a new server was seen its re-derivation runs once more: a job the old
+/// server accepted just before a failover may reach the history after the first pass read it.
+const SECOND_PASS: Duration = Duration::from_secs(10);
+
 /// Runs in every worker: checks the epoch every few seconds and recovers when Redis lost data,
-/// wholly (no epoch) or the last writes before a restart.
+/// wholly (no epoch) or the last writes before a restart or a failover (a new run id), the
+/// latter twice.
 pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig, job_for: JobFor) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     let mut seen: Option<String> = None;
+    let mut second_pass: Option<(tokio::time::Instant, String)> = None;
     loop {
         tick.tick().await;
         if let Err(e) = recover_if_lost(&db, &mut conn, &config, job_for).await {
             tracing::warn!(error = %e, "redis epoch check failed; retrying");
             continue;
+        }
+        if let Some((at, run)) = &second_pass
+            && tokio::time::Instant::now() >= *at
+        {
+            let again = format!("{run}:again");
+            match recover_after_restart(&db, &mut conn, &config, job_for, &again).await {
+                Ok(_) => second_pass = None,
+                Err(e) => tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying"),
+            }
         }
         let now = match run_id(&mut conn).await {
             Ok(id) => id,
@@ -272,11 +287,13 @@ pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig, job_for
         };
         if let (Some(before), Some(now)) = (&seen, &now)
             && before != now
-            && let Err(e) = recover_after_restart(&db, &mut conn, &config, job_for, now).await
         {
-            // Seen again next tick: the restart is not marked handled until it is.
-            tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying");
-            continue;
+            if let Err(e) = recover_after_restart(&db, &mut conn, &config, job_for, now).await {
+                // Seen again next tick: the restart is not marked handled until it is.
+                tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying");
+                continue;
+            }
+            second_pass = Some((tokio::time::Instant::now() + SECOND_PASS, now.clone()));
         }
         seen = now;
     }

@@ -52,6 +52,10 @@ pub(crate) struct RunningLease {
     pub abort: AbortHandle,
     /// Renewal stops here (the job's timeout): a handler blocked past it loses its lease.
     pub renew_until: Option<std::time::Instant>,
+    /// Set by the renewer when Redis no longer holds the lease: the run is stopped and records
+    /// nothing, since the job is someone else's now. After a failover the same job, re-derived,
+    /// may be leased again by this worker under the same member, which an outcome would hit.
+    pub lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub(crate) struct AckRequest {

@@ -1,7 +1,10 @@
 //! The backend's middleware: everything that must wrap each run of a job.
 use std::{
     panic::AssertUnwindSafe,
-    sync::{Arc, atomic::Ordering},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
 };
 
@@ -86,12 +89,14 @@ where
             hook(&span, &job);
         }
         let (abort, registration) = AbortHandle::new_pair();
+        let lost = Arc::new(AtomicBool::new(false));
         self.shared.leases.lock().expect("lease registry poisoned").insert(
             job.id.clone(),
             RunningLease {
                 member: job.lease.clone(),
                 abort,
                 renew_until: job.timeout.map(|t| std::time::Instant::now() + t),
+                lost: lost.clone(),
             },
         );
         self.shared.new_lease.notify_one();
@@ -110,6 +115,11 @@ where
                 // so it can neither forge a line nor flood the log. The job keeps it whole.
                 let shown: String = error.chars().take(500).collect();
                 tracing::warn!(error = ?shown, "job failed");
+            }
+            if lost.load(Ordering::Acquire) {
+                // Stopped because the lease is gone: nothing to record, the slot is free.
+                forget(&shared, &job.id, &lost);
+                return Err("lease lost: the job was stopped and is someone else's now".into());
             }
             let retry_delay = match &outcome {
                 Outcome::Retry { after: Some(d), .. } | Outcome::Snooze { after: d, .. } => *d,
@@ -131,9 +141,7 @@ where
             };
             // The lease is renewed until the outcome is in Redis: an ack slowed or retried by a
             // bad link must not let the lease lapse and the finished job run again.
-            shared.leases.lock().expect("lease registry poisoned").remove(&id);
-            shared.running.fetch_sub(1, Ordering::AcqRel);
-            shared.slot_free.wake();
+            forget(&shared, &id, &lost);
             match state {
                 Some(_) => Ok(()),
                 None => Err("outcome not recorded: lease was lost or the worker is stopping".into()),
@@ -142,6 +150,18 @@ where
         .instrument(span)
         .boxed()
     }
+}
+
+/// Frees the run's slot and removes its lease from the registry, unless a newer run of the same
+/// job (re-derived and leased again by this worker) holds the entry now.
+fn forget(shared: &Shared, id: &str, lost: &Arc<AtomicBool>) {
+    let mut registry = shared.leases.lock().expect("lease registry poisoned");
+    if registry.get(id).is_some_and(|l| Arc::ptr_eq(&l.lost, lost)) {
+        registry.remove(id);
+    }
+    drop(registry);
+    shared.running.fetch_sub(1, Ordering::AcqRel);
+    shared.slot_free.wake();
 }
 
 type Run<E> = Result<Result<Result<Outcome, E>, Box<dyn std::any::Any + Send>>, futures::future::Aborted>;

@@ -121,7 +121,9 @@ async fn renew_loop(shared: Arc<Shared>, redis_url: String) {
                 let registry = shared.leases.lock().unwrap_or_else(|e| e.into_inner());
                 for id in lost.iter().chain(&cancelled) {
                     if let Some(lease) = registry.get(id) {
-                        tracing::info!(job.id = %id, lost = lost.contains(id), "stopping job: cancelled or lease lost");
+                        let is_lost = lost.contains(id);
+                        tracing::info!(job.id = %id, lost = is_lost, "stopping job: cancelled or lease lost");
+                        lease.lost.store(is_lost, std::sync::atomic::Ordering::Release);
                         lease.abort.abort();
                     }
                 }

@@ -304,10 +304,14 @@ async fn chaos(ctx: &Ctx, redis: &mut Servers<'_>, dir: &Path, args: &ChaosArgs)
     result?;
     let faults_secs = started.elapsed().as_secs_f64();
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain_secs);
+    // Jobs a failover lost are back once a worker has seen the new server (its recovery
+    // watch ticks every 2 s, and checks again 10 s on): until then an empty queue is not done.
+    let settled = Instant::now() + Duration::from_secs(12);
     loop {
         run.pace(Duration::from_millis(250), true).await?;
         let c = run.queue.counts().await;
-        if c.is_ok_and(|c| c.queued + c.scheduled + c.running + c.retrying == 0) || Instant::now() > drain_deadline {
+        let empty = c.is_ok_and(|c| c.queued + c.scheduled + c.running + c.retrying == 0);
+        if (empty && Instant::now() > settled) || Instant::now() > drain_deadline {
             break;
         }
     }

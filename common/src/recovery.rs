@@ -206,11 +206,13 @@ async fn rederive(
 /// append-only file may lose, and past a slow history write, with room to spare.
 const RESTART_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
-/// After Redis restarted with its data (its append-only file), re-derives the jobs of the last
-/// minutes that it lost: with `appendfsync everysec` and a busy disk, Redis answers writes it
-/// has not yet written to the file, and a crash loses them though the API had accepted them.
-/// One process per restart does it (a lock named after the new server's run id). Returns how
-/// many were pushed again; `None` when another process has it.
+/// After Redis restarted with its data (its append-only file) or failed over to a replica,
+/// re-derives the jobs of the last minutes that it lost: with `appendfsync everysec` and a busy
+/// disk, Redis answers writes it has not yet written to the file, and a replica lags its
+/// primary, so the API may have accepted jobs the new server never got. One process per new
+/// server does it at a time (a short lock named after its run id, so a process killed halfway
+/// leaves it to another), and a marker says when it is done. Returns how many were pushed
+/// again; `None` while another process has it, so the caller asks again.
 pub async fn recover_after_restart(
     db: &PgPool,
     conn: &mut RedisConn,
@@ -219,12 +221,16 @@ pub async fn recover_after_restart(
     run_id: &str,
 ) -> Result<Option<u64>, RecoveryError> {
     let lock = format!("{}:epoch:restart:{run_id}", config.prefix);
+    let done = format!("{lock}:done");
+    if conn.exists::<_, bool>(&done).await? {
+        return Ok(Some(0));
+    }
     let mine: bool = redis::cmd("SET")
         .arg(&lock)
         .arg(std::process::id())
         .arg("NX")
         .arg("EX")
-        .arg(3600)
+        .arg(60)
         .query_async::<Option<String>>(conn)
         .await?
         .is_some();
@@ -233,6 +239,8 @@ pub async fn recover_after_restart(
     }
     let since = crate::job_ids::first_uuid_v7_at(nightshift_queue::clock::now() - RESTART_WINDOW);
     let n = rederive(db, conn, config, job_for, since).await?;
+    let _: () = conn.set_ex(&done, std::process::id(), 3600).await?;
+    let _: () = conn.del(&lock).await?;
     if n > 0 {
         tracing::warn!(
             jobs = n,
@@ -274,7 +282,8 @@ pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig, job_for
         {
             let again = format!("{run}:again");
             match recover_after_restart(&db, &mut conn, &config, job_for, &again).await {
-                Ok(_) => second_pass = None,
+                Ok(Some(_)) => second_pass = None,
+                Ok(None) => {}
                 Err(e) => tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying"),
             }
         }
@@ -288,12 +297,15 @@ pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig, job_for
         if let (Some(before), Some(now)) = (&seen, &now)
             && before != now
         {
-            if let Err(e) = recover_after_restart(&db, &mut conn, &config, job_for, now).await {
-                // Seen again next tick: the restart is not marked handled until it is.
-                tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying");
-                continue;
+            // Seen again next tick until it is done, by this process or another.
+            match recover_after_restart(&db, &mut conn, &config, job_for, now).await {
+                Ok(Some(_)) => second_pass = Some((tokio::time::Instant::now() + SECOND_PASS, now.clone())),
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying");
+                    continue;
+                }
             }
-            second_pass = Some((tokio::time::Instant::now() + SECOND_PASS, now.clone()));
         }
         seen = now;
     }

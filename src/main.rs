@@ -85,6 +85,9 @@ enum Command {
     /// Faults under load: SIGKILL, SIGTERM and SIGSTOP workers, SIGKILL Redis; then every accepted
     /// job against its final state and the effect ledger (lost and duplicate effects must be 0).
     Chaos(nightshift_tools::chaos::ChaosArgs),
+    /// A long run over and back under capacity: RSS, Redis memory, enqueue-to-start
+    /// percentiles and backlog per minute, written as figures and an SVG chart.
+    Soak(nightshift_tools::bench::soak::SoakArgs),
     /// Queue e-mails and measure sending them with one worker to NIGHTSHIFT_SMTP_URL (a sink).
     BenchEmail(nightshift_tools::bench::email::EmailBenchArgs),
     /// Operator commands: queue counts, pause and resume, job inspect, retry, cancel, discard.
@@ -271,6 +274,7 @@ async fn main() -> anyhow::Result<()> {
         Command::BenchProgress(args) => nightshift_tools::bench::progress::run(&config, args).await?,
         Command::BenchCashflow(args) => nightshift_tools::bench::cashflow::run(&config, args).await?,
         Command::BenchBackup(args) => nightshift_tools::bench::backup::run(&config, args).await?,
+        Command::Soak(args) => nightshift_tools::bench::soak::run(&config, args).await?,
         Command::BenchScale(args) => nightshift_tools::bench::scale::run(&config, args).await?,
         Command::Chaos(args) => nightshift_tools::chaos::run(&config, args).await?,
         Command::BenchEmail(args) => nightshift_tools::bench::email::run(&config, args).await?,

@@ -15,6 +15,7 @@ pub mod history;
 mod latency;
 pub mod progress;
 pub mod scale;
+pub mod soak;
 pub mod traces;
 
 use std::{
@@ -96,7 +97,7 @@ async fn server_pid(conn: &mut nightshift_queue::RedisConn) -> anyhow::Result<u3
         .unwrap_or(0))
 }
 
-async fn used_memory(conn: &mut nightshift_queue::RedisConn) -> anyhow::Result<i64> {
+pub(crate) async fn used_memory(conn: &mut nightshift_queue::RedisConn) -> anyhow::Result<i64> {
     let info: String = redis::cmd("INFO").arg("memory").query_async(conn).await?;
     Ok(info
         .lines()

@@ -25,6 +25,7 @@ mod clock;
 mod cluster;
 mod dashboard;
 mod deploy;
+mod docs;
 mod doctor;
 mod enqueue;
 mod flow;

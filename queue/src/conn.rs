@@ -188,4 +188,15 @@ mod tests {
         );
         assert_eq!(nodes("redis+cluster://a:7000"), (vec!["redis://a:7000".into()], true));
     }
+
+    #[test]
+    fn only_a_readonly_answer_means_the_node_was_demoted() {
+        let answer = |wire: &[u8]| redis::parse_redis_value(wire).unwrap();
+        assert!(read_only_value(&answer(
+            b"-READONLY You can't write against a read only replica.\r\n"
+        )));
+        assert!(!read_only_value(&answer(b"-ERR unknown command\r\n")));
+        assert!(!read_only_value(&answer(b"-LOADING Redis is loading the dataset\r\n")));
+        assert!(!read_only_value(&answer(b"+OK\r\n")));
+    }
 }

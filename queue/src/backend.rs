@@ -39,8 +39,9 @@ use crate::{
 pub struct WorkerOptions {
     /// Most jobs running at once in this process for this queue.
     pub concurrency: usize,
-    /// Backoff for failures whose handler gave no delay (errors, panics, timeouts).
-    pub backoff: Backoff,
+    /// A kind's backoff, by its name: the delay of a failure that gave none (an error without
+    /// a delay, a panic, a timeout). The queue knows no kinds; the process that runs them does.
+    pub backoff: fn(&str) -> Backoff,
     pub identity: WorkerIdentity,
     /// Called with each run's span before it starts: where the process ties the span to the
     /// context the job was created in (tracing), which this crate knows nothing of.

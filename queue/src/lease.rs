@@ -123,7 +123,7 @@ where
             }
             let retry_delay = match &outcome {
                 Outcome::Retry { after: Some(d), .. } | Outcome::Snooze { after: d, .. } => *d,
-                _ => shared.options.backoff.delay(job.attempt),
+                _ => (shared.options.backoff)(&job.kind).delay(job.attempt),
             };
             let (done, confirmed) = oneshot::channel();
             let id = job.id.clone();

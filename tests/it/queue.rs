@@ -150,7 +150,7 @@ async fn leased_jobs_not_yet_started_go_back_to_the_queue_when_the_backend_close
     }
     let options = WorkerOptions {
         concurrency: 5,
-        backoff: Backoff::default(),
+        backoff: |_| Backoff::default(),
         identity: WorkerIdentity::generate(),
         span_hook: None,
     };
@@ -287,4 +287,95 @@ async fn at_maxmemory_enqueues_get_503_and_nothing_accepted_is_evicted() {
         );
     }
     app.stop().await;
+}
+
+/// A handler that panics for kind `panics` and outlives its 50 ms timeout for kind `slow`.
+#[derive(Clone)]
+struct Misbehaves;
+
+impl tower_service::Service<apalis_core::task::Task<nightshift_queue::Job>> for Misbehaves {
+    type Response = nightshift_queue::Outcome;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<Self::Response, Self::Error>>;
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, task: apalis_core::task::Task<nightshift_queue::Job>) -> Self::Future {
+        let kind = task.args.kind.clone();
+        Box::pin(async move {
+            if kind == "panics" {
+                panic!("a handler bug");
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(nightshift_queue::Outcome::Succeeded(None))
+        })
+    }
+}
+
+/// A kind's backoff applies to its panics and timeouts, not only to the errors its handler
+/// returns: with an hour's backoff, both wait at least half an hour (the worker's default
+/// would have been a second).
+#[tokio::test]
+async fn a_panic_and_a_timeout_retry_after_the_kinds_backoff() {
+    use apalis_core::worker::builder::WorkerBuilder;
+    let redis = PrivateRedis::start();
+    let q = queue(&redis, "default").await;
+    let hour = |kind: &str| match kind {
+        "panics" | "slow" => Backoff {
+            base: Duration::from_secs(3600),
+            max: Duration::from_secs(7200),
+        },
+        _ => Backoff::default(),
+    };
+    let options = WorkerOptions {
+        concurrency: 2,
+        backoff: hour,
+        identity: WorkerIdentity::generate(),
+        span_hook: None,
+    };
+    let backend = RedisBackend::start(q.clone(), &redis.url(), options, None)
+        .await
+        .unwrap();
+    let worker = WorkerBuilder::new("misbehaving").backend(backend).build(Misbehaves);
+    let stop = tokio_util::sync::CancellationToken::new();
+    let signal = stop.clone();
+    let running = tokio::spawn(worker.run_until(async move {
+        signal.cancelled().await;
+        Ok::<(), std::io::Error>(())
+    }));
+    let panics = q.push(NewJob::new("panics", "{}").max_attempts(3)).await.unwrap();
+    let slow = q
+        .push(
+            NewJob::new("slow", "{}")
+                .max_attempts(3)
+                .timeout(Duration::from_millis(50)),
+        )
+        .await
+        .unwrap();
+    let conn = q.connection();
+    for id in [&panics, &slow] {
+        let retry_key = q.job_key(id).replace(&format!(":job:{id}"), ":retry");
+        let (due, finished) = wait_for("the job to be retrying", Duration::from_secs(20), || {
+            let (q, mut conn, retry_key) = (q.clone(), conn.clone(), retry_key.clone());
+            async move {
+                let r = q.inspect(id).await.ok()??;
+                let due: Option<f64> = redis::cmd("ZSCORE")
+                    .arg(&retry_key)
+                    .arg(id)
+                    .query_async(&mut conn)
+                    .await
+                    .ok()?;
+                (r.state == JobState::Retrying).then_some((due? as i64, r.finished_at_ms?))
+            }
+        })
+        .await;
+        assert!(
+            due - finished >= 30 * 60 * 1000,
+            "{id} retries {} ms after it failed",
+            due - finished
+        );
+    }
+    drop(conn);
+    stop.cancel();
+    let _ = running.await;
 }

@@ -91,7 +91,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     for queue in queues.iter() {
         let options = WorkerOptions {
             concurrency: config.concurrency,
-            backoff: Backoff::default(),
+            backoff: kind_backoff,
             identity: identity.clone(),
             span_hook: Some(crate::tracing_hook::relate_run),
         };
@@ -139,4 +139,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     }
     tracing::info!(worker = %identity.id, "worker stopped");
     Ok(())
+}
+
+/// A kind's declared backoff, for every failure that names no delay: its handler's errors, its
+/// panics and its timeouts alike.
+fn kind_backoff(kind: &str) -> Backoff {
+    nightshift_catalog::catalog()
+        .get(kind)
+        .map_or_else(Backoff::default, |spec| spec.policy.backoff)
 }

@@ -44,7 +44,7 @@ pub(super) async fn latency(ctx: &Ctx, queue: &Queue, args: &BenchArgs) -> anyho
     let stamps = Stamp(Arc::new(Mutex::new(HashMap::new())));
     let options = WorkerOptions {
         concurrency: 64,
-        backoff: Backoff::default(),
+        backoff: |_| Backoff::default(),
         identity: WorkerIdentity::generate(),
         span_hook: None,
     };

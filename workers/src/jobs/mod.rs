@@ -49,9 +49,7 @@ impl JobEnv {
     pub fn new(config: &Config, db: PgPool, redis: RedisConn) -> anyhow::Result<Self> {
         Ok(JobEnv {
             rotation: secrets::Rotation::from_config(config)?,
-            queues: Queues::new(redis.clone(), &config.queue).with_rate::<nightshift_catalog::email::SendEmail>(
-                nightshift_queue::Rate::per_second(config.mail.rate_per_domain, config.mail.rate_burst),
-            ),
+            queues: Queues::new(redis.clone(), &config.queue),
             mailer: Arc::new(email::Mailer::new(&config.mail)?),
             mail_domain: nightshift_catalog::email::message_id_domain(&config.mail.from).into(),
             http: webhook::http_client(config.webhook_allow_private),
@@ -75,13 +73,9 @@ fn entry<K: Handler>() -> (&'static str, RunFn) {
                 Ok(p) if let Err((field, message)) = K::check(&p) => {
                     Outcome::Dead(format!("payload.{field} {message}"))
                 }
-                Ok(p) => match K::run(env, job, p).await {
-                    Outcome::Retry { error, after: None } => Outcome::Retry {
-                        error,
-                        after: Some(K::POLICY.backoff.delay(job.attempt)),
-                    },
-                    other => other,
-                },
+                // A retry without a delay gets the kind's backoff where panics and timeouts
+                // get it (`runtime::kind_backoff`).
+                Ok(p) => K::run(env, job, p).await,
                 Err(e) => Outcome::Dead(format!("payload does not match `{}`: {e}", K::NAME)),
             }
         })

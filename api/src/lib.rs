@@ -283,9 +283,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
     let redis = connect_redis(&config.redis_url).await?;
     nightshift_queue::clock::follow(redis.clone()).await;
     let db = db::connect(&config.database_url, 20).await?;
-    let queues = Queues::new(redis.clone(), &config.queue).with_rate::<nightshift_catalog::email::SendEmail>(
-        nightshift_queue::Rate::per_second(config.mail.rate_per_domain, config.mail.rate_burst),
-    );
+    let queues = Queues::new(redis.clone(), &config.queue);
     queues.register_all().await?;
     // The API's /metrics carries queue depths too: a scraper of the API alone sees the backlog.
     tokio::spawn(nightshift_catalog::export_queue_depth(queues.clone()));

@@ -14,11 +14,13 @@ use crate::{Kind, KindSpec, Typed};
 #[derive(Clone, Debug)]
 pub struct Queues {
     by_name: Arc<BTreeMap<&'static str, Queue>>,
-    /// Rates set by the configuration in place of a kind's declared one.
-    rates: Arc<HashMap<&'static str, Rate>>,
+    /// Rates the configuration sets in place of a kind's declared one (`QueueConfig::rates`).
+    rates: Arc<HashMap<String, Rate>>,
 }
 
 impl Queues {
+    /// Every queue of the catalog, with the configuration's rates applied to the jobs pushed
+    /// through them.
     pub fn new(conn: RedisConn, config: &QueueConfig) -> Self {
         let by_name = crate::queue_names()
             .into_iter()
@@ -26,20 +28,8 @@ impl Queues {
             .collect();
         Queues {
             by_name: Arc::new(by_name),
-            rates: Arc::default(),
+            rates: Arc::new(config.rates.clone().into_iter().collect()),
         }
-    }
-
-    /// Jobs of kind `K` given a rate key start at `rate` rather than the kind's declared one
-    /// (an operator's setting, such as the e-mail rate per recipient domain).
-    pub fn with_rate<K: Kind>(mut self, rate: Rate) -> Self {
-        Arc::make_mut(&mut self.rates).insert(K::NAME, rate);
-        self
-    }
-
-    /// The rate of a kind's rate keys: the configured one, else the kind's own.
-    pub fn rate_of(&self, spec: &KindSpec) -> Option<Rate> {
-        self.rates.get(spec.name).copied().or(spec.rate)
     }
 
     fn configured(&self, mut job: NewJob) -> NewJob {

@@ -1,4 +1,6 @@
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
+
+use crate::Rate;
 
 /// Tunables of the queue. Defaults suit production; tests shorten the lease and sweeps.
 #[derive(Debug, Clone)]
@@ -21,6 +23,9 @@ pub struct QueueConfig {
     pub sweep_batch: usize,
     /// Fallback poll when no wake-up arrives (lost pub/sub message, Redis restart).
     pub idle_poll: Duration,
+    /// Rates an operator set in place of a kind's declared one, by kind name (the e-mail rate
+    /// per recipient domain): every queue handle built from this configuration applies them.
+    pub rates: BTreeMap<String, Rate>,
 }
 
 impl Default for QueueConfig {
@@ -35,6 +40,7 @@ impl Default for QueueConfig {
             fetch_batch: 256,
             sweep_batch: 1000,
             idle_poll: Duration::from_secs(1),
+            rates: BTreeMap::new(),
         }
     }
 }

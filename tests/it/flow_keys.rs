@@ -580,3 +580,37 @@ async fn a_kinds_own_concurrency_key_cannot_be_replaced_or_folded_onto_another_u
     assert_eq!(job.concurrency.unwrap().key, "cashflow:user:1");
     app.stop().await;
 }
+
+/// The e-mail rate an operator sets reaches every queue handle built from the configuration
+/// (the scheduler's, the operator CLI's, recovery's), not only the API's and the workers' as
+/// before, under the name the catalog gives the kind.
+#[tokio::test]
+async fn every_queue_handle_applies_the_configured_email_rate() {
+    use nightshift_catalog::{Kind, Queues, email::SendEmail};
+    let defaults = nightshift_common::Config::from_env().unwrap();
+    assert!(
+        defaults.queue.rates.contains_key(SendEmail::NAME),
+        "the e-mail rate is configured under the kind's name: {:?}",
+        defaults.queue.rates
+    );
+    let redis = PrivateRedis::start();
+    let mut qc = queue_config();
+    qc.rates = [(SendEmail::NAME.to_string(), Rate::per_second(2, 3))].into();
+    let queues = Queues::new(nightshift_queue::connect_redis(&redis.url()).await.unwrap(), &qc);
+    let payload = nightshift_catalog::email::SendPayload {
+        message_key: "m-1".into(),
+    };
+    let id = queues
+        .push(SendEmail::job(&payload).rate_key("example.com"))
+        .await
+        .unwrap();
+    let mut conn = queues.of::<SendEmail>().connection();
+    let (interval_us, burst): (String, String) = redis::cmd("HMGET")
+        .arg(queues.of::<SendEmail>().job_key(&id))
+        .arg("rint")
+        .arg("rburst")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!((interval_us.as_str(), burst.as_str()), ("500000", "3"), "2/s, burst 3");
+}

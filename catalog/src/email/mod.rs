@@ -219,7 +219,7 @@ impl Kind for SendEmail {
     const NAME: &'static str = "email.send";
     const EXPOSURE: Exposure = Exposure::Internal;
     /// Sends per recipient domain across every worker (`NIGHTSHIFT_EMAIL_RATE_PER_DOMAIN` and
-    /// `_BURST` replace it through `Queues::with_rate`).
+    /// `_BURST` replace it, through `QueueConfig::rates`).
     const RATE: Option<Rate> = Some(Rate::per_second(20, 20));
     /// A password reset is part of the request that asked for it.
     const TRACE_AS_CHILD: bool = true;

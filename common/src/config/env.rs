@@ -154,6 +154,16 @@ impl Config {
             },
             sweep_batch: defaults.sweep_batch,
             idle_poll: defaults.idle_poll,
+            rates: [(
+                // The catalog's `email.send` (common does not link the catalog; a test in
+                // tests/it/flow_keys.rs pins the name).
+                "email.send".to_string(),
+                nightshift_queue::Rate::per_second(
+                    parse("NIGHTSHIFT_EMAIL_RATE_PER_DOMAIN", 20u32)?.max(1),
+                    parse("NIGHTSHIFT_EMAIL_RATE_BURST", 20u32)?.max(1),
+                ),
+            )]
+            .into(),
         };
         let server_defaults = ServerLimits::default();
         let server = ServerLimits {
@@ -239,8 +249,6 @@ impl Config {
                 smtp_timeout: secs("NIGHTSHIFT_SMTP_TIMEOUT_SECS", Duration::from_secs(15))?,
                 from: var("NIGHTSHIFT_MAIL_FROM")
                     .unwrap_or_else(|| "Nightshift <no-reply@nightshift.localhost>".into()),
-                rate_per_domain: parse("NIGHTSHIFT_EMAIL_RATE_PER_DOMAIN", 20u32)?.max(1),
-                rate_burst: parse("NIGHTSHIFT_EMAIL_RATE_BURST", 20u32)?.max(1),
             },
             api_limits: ApiLimits {
                 per_client: (

@@ -165,9 +165,6 @@ pub struct MailConfig {
     pub smtp_password: Option<SecretString>,
     pub smtp_timeout: Duration,
     pub from: String,
-    /// Sends per second to one recipient domain, across all workers.
-    pub rate_per_domain: u32,
-    pub rate_burst: u32,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -32,6 +32,7 @@ pub fn queue_config() -> QueueConfig {
         fetch_batch: 256,
         sweep_batch: 1000,
         idle_poll: Duration::from_secs(1),
+        rates: [("email.send".into(), nightshift_queue::Rate::per_second(1000, 1000))].into(),
     }
 }
 
@@ -59,8 +60,6 @@ pub fn config_at(redis_url: String, db: &TestDb) -> Config {
             smtp_password: None,
             smtp_timeout: Duration::from_secs(5),
             from: "Nightshift Tests <tests@nightshift.test>".into(),
-            rate_per_domain: 1000,
-            rate_burst: 1000,
         },
         // High enough for every test but the rate-limit one, which lowers them.
         api_limits: ApiLimits {

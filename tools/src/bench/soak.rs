@@ -33,10 +33,12 @@ pub struct SoakArgs {
     #[arg(long, default_value_t = 60)]
     pub sample_secs: u64,
     /// Jobs the worker runs at once.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Milliseconds each job sleeps.
-    #[arg(long, default_value_t = 20)]
+    /// Milliseconds each job sleeps: long enough that the slots, not the CPU the API and the
+    /// databases share with the worker, bound the capacity, so the one measured before the load
+    /// holds under it.
+    #[arg(long, default_value_t = 50)]
     pub job_ms: u64,
     /// Where soak.csv and soak.svg are written.
     #[arg(long, default_value = "target/soak")]

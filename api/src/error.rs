@@ -180,11 +180,12 @@ impl From<nightshift_catalog::Invalid> for ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        tracing::warn!(error = %e, "database error");
         match e {
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable("the database")
             }
+            // Logged once, with the 500 it becomes (`into_response`).
             e => ApiError::Internal(Box::new(e)),
         }
     }

@@ -27,7 +27,7 @@ if [[ -z ${NIGHTSHIFT_MASTER_KEY:-} && -z ${NIGHTSHIFT_JWT_SECRET:-} ]]; then
 fi
 
 # First, so every step after it can use the binary. Progress shows: a first build takes several
-# minutes on two cores (about 8 here), a rebuild seconds.
+# minutes on two cores (about 11 here), a rebuild seconds.
 if [[ -x "${CARGO_TARGET_DIR:-$NS_ROOT/target}/debug/nightshift" ]]; then
     _ns_say "building nightshift (cargo build: seconds when little changed)"
 else

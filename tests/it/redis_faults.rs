@@ -179,7 +179,9 @@ async fn a_failover_to_a_promoted_replica_loses_no_accepted_job_and_doubles_no_e
         Some(r.json::<Value>().await.ok()?["id"].as_str()?.to_string())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The old primary dies once work runs on the new one: a job enqueued after the switch ran.
+    app.wait_state(&token, &after, "succeeded", Duration::from_secs(30))
+        .await;
     primary.kill();
     let mut ids = before.clone();
     ids.extend(lost.iter().cloned());

@@ -80,17 +80,18 @@ async fn record(db: &PgPool, prefix: &str, epoch: &str) -> Result<(), sqlx::Erro
 /// build does not know. The worker passes its catalog's: this crate does not have it.
 pub type JobFor = fn(&str, &serde_json::Value) -> Option<NewJob>;
 
-/// Re-derives lost jobs when the epoch says Redis lost data; returns how many were pushed
-/// again (`None` when nothing was lost, or another process holds the recovery lock).
+/// Re-derives lost jobs when the epoch says Redis lost data; returns `Current` once the
+/// platform is whole (it was, or this process re-derived the jobs), `Lost` while another
+/// process holds the recovery lock.
 pub async fn recover_if_lost(
     db: &PgPool,
     conn: &mut RedisConn,
     config: &QueueConfig,
     job_for: JobFor,
-) -> Result<Option<u64>, RecoveryError> {
+) -> Result<Epoch, RecoveryError> {
     let prefix = config.prefix.as_str();
     if check(db, conn, prefix).await? == Epoch::Current {
-        return Ok(None);
+        return Ok(Epoch::Current);
     }
     let lock = format!("{prefix}:epoch:recovering");
     let mine: bool = redis::cmd("SET")
@@ -103,7 +104,7 @@ pub async fn recover_if_lost(
         .await?
         .is_some();
     if !mine {
-        return Ok(None);
+        return Ok(Epoch::Lost);
     }
     let result = rederive(db, conn, config, job_for, Uuid::nil()).await;
     if let Ok(n) = &result {
@@ -117,7 +118,7 @@ pub async fn recover_if_lost(
         metrics::counter!("nightshift_redis_recoveries_total").increment(1);
     }
     let _: () = conn.del(&lock).await?;
-    result.map(Some)
+    result.map(|_| Epoch::Current)
 }
 
 /// A job as the history has it: id, queue, kind, payload, max attempts.
@@ -206,25 +207,64 @@ async fn rederive(
 /// append-only file may lose, and past a slow history write, with room to spare.
 const RESTART_WINDOW: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 
+/// How long after the first pass over a new server the second runs: a job the old server
+/// accepted just before a failover may reach the history after the first pass read it.
+const SECOND_PASS_SECS: i32 = 10;
+
+/// Which pass over a new server is due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    First,
+    Second,
+}
+
 /// After Redis restarted with its data (its append-only file) or failed over to a replica,
 /// re-derives the jobs of the last minutes that it lost: with `appendfsync everysec` and a busy
 /// disk, Redis answers writes it has not yet written to the file, and a replica lags its
-/// primary, so the API may have accepted jobs the new server never got. One process per new
-/// server does it at a time (a short lock named after its run id, so a process killed halfway
-/// leaves it to another), and a marker says when it is done. Returns how many were pushed
-/// again; `None` while another process has it, so the caller asks again.
+/// primary, so the API may have accepted jobs the new server never got.
+///
+/// A server is known by its run id, and `redis_runs` holds every one the platform has worked
+/// against: one it does not hold is new, whichever process sees it first (one started after the
+/// switch too). One process at a time does a pass (a short lock named after the run id, so one
+/// killed halfway leaves it to another), and the row says which passes are done. Returns how
+/// many jobs were pushed again; `None` when no pass was due or another process has it.
 pub async fn recover_after_restart(
     db: &PgPool,
     conn: &mut RedisConn,
     config: &QueueConfig,
     job_for: JobFor,
-    run_id: &str,
 ) -> Result<Option<u64>, RecoveryError> {
-    let lock = format!("{}:epoch:restart:{run_id}", config.prefix);
-    let done = format!("{lock}:done");
-    if conn.exists::<_, bool>(&done).await? {
-        return Ok(Some(0));
-    }
+    let prefix = config.prefix.as_str();
+    let Some(run) = run_id(conn).await? else {
+        return Ok(None);
+    };
+    let known: Option<(bool, bool)> = sqlx::query_as(
+        "SELECT second_pass_at IS NULL, first_pass_at <= now() - make_interval(secs => $3)
+         FROM redis_runs WHERE prefix = $1 AND run_id = $2",
+    )
+    .bind(prefix)
+    .bind(&run)
+    .bind(SECOND_PASS_SECS)
+    .fetch_optional(db)
+    .await?;
+    let pass = match known {
+        Some((true, true)) => Pass::Second,
+        Some(_) => return Ok(None),
+        None => {
+            let first_server: bool =
+                sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM redis_runs WHERE prefix = $1)")
+                    .bind(prefix)
+                    .fetch_one(db)
+                    .await?;
+            if first_server {
+                // Nothing was accepted against another server: there is nothing to re-derive.
+                mark(db, prefix, &run, Pass::Second).await?;
+                return Ok(None);
+            }
+            Pass::First
+        }
+    };
+    let lock = format!("{prefix}:epoch:restart:{run}:{pass:?}");
     let mine: bool = redis::cmd("SET")
         .arg(&lock)
         .arg(std::process::id())
@@ -239,19 +279,32 @@ pub async fn recover_after_restart(
     }
     let since = crate::job_ids::first_uuid_v7_at(nightshift_queue::clock::now() - RESTART_WINDOW);
     let n = rederive(db, conn, config, job_for, since).await?;
-    let _: () = conn.set_ex(&done, std::process::id(), 3600).await?;
+    mark(db, prefix, &run, pass).await?;
     let _: () = conn.del(&lock).await?;
     if n > 0 {
         tracing::warn!(
             jobs = n,
-            "redis restarted without some accepted jobs: re-derived from the job history"
+            "redis restarted or failed over without some accepted jobs: re-derived from the job history"
         );
         metrics::counter!("nightshift_redis_recoveries_total").increment(1);
     }
     Ok(Some(n))
 }
 
-/// The running Redis server's run id: a new one means the server restarted.
+/// Records a pass over server `run` as done (a first server needs none: it is marked done).
+async fn mark(db: &PgPool, prefix: &str, run: &str, pass: Pass) -> Result<(), sqlx::Error> {
+    let sql = match pass {
+        Pass::First => "INSERT INTO redis_runs (prefix, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        Pass::Second => {
+            "INSERT INTO redis_runs (prefix, run_id, second_pass_at) VALUES ($1, $2, now())
+             ON CONFLICT (prefix, run_id) DO UPDATE SET second_pass_at = now()"
+        }
+    };
+    sqlx::query(sql).bind(prefix).bind(run).execute(db).await?;
+    Ok(())
+}
+
+/// The running Redis server's run id: a new one means the server restarted or another took over.
 async fn run_id(conn: &mut RedisConn) -> Result<Option<String>, redis::RedisError> {
     let info: String = redis::cmd("INFO").arg("server").query_async(conn).await?;
     Ok(info
@@ -260,53 +313,24 @@ async fn run_id(conn: &mut RedisConn) -> Result<Option<String>, redis::RedisErro
         .map(|v| v.trim().to_string()))
 }
 
-/// How long after a new server was seen its re-derivation runs once more: a job the old
-/// server accepted just before a failover may reach the history after the first pass read it.
-const SECOND_PASS: Duration = Duration::from_secs(10);
-
-/// Runs in every worker: checks the epoch every few seconds and recovers when Redis lost data,
-/// wholly (no epoch) or the last writes before a restart or a failover (a new run id), the
-/// latter twice.
+/// Runs in every worker: every two seconds, recovers when Redis lost its data wholly (no
+/// epoch), or else the last writes before a restart or a failover (a server not yet known).
 pub async fn watch(db: PgPool, mut conn: RedisConn, config: QueueConfig, job_for: JobFor) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
-    let mut seen: Option<String> = None;
-    let mut second_pass: Option<(tokio::time::Instant, String)> = None;
     loop {
         tick.tick().await;
-        if let Err(e) = recover_if_lost(&db, &mut conn, &config, job_for).await {
-            tracing::warn!(error = %e, "redis epoch check failed; retrying");
-            continue;
-        }
-        if let Some((at, run)) = &second_pass
-            && tokio::time::Instant::now() >= *at
-        {
-            let again = format!("{run}:again");
-            match recover_after_restart(&db, &mut conn, &config, job_for, &again).await {
-                Ok(Some(_)) => second_pass = None,
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying"),
-            }
-        }
-        let now = match run_id(&mut conn).await {
-            Ok(id) => id,
+        match recover_if_lost(&db, &mut conn, &config, job_for).await {
+            // While another process re-derives everything, a partial pass would push the same
+            // jobs again.
+            Ok(Epoch::Lost) => continue,
+            Ok(Epoch::Current) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "redis run id unreadable; retrying");
+                tracing::warn!(error = %e, "redis epoch check failed; retrying");
                 continue;
             }
-        };
-        if let (Some(before), Some(now)) = (&seen, &now)
-            && before != now
-        {
-            // Seen again next tick until it is done, by this process or another.
-            match recover_after_restart(&db, &mut conn, &config, job_for, now).await {
-                Ok(Some(_)) => second_pass = Some((tokio::time::Instant::now() + SECOND_PASS, now.clone())),
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying");
-                    continue;
-                }
-            }
         }
-        seen = now;
+        if let Err(e) = recover_after_restart(&db, &mut conn, &config, job_for).await {
+            tracing::warn!(error = %e, "re-deriving jobs after a redis restart failed; retrying");
+        }
     }
 }

@@ -126,6 +126,18 @@ async fn a_job_of_ten_leases_runs_once_over_a_slow_and_lossy_link_to_redis() {
 /// the history, and each effect happens once.
 #[tokio::test]
 async fn a_failover_to_a_promoted_replica_loses_no_accepted_job_and_doubles_no_effect() {
+    failover(false).await;
+}
+
+/// The same failover with the whole fleet restarted across it: no process that runs after the
+/// switch saw the old server, and the jobs it lost are re-derived all the same (the servers the
+/// platform worked against are on record in PostgreSQL, not in a process's memory).
+#[tokio::test]
+async fn a_fleet_restarted_across_a_failover_still_re_derives_what_the_new_primary_lacks() {
+    failover(true).await;
+}
+
+async fn failover(fleet_restarted: bool) {
     let _heavy = heavy().await;
     let mut primary = PrivateRedis::start();
     let replica = PrivateRedis::start_with(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
@@ -136,6 +148,14 @@ async fn a_failover_to_a_promoted_replica_loses_no_accepted_job_and_doubles_no_e
     let pool = db.pool().await;
     let app = App::start(&config, true).await;
     let token = token(RW);
+    wait_for("the worker to record the server", Duration::from_secs(20), || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM redis_runs")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        (n > 0).then_some(())
+    })
+    .await;
     let before = effects(&app, &token, 10, "b", json!({"ms": 2000}), json!({})).await;
     let replica_conn = redis::Client::open(replica.url()).unwrap();
     let mut replica_conn = replica_conn.get_multiplexed_async_connection().await.unwrap();
@@ -155,6 +175,12 @@ async fn a_failover_to_a_promoted_replica_loses_no_accepted_job_and_doubles_no_e
         .await
         .unwrap();
     let lost = effects(&app, &token, 10, "l", json!({}), json!({"delay_secs": 2})).await;
+    let running = if fleet_restarted {
+        app.stop().await;
+        None
+    } else {
+        Some(app)
+    };
     // The old primary is demoted and the address moves to the new one.
     let mut old = redis::Client::open(primary.url())
         .unwrap()
@@ -168,6 +194,10 @@ async fn a_failover_to_a_promoted_replica_loses_no_accepted_job_and_doubles_no_e
         .await
         .unwrap();
     proxy.set_upstream(replica.port);
+    let app = match running {
+        Some(app) => app,
+        None => App::start(&config, true).await,
+    };
     // New work is accepted within seconds (the API's connection answered READONLY and was
     // replaced).
     let after = wait_for("an enqueue after the failover", Duration::from_secs(10), || async {

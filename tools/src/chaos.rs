@@ -144,17 +144,22 @@ pub async fn run(config: &Config, args: ChaosArgs) -> anyhow::Result<()> {
     let outcome = chaos(&ctx, &mut servers, &dir, &args).await;
     redis.kill().await;
     replica.kill().await;
-    db::drop_database(&ctx.bench_db_url)
-        .await
-        .context("dropping the chaos database")?;
     let failed = match &outcome {
         Ok(report) => report.failed(),
         Err(_) => Some(String::new()),
     };
-    // A failed run keeps the process logs and Redis's append-only file for the post-mortem.
+    // A failed run keeps the process logs, Redis's append-only file and the database (the job
+    // history says what happened to a lost job) for the post-mortem.
     if failed.is_some() {
-        eprintln!("chaos: process logs and Redis data kept in {}", dir.display());
+        eprintln!(
+            "chaos: process logs and Redis data kept in {}, the database at {}",
+            dir.display(),
+            ctx.bench_db_url
+        );
     } else {
+        db::drop_database(&ctx.bench_db_url)
+            .await
+            .context("dropping the chaos database")?;
         let _ = std::fs::remove_dir_all(&dir);
     }
     outcome?;

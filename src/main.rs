@@ -208,7 +208,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Scheduler => {
             let stop = shutdown_on_signals();
             serve_ops(&config, &stop, None).await?;
-            nightshift_scheduler::run(&config, nightshift_scheduler::load()?, stop.cancelled_owned()).await?;
+            nightshift_scheduler::run(&config, nightshift_catalog::schedules::load()?, stop.cancelled_owned()).await?;
         }
         Command::All { demo } => run_all(config, demo).await?,
         Command::Openapi => unreachable!("answered before the configuration is read"),
@@ -330,7 +330,11 @@ async fn run_all(mut config: Config, demo: bool) -> anyhow::Result<()> {
 
     let api = nightshift_api::serve(listener, api_state, stop.clone().cancelled_owned());
     let worker = nightshift_workers::run(config.clone(), stop.clone().cancelled_owned());
-    let scheduler = nightshift_scheduler::run(&config, nightshift_scheduler::load()?, stop.clone().cancelled_owned());
+    let scheduler = nightshift_scheduler::run(
+        &config,
+        nightshift_catalog::schedules::load()?,
+        stop.clone().cancelled_owned(),
+    );
     let (a, w, s) = tokio::join!(
         async {
             let r = api.await;

@@ -3,9 +3,9 @@
 use clap::{Subcommand, builder::PossibleValuesParser};
 use nightshift_api::operations::{Actor, JobAction, QueueAction, ScheduleAction};
 use nightshift_catalog::Queues;
+use nightshift_catalog::schedules::ledger;
 use nightshift_common::Config;
 use nightshift_queue::{Queue, connect_redis, known_queues};
-use nightshift_scheduler::ledger;
 
 #[derive(Subcommand)]
 pub enum OperatorCommand {
@@ -82,7 +82,7 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
         }
         OperatorCommand::Schedules => {
             let db = db().await?;
-            for s in nightshift_scheduler::load()? {
+            for s in nightshift_catalog::schedules::load()? {
                 let paused = ledger::is_paused(&db, &s.name).await?;
                 let last = ledger::latest(&db, &s.name).await?;
                 let next = s
@@ -100,7 +100,7 @@ pub async fn run(config: &Config, cmd: OperatorCommand) -> anyhow::Result<()> {
             }
         }
         OperatorCommand::Schedule { action, name } => {
-            let schedules = nightshift_scheduler::load()?;
+            let schedules = nightshift_catalog::schedules::load()?;
             let Some(s) = schedules.iter().find(|s| s.name == name) else {
                 anyhow::bail!("no schedule named {name}");
             };

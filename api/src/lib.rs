@@ -41,7 +41,7 @@ pub enum StartError {
     #[error("listening: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Schedules(#[from] nightshift_scheduler::SchedulerError),
+    Schedules(#[from] nightshift_catalog::schedules::ScheduleError),
     #[error(transparent)]
     Keyring(#[from] keyring::KeyringError),
 }
@@ -58,7 +58,7 @@ pub struct AppState {
     /// Whether Redis answers, so a request never waits for a silent one.
     pub redis_watch: redis_watch::RedisWatch,
     pub keys: TokenKeys,
-    pub schedules: std::sync::Arc<Vec<nightshift_scheduler::Schedule>>,
+    pub schedules: std::sync::Arc<Vec<nightshift_catalog::schedules::Schedule>>,
     /// The domain of Message-IDs for e-mails queued here.
     pub mail_domain: std::sync::Arc<str>,
     pub limits: auth::Limits,
@@ -309,7 +309,7 @@ pub async fn state(config: &Config, keys: TokenKeys) -> Result<AppState, StartEr
         redis_watch: redis_watch::RedisWatch::spawn(redis.clone()),
         redis,
         keys,
-        schedules: std::sync::Arc::new(nightshift_scheduler::load()?),
+        schedules: std::sync::Arc::new(nightshift_catalog::schedules::load()?),
         mail_domain: nightshift_catalog::email::message_id_domain(&config.mail.from).into(),
         limits: auth::Limits::new(&config.queue.prefix, &config.api_limits),
         cors_origins: config.cors_origins.clone().into(),

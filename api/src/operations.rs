@@ -4,9 +4,9 @@
 use std::{fmt, str::FromStr};
 
 use nightshift_catalog::Queues;
+use nightshift_catalog::schedules::{Schedule, ScheduleError, ledger};
 use nightshift_common::{audit, history};
 use nightshift_queue::{JobState, Queue, QueueError};
-use nightshift_scheduler::{Schedule, SchedulerError, ledger};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -19,7 +19,7 @@ pub enum OpError {
     #[error("postgres: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
-    Schedule(#[from] SchedulerError),
+    Schedule(#[from] ScheduleError),
 }
 
 /// Declares an action enum with its wire names, parsed and printed from the same list.
@@ -215,7 +215,7 @@ impl Actor {
     ) -> Result<Option<String>, OpError> {
         let run = async {
             let job = match action {
-                ScheduleAction::Run => Some(nightshift_scheduler::run_now(queues, schedule).await?),
+                ScheduleAction::Run => Some(nightshift_catalog::schedules::run_now(queues, schedule).await?),
                 ScheduleAction::Pause | ScheduleAction::Resume => {
                     ledger::set_paused(db, &schedule.name, action == ScheduleAction::Pause, &self.name).await?;
                     None
@@ -298,7 +298,7 @@ impl From<OpError> for crate::ApiError {
     fn from(e: OpError) -> Self {
         match e {
             OpError::UnknownAction(_) => crate::ApiError::NotFound("action"),
-            OpError::Queue(q) | OpError::Schedule(SchedulerError::Redis(q)) => q.into(),
+            OpError::Queue(q) | OpError::Schedule(ScheduleError::Redis(q)) => q.into(),
             OpError::Database(d) => d.into(),
             OpError::Schedule(other) => crate::ApiError::Internal(Box::new(other)),
         }

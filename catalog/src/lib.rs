@@ -17,6 +17,7 @@ pub mod diag;
 pub mod email;
 pub mod maintenance;
 pub mod reminders;
+pub mod schedules;
 pub mod secrets;
 pub mod webhook;
 

@@ -3,18 +3,19 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nightshift_catalog::{KindSpec, Queues};
+use nightshift_catalog::{
+    Queues,
+    schedules::{Schedule, ScheduleError, TickOutcome, fire, ledger, target},
+};
 use nightshift_common::{Config, db};
 use nightshift_queue::connect_redis;
 use sqlx::PgPool;
-
-use crate::{SchedulerError, TickOutcome, ledger, schedule::Schedule};
 
 pub async fn run(
     config: &Config,
     schedules: Vec<Schedule>,
     shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), SchedulerError> {
+) -> Result<(), ScheduleError> {
     let conn = connect_redis(&config.redis_url).await?;
     nightshift_queue::clock::follow(conn.clone()).await;
     let queues = Queues::new(conn, &config.queue);
@@ -76,7 +77,7 @@ async fn pass(
     cursor: &mut Option<(DateTime<Utc>, DateTime<Utc>)>,
     started: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<(), SchedulerError> {
+) -> Result<(), ScheduleError> {
     let grace = chrono::Duration::from_std(s.misfire_grace).unwrap_or(chrono::Duration::MAX);
     let before = |t: DateTime<Utc>| t.checked_sub_signed(grace).unwrap_or(t);
     // The first pass sets how far back this process looks: to the newest recorded tick after
@@ -129,7 +130,7 @@ async fn pass(
 }
 
 /// Whether the newest run of the schedule is still waiting, running or retrying.
-async fn previous_unfinished(pool: &PgPool, queues: &Queues, s: &Schedule) -> Result<bool, SchedulerError> {
+async fn previous_unfinished(pool: &PgPool, queues: &Queues, s: &Schedule) -> Result<bool, ScheduleError> {
     let Some(job) = ledger::last_job(pool, &s.name).await? else {
         return Ok(false);
     };
@@ -138,34 +139,4 @@ async fn previous_unfinished(pool: &PgPool, queues: &Queues, s: &Schedule) -> Re
         .inspect(&job.to_string())
         .await?
         .is_some_and(|r| !r.state.is_final()))
-}
-
-/// Enqueues the schedule's job outside its cron (an operator's "run now").
-pub async fn run_now(queues: &Queues, s: &Schedule) -> Result<String, SchedulerError> {
-    let (spec, queue) = target(queues, s)?;
-    Ok(queue.push(spec.new_job(&s.payload)).await?)
-}
-
-fn target<'a>(
-    queues: &'a Queues,
-    s: &Schedule,
-) -> Result<(&'static KindSpec, &'a nightshift_queue::Queue), SchedulerError> {
-    // Checked when the file was parsed; a kind can only vanish with a new build.
-    let spec = nightshift_catalog::find(&s.kind).ok_or_else(|| SchedulerError::UnknownKind {
-        name: s.name.clone(),
-        kind: s.kind.clone(),
-    })?;
-    Ok((spec, queues.for_spec(spec)))
-}
-
-async fn fire(queues: &Queues, s: &Schedule, tick: DateTime<Utc>) -> Result<String, SchedulerError> {
-    let (spec, queue) = target(queues, s)?;
-    let mut job = spec
-        .new_job(&s.payload)
-        .idempotency_key(nightshift_catalog::platform_key(s.tick_key(tick)));
-    let jitter = s.jitter_for(tick);
-    if !jitter.is_zero() {
-        job = job.delay(jitter);
-    }
-    Ok(queue.push(job).await?)
 }

@@ -15,6 +15,7 @@
 
 mod adversarial;
 mod api;
+mod architecture;
 mod backups;
 mod batch;
 mod batches;

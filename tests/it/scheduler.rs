@@ -138,7 +138,7 @@ async fn a_paused_schedule_records_its_ticks_as_skipped_until_resumed() {
         "[[schedule]]\nname = \"tick\"\ncron = \"* * * * * *\"\nkind = \"noop\"\nmisfire = \"skip\"\nmisfire_grace_secs = 5\n",
     );
     let pool = db.pool().await;
-    nightshift_scheduler::ledger::set_paused(&pool, "tick", true, "test")
+    nightshift_catalog::schedules::ledger::set_paused(&pool, "tick", true, "test")
         .await
         .unwrap();
     let mut scheduler = Proc::spawn(
@@ -152,7 +152,7 @@ async fn a_paused_schedule_records_its_ticks_as_skipped_until_resumed() {
     .await;
     let q = queue(&redis, "default").await;
     assert_eq!(q.counts().await.unwrap().queued, 0, "a paused schedule enqueued a job");
-    nightshift_scheduler::ledger::set_paused(&pool, "tick", false, "test")
+    nightshift_catalog::schedules::ledger::set_paused(&pool, "tick", false, "test")
         .await
         .unwrap();
     wait_for("a fired tick after resuming", Duration::from_secs(20), || async {

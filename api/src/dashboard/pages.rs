@@ -261,7 +261,7 @@ pub async fn schedules(
     op: Operator,
     Query(done): Query<Done>,
 ) -> Result<Html<String>, DashError> {
-    use nightshift_scheduler::ledger;
+    use nightshift_catalog::schedules::ledger;
     let mut rows = Vec::with_capacity(state.schedules.len());
     for s in state.schedules.iter() {
         let last = ledger::latest(&state.db, &s.name).await?;

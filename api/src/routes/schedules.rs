@@ -5,8 +5,8 @@ use axum::{
     http::StatusCode,
 };
 use chrono::{DateTime, Utc};
+use nightshift_catalog::schedules::{Schedule, ledger};
 use nightshift_common::auth::Scope;
-use nightshift_scheduler::{Schedule, ledger};
 use serde::Serialize;
 use utoipa::ToSchema;
 

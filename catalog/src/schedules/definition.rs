@@ -8,10 +8,10 @@ use cron::TimeUnitSpec;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::{SchedulerError, TickOutcome};
+use super::{ScheduleError, TickOutcome};
 
 /// The default schedules, compiled in; `NIGHTSHIFT_SCHEDULES_FILE` replaces them.
-const DEFAULTS: &str = include_str!("../schedules.toml");
+const DEFAULTS: &str = include_str!("../../schedules.toml");
 /// Most missed ticks examined per schedule and pass (a per-second schedule down for hours).
 const MAX_MISSED: usize = 10_000;
 
@@ -83,14 +83,14 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(name: &str, expr: &str, tz: Tz, kind: &str, payload: Value) -> Result<Self, SchedulerError> {
-        let cron = cron::Schedule::from_str(expr).map_err(|e| SchedulerError::Cron {
+    pub fn new(name: &str, expr: &str, tz: Tz, kind: &str, payload: Value) -> Result<Self, ScheduleError> {
+        let cron = cron::Schedule::from_str(expr).map_err(|e| ScheduleError::Cron {
             name: name.into(),
             expr: expr.into(),
             reason: e.to_string(),
         })?;
-        if nightshift_catalog::find(kind).is_none() {
-            return Err(SchedulerError::UnknownKind {
+        if crate::find(kind).is_none() {
+            return Err(ScheduleError::UnknownKind {
                 name: name.into(),
                 kind: kind.into(),
             });
@@ -239,8 +239,8 @@ impl Schedule {
     }
 }
 
-fn build(spec: ScheduleSpec) -> Result<Schedule, SchedulerError> {
-    let tz: Tz = spec.time_zone.parse().map_err(|_| SchedulerError::TimeZone {
+fn build(spec: ScheduleSpec) -> Result<Schedule, ScheduleError> {
+    let tz: Tz = spec.time_zone.parse().map_err(|_| ScheduleError::TimeZone {
         name: spec.name.clone(),
         zone: spec.time_zone.clone(),
     })?;
@@ -257,8 +257,8 @@ fn build(spec: ScheduleSpec) -> Result<Schedule, SchedulerError> {
     Ok(s)
 }
 
-pub fn parse_schedules(text: &str, path: &str) -> Result<Vec<Schedule>, SchedulerError> {
-    let file: ScheduleFile = toml::from_str(text).map_err(|e| SchedulerError::File {
+pub fn parse_schedules(text: &str, path: &str) -> Result<Vec<Schedule>, ScheduleError> {
+    let file: ScheduleFile = toml::from_str(text).map_err(|e| ScheduleError::File {
         path: path.into(),
         reason: e.to_string(),
     })?;
@@ -266,16 +266,16 @@ pub fn parse_schedules(text: &str, path: &str) -> Result<Vec<Schedule>, Schedule
 }
 
 /// The schedules from `NIGHTSHIFT_SCHEDULES_FILE`, or the defaults compiled in.
-pub fn load() -> Result<Vec<Schedule>, SchedulerError> {
+pub fn load() -> Result<Vec<Schedule>, ScheduleError> {
     match std::env::var("NIGHTSHIFT_SCHEDULES_FILE") {
         Ok(path) if !path.trim().is_empty() => {
-            let text = std::fs::read_to_string(Path::new(&path)).map_err(|e| SchedulerError::File {
+            let text = std::fs::read_to_string(Path::new(&path)).map_err(|e| ScheduleError::File {
                 path: path.clone(),
                 reason: e.to_string(),
             })?;
             parse_schedules(&text, &path)
         }
-        _ => parse_schedules(DEFAULTS, "scheduler/schedules.toml"),
+        _ => parse_schedules(DEFAULTS, "catalog/schedules.toml"),
     }
 }
 

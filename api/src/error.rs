@@ -185,8 +185,147 @@ impl From<sqlx::Error> for ApiError {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::Unavailable("the database")
             }
+            sqlx::Error::Database(db) if db.kind() != sqlx::error::ErrorKind::Other => {
+                let pg = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>();
+                let violated = Violated {
+                    kind: db.kind(),
+                    table: pg.and_then(|p| p.table()).unwrap_or_default(),
+                    constraint: db.constraint().unwrap_or_default(),
+                    column: pg.and_then(|p| p.column()),
+                };
+                // A race the handler's own checks could not see (two requests at once): the
+                // client's answer, not a 500; the constraint is logged for the operator.
+                tracing::warn!(
+                    table = violated.table,
+                    constraint = violated.constraint,
+                    "a request broke a database constraint"
+                );
+                violated.into()
+            }
             // Logged once, with the 500 it becomes (`into_response`).
             e => ApiError::Internal(Box::new(e)),
         }
+    }
+}
+
+/// A database constraint a write broke, as PostgreSQL names it.
+struct Violated<'a> {
+    kind: sqlx::error::ErrorKind,
+    table: &'a str,
+    constraint: &'a str,
+    column: Option<&'a str>,
+}
+
+impl Violated<'_> {
+    /// The field at fault: the column PostgreSQL names, or the one in the constraint's default
+    /// name (`<table>_<column>_check`, `_fkey`, `_key`; `<table>_pkey` is the id); `body` for a
+    /// constraint over several columns.
+    fn field(&self) -> String {
+        if let Some(column) = self.column {
+            return column.to_string();
+        }
+        let Some(rest) = self
+            .constraint
+            .strip_prefix(self.table)
+            .and_then(|r| r.strip_prefix('_'))
+        else {
+            return "body".into();
+        };
+        if rest == "pkey" {
+            return "id".into();
+        }
+        ["_check", "_fkey", "_key"]
+            .iter()
+            .find_map(|suffix| rest.strip_suffix(suffix))
+            .filter(|column| !column.is_empty())
+            .map_or_else(|| "body".into(), str::to_string)
+    }
+}
+
+impl From<Violated<'_>> for ApiError {
+    fn from(v: Violated<'_>) -> Self {
+        use sqlx::error::ErrorKind;
+        let field = v.field();
+        match v.kind {
+            ErrorKind::UniqueViolation => ApiError::Conflict(format!("`{field}` repeats a value that must be unique")),
+            ErrorKind::ForeignKeyViolation => ApiError::invalid(
+                field,
+                "refers to a record that does not exist, or the record is still referred to",
+            ),
+            ErrorKind::NotNullViolation => ApiError::invalid(field, "is required"),
+            _ => ApiError::invalid(field, "is outside what the record allows"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::error::ErrorKind;
+
+    use super::*;
+
+    fn answer(kind: ErrorKind, table: &str, constraint: &str, column: Option<&str>) -> (StatusCode, Option<String>) {
+        let e = ApiError::from(Violated {
+            kind,
+            table,
+            constraint,
+            column,
+        });
+        (e.status_code(), e.detail().field)
+    }
+
+    #[test]
+    fn a_broken_constraint_is_a_409_or_a_422_naming_the_field() {
+        assert_eq!(
+            answer(ErrorKind::UniqueViolation, "accounts", "accounts_pkey", None),
+            (StatusCode::CONFLICT, None)
+        );
+        assert!(
+            ApiError::from(Violated {
+                kind: ErrorKind::UniqueViolation,
+                table: "accounts",
+                constraint: "accounts_pkey",
+                column: None
+            })
+            .to_string()
+            .contains("`id`")
+        );
+        assert_eq!(
+            answer(
+                ErrorKind::ForeignKeyViolation,
+                "reminders",
+                "reminders_webhook_id_fkey",
+                None
+            ),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("webhook_id".into()))
+        );
+        assert_eq!(
+            answer(
+                ErrorKind::CheckViolation,
+                "recurring_items",
+                "recurring_items_amount_check",
+                None
+            ),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("amount".into()))
+        );
+        // A check over several columns names no one column.
+        assert_eq!(
+            answer(
+                ErrorKind::CheckViolation,
+                "recurring_items",
+                "recurring_items_check1",
+                None
+            ),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("body".into()))
+        );
+        assert_eq!(
+            answer(ErrorKind::NotNullViolation, "users", "", Some("email")),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("email".into()))
+        );
+        // A constraint not named after its table.
+        assert_eq!(
+            answer(ErrorKind::CheckViolation, "users", "odd_name", None),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("body".into()))
+        );
     }
 }

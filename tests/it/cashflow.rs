@@ -1005,6 +1005,23 @@ async fn finance_items_one_by_one_and_balances_read_on_another_day() {
     assert_eq!(call("PUT", "/v1/users/50/finance", Some(whole.clone())).await.0, 200);
     let (_, again) = call("GET", "/v1/users/50/finance", None).await;
     assert_eq!(again, whole);
+    // One of the user's ids given twice is a 422 naming the second, never the primary key's
+    // violation.
+    let mut twice = whole.clone();
+    let first = twice["accounts"][0].clone();
+    let accounts = twice["accounts"].as_array_mut().unwrap();
+    accounts.insert(0, json!({"name": "new", "balance": 5}));
+    accounts.push(first);
+    let (status, error) = call("PUT", "/v1/users/50/finance", Some(twice)).await;
+    assert_eq!(
+        (
+            status,
+            error["error"]["field"].as_str(),
+            error["error"]["message"].as_str()
+        ),
+        (422, Some("accounts[2].id"), Some("appears twice")),
+        "{error}"
+    );
     let (status, _) = call("PUT", "/v1/users/51", Some(json!({"email": "bo@example.com"}))).await;
     assert_eq!(status, 200);
     let theirs = json!({"email": "bo@example.com", "accounts": [{"id": account_id, "name": "mine now", "balance": 1}]});

@@ -1,5 +1,6 @@
 //! The chaos suite's short run: workers SIGKILLed, SIGTERMed and SIGSTOPed past their lease,
-//! Redis SIGKILLed and restarted and SIGSTOPped past two leases, the link to it slow and lossy
+//! Redis SIGKILLed and restarted, SIGSTOPped past two leases and failed over to its replica
+//! while that was still resyncing, the link to it slow and lossy
 //! for three leases, workers and the API with
 //! clocks 90 s off, a job that aborts its worker every time, all under load, with
 //! concurrency-keyed and debounced jobs in the mix. Counts only: nothing lost, no effect applied
@@ -29,10 +30,10 @@ async fn a_short_chaos_run_loses_no_job_and_duplicates_no_effect() {
             "1",
             "--redis-stalls",
             "1",
-            // Failovers run in the full run (scripts/chaos.sh); in this short one a failover
-            // right after a Redis restart lost 5 of 704 jobs once (issue 31 stays open on it).
+            // Right after the Redis restart and stall: the replica is still resyncing, so the
+            // promoted one lacks seconds of writes, new jobs and final states alike.
             "--failovers",
-            "0",
+            "1",
             "--slow-links",
             "1",
         ])
@@ -67,12 +68,17 @@ async fn a_short_chaos_run_loses_no_job_and_duplicates_no_effect() {
     // Redis stopped past two leases, and clocks 90 s off beside the fleet (a worker each way and
     // the API), in the same mix.
     assert!(
-        line("faults ").contains("Redis stalls 1, failovers 0, slow links 1"),
+        line("faults ").contains("Redis stalls 1, failovers 1, slow links 1"),
         "{all}"
     );
     assert!(
         line("faults ").contains("clocks off: [worker +90s, worker -90s, API -90s]"),
         "{all}"
     );
-    assert!(line("jobs accepted ").contains("missing from Redis 0"), "{all}");
+    // A job the promoted replica never heard of is re-derived unless the history says it
+    // finished: none may be missing from both.
+    assert!(
+        line("jobs accepted ").ends_with("(0 without a final state in the history either)"),
+        "{all}"
+    );
 }

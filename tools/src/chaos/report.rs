@@ -91,6 +91,8 @@ pub(crate) struct Report {
     dead_by_kind: HashMap<&'static str, usize>,
     unfinished: usize,
     missing: usize,
+    /// Of those missing from Redis, the ones whose history holds no final state either.
+    missing_unrecorded: usize,
     lost: usize,
     /// Lost or missing jobs: id, kind, and when it was sent and answered relative to the
     /// nearest Redis kill (seconds; negative is before).
@@ -140,6 +142,26 @@ impl Report {
                 .await?
                 .into_iter()
                 .collect();
+        // A failover to a replica that lagged loses the final states the old primary recorded
+        // after the replica last caught up: the history is the record of those, and a job that
+        // finished there is finished, not lost.
+        let accepted: Vec<uuid::Uuid> = sent.iter().filter_map(|s| s.id).collect();
+        let final_in_history: HashMap<uuid::Uuid, (JobState, u32)> = sqlx::query_as::<_, (uuid::Uuid, String, i32)>(
+            "SELECT id, state, attempts FROM job_history WHERE id = ANY($1) AND state IN ('succeeded', 'dead')",
+        )
+        .bind(&accepted)
+        .fetch_all(db)
+        .await?
+        .into_iter()
+        .map(|(id, state, attempts)| {
+            let state = if state == "dead" {
+                JobState::Dead
+            } else {
+                JobState::Succeeded
+            };
+            (id, (state, attempts.max(0) as u32))
+        })
+        .collect();
         let mut r = Report {
             attempts: sent.len(),
             by_status: [0; 4],
@@ -152,6 +174,7 @@ impl Report {
             dead_by_kind: HashMap::new(),
             unfinished: 0,
             missing: 0,
+            missing_unrecorded: 0,
             lost: 0,
             lost_ids: Vec::new(),
             duplicate_effects: ledger.values().map(|n| n - 1).sum(),
@@ -200,7 +223,15 @@ impl Report {
             let seen = rec.as_ref().map_or("not in Redis".to_string(), |r| {
                 format!("{} after {} attempts, error {:?}", r.state, r.attempts, r.error)
             });
-            let state = rec.map(|rec| (rec.state, rec.attempts));
+            let state = match rec {
+                Some(rec) => Some((rec.state, rec.attempts)),
+                None => {
+                    r.missing += 1;
+                    let recorded = final_in_history.get(&id).copied();
+                    r.missing_unrecorded += usize::from(recorded.is_none());
+                    recorded
+                }
+            };
             match state {
                 Some((JobState::Succeeded, _)) => r.succeeded += 1,
                 Some((JobState::Dead, _)) => {
@@ -208,7 +239,7 @@ impl Report {
                     *r.dead_by_kind.entry(s.kind).or_default() += 1;
                 }
                 Some(_) => r.unfinished += 1,
-                None => r.missing += 1,
+                None => {}
             }
             if s.kind == "diag.abort" {
                 r.aborts += 1;
@@ -300,13 +331,14 @@ impl Report {
             self.slowest_while_down.as_secs_f64()
         );
         println!(
-            "  jobs accepted         {}: succeeded {}, dead {} ({}), unfinished {}, missing from Redis {}",
+            "  jobs accepted         {}: succeeded {}, dead {} ({}), unfinished {}, missing from Redis {} ({} without a final state in the history either)",
             self.accepted,
             self.succeeded,
             self.dead,
             dead_kinds.join(", "),
             self.unfinished,
-            self.missing
+            self.missing,
+            self.missing_unrecorded
         );
         println!("  lost                  {}", self.lost);
         for (id, kind, sent, answered, seen) in self.lost_ids.iter().take(10) {

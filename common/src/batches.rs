@@ -1,3 +1,4 @@
+// Over 400 lines: every statement on the batch tables, so the counting rule (each job once, one finisher) is in one file.
 //! Batches in PostgreSQL: jobs counted together, and the moment all have finished. The queue
 //! reports each batch job's final state at least once (`Queue::batch_events`); here each job
 //! counts once (`batch_jobs.state` is set only while NULL), and the one transaction that takes

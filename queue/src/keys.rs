@@ -39,6 +39,41 @@ impl Keys {
         format!("{}:job:{id}", self.base)
     }
 
+    /// The concurrency keys that hold slots or have waiters (for the dashboard).
+    pub fn concurrency_keys(&self) -> String {
+        format!("{}:ckeys", self.base)
+    }
+
+    /// The ids holding a concurrency key's slots.
+    pub fn concurrency_slots(&self, key: &str) -> String {
+        format!("{}:ck:{key}", self.base)
+    }
+
+    /// The jobs waiting for one of a concurrency key's slots.
+    pub fn concurrency_waiting(&self, key: &str) -> String {
+        format!("{}:ckw:{key}", self.base)
+    }
+
+    /// The groups with queued jobs.
+    pub fn groups(&self) -> String {
+        format!("{}:gset", self.base)
+    }
+
+    /// A group's queued jobs.
+    pub fn group(&self, group: &str) -> String {
+        format!("{}:g:{group}", self.base)
+    }
+
+    /// Batch jobs' final states, for the batch pump (`batch_events.rs`).
+    pub fn batch_events(&self) -> String {
+        format!("{}:batchdone", self.base)
+    }
+
+    /// The batch pump's lock.
+    pub fn batch_pump(&self) -> String {
+        format!("{}:batchpump", self.base)
+    }
+
     /// The ready list of a priority: the default's is `ready`, each other has its own.
     pub fn ready_at(&self, priority: u8) -> String {
         if priority == DEFAULT_PRIORITY {
@@ -78,6 +113,13 @@ mod tests {
             &k.stats,
             &k.paused,
             &k.reaper,
+            &k.concurrency_keys(),
+            &k.concurrency_slots("u1"),
+            &k.concurrency_waiting("u1"),
+            &k.groups(),
+            &k.group("g1"),
+            &k.batch_events(),
+            &k.batch_pump(),
         ] {
             assert!(key.starts_with("ns:{emails}:"), "{key}");
         }

@@ -8,10 +8,12 @@
 //!
 //! This crate knows nothing about the jobs it carries: payloads are JSON text.
 mod backend;
+mod batch_events;
 pub mod clock;
 mod config;
 mod conn;
 mod error;
+mod flow_view;
 mod identity;
 mod job;
 mod keys;
@@ -25,9 +27,11 @@ mod scripts;
 mod settings;
 
 pub use backend::{RedisBackend, WorkerOptions};
+pub use batch_events::BatchEvents;
 pub use config::QueueConfig;
 pub use conn::{RedisConn, connect_redis, pubsub_client};
 pub use error::QueueError;
+pub use flow_view::{FlowView, GroupBacklog, KeyUse};
 pub use identity::{WorkerIdentity, WorkerInfo, list_workers};
 pub use job::{
     AttemptReport, Backoff, BatchEvent, BatchOutcome, Concurrency, DEFAULT_PRIORITY, Dedupe, DedupeMode, Job,
@@ -35,6 +39,6 @@ pub use job::{
     UnknownState, new_job_id,
 };
 pub use lease::{LeaseLayer, LeaseService};
-pub use operator::{BatchEvents, Counts, FlowView, GroupBacklog, KeyUse, known_queues};
+pub use operator::{Counts, known_queues};
 pub use queue::Queue;
 pub use settings::check_redis_settings;

@@ -1,3 +1,4 @@
+// Over 400 lines: the checks by area (Redis, PostgreSQL, SMTP, keys, clocks), each printing several lines of findings with their fixes, read top to bottom as the report prints.
 //! `nightshift doctor`: what is wrong with this set-up, in one place. Each check prints as
 //! `ok`, `warn` or `fail` with what it found and, when it is not ok, the fix. The exit status is
 //! non-zero when any check fails: a deploy script or `scripts/dev.sh` can act on it.

@@ -1,3 +1,4 @@
+// Over 400 lines: the five batch routes share their checks (ownership, jobs, callbacks) and their status view.
 //! Batches: jobs counted together, with callbacks enqueued exactly once when all have finished
 //! (succeeded, dead or cancelled). `POST /v1/batches` makes one, sealed at once unless `open`;
 //! `POST /v1/batches/{id}/jobs` adds to an open one and `POST /v1/batches/{id}/seal` closes it;

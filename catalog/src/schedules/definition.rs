@@ -1,3 +1,4 @@
+// Over 400 lines: 280 of file format and cron maths and, beside them, the tests that pin each DST and misfire case.
 //! Schedules: the file format, its defaults and checks, and the cron maths that decide which
 //! ticks are due, missed or coalesced. Pure: nothing here touches Redis or PostgreSQL.
 use std::{path::Path, str::FromStr, time::Duration};

@@ -1,3 +1,4 @@
+// Over 400 lines: one run of the soak (its phases, sampling, summary, CSV and the hand-drawn SVG chart, 100 lines) and its unit tests.
 //! `nightshift soak --minutes N`: the platform under a long load that goes over its capacity
 //! and comes back. A real `nightshift api` and `nightshift worker` run on a private prefix and
 //! database; jobs are `diag.sleep` of `--job-ms`, so the worker's capacity is about its

@@ -1,3 +1,4 @@
+// Over 400 lines: three item types, each with its field rules and its one insert statement, side by side.
 //! The finance data as the API takes and shows it: each type with the rules a value must meet
 //! (checked field by field, so a 422 names the field) and the one statement that stores a
 //! list of them. Money is integer minor units; dates lie in the catalog's range.

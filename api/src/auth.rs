@@ -29,6 +29,13 @@ impl Caller {
         self.0.has(Scope::Admin)
     }
 
+    /// Whether what was submitted by subject `by` (for `user`, if confined) is this caller's to
+    /// see: an admin sees all, a client what its subject submitted, a user-confined token only
+    /// its own user's. The one rule for jobs and batches: what it refuses is answered as missing.
+    pub fn owns(&self, by: Option<&str>, user: Option<i64>) -> bool {
+        self.is_admin() || (by == Some(self.subject()) && self.user().is_none_or(|u| user == Some(u)))
+    }
+
     pub fn subject(&self) -> &str {
         &self.0.sub
     }

@@ -73,16 +73,10 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
     {
         // Payloads are derived structs of plain fields: serde_json fails only on maps with
         // non-string keys or on hand-written Serialize impls that error, and no payload has
-        // either.
+        // either. The text keeps the struct's field order; the value feeds the kind's rules.
         let text = serde_json::to_string(payload).expect("a job payload serializes");
-        let mut job = NewJob::new(Self::NAME, text)
-            .max_attempts(Self::POLICY.max_attempts)
-            .timeout(Self::POLICY.timeout)
-            .priority(Self::PRIORITY);
-        if let Some(rule) = Self::CONCURRENCY {
-            let value = serde_json::to_value(payload).expect("a job payload serializes");
-            job = rule.apply(job, &value);
-        }
+        let value = serde_json::to_value(payload).expect("a job payload serializes");
+        let job = KindSpec::of::<Self>().job_from(text, &value);
         Typed { job, kind: PhantomData }
     }
 }
@@ -269,7 +263,13 @@ impl KindSpec {
 
     /// A job of this kind with its policy applied, from a payload checked by [`Self::validate`].
     pub fn new_job(&self, payload: &serde_json::Value) -> NewJob {
-        let job = NewJob::new(self.name, payload.to_string())
+        self.job_from(payload.to_string(), payload)
+    }
+
+    /// The one place a job of a kind is built, typed ([`Kind::job`]) or not ([`Self::new_job`]):
+    /// the kind's policy (attempts, timeout, priority) and its concurrency rule applied.
+    fn job_from(&self, text: String, payload: &serde_json::Value) -> NewJob {
+        let job = NewJob::new(self.name, text)
             .max_attempts(self.policy.max_attempts)
             .timeout(self.policy.timeout)
             .priority(self.priority);

@@ -40,7 +40,12 @@ impl Queues {
     }
 
     /// Pushes a job of a catalog kind; returns its id (the first job's, for a reused
-    /// idempotency key).
+    /// idempotency key). This is the internal producers' push (scheduler ticks, a handler's
+    /// follow-up jobs, operator commands): there is no caller to record, so nothing is written
+    /// to the history here; the job is on record from its first state change, which the worker's
+    /// history writer upserts. A client's enqueue is the API's (`api/src/routes/enqueue/`): it
+    /// checks the caller, records the job under the caller's name and opens the publish span
+    /// before it answers.
     pub async fn push<K: Kind>(&self, job: Typed<K>) -> Result<String, QueueError> {
         self.of::<K>().push(self.configured(job.job)).await
     }

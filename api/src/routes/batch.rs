@@ -12,8 +12,8 @@ use serde_json::{Value, value::RawValue};
 use utoipa::ToSchema;
 
 use super::{
+    enqueue::request::{EnqueueRequest, idempotency_key},
     enqueue::{self, Checked},
-    jobs::{EnqueueRequest, idempotency_key},
 };
 use crate::{
     AppState, MAX_BODY_BYTES,

@@ -23,8 +23,8 @@ use uuid::Uuid;
 
 use super::{
     batch::{MAX_BATCH_BYTES, MAX_BATCH_JOBS, charge, check_item},
+    enqueue::request::EnqueueRequest,
     enqueue::{self, Checked},
-    jobs::EnqueueRequest,
 };
 use crate::{AppState, auth::Caller, error::ApiError, openapi::Errors};
 
@@ -310,10 +310,7 @@ pub async fn list(
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> Result<Batch, ApiError> {
     let id = Uuid::parse_str(id).map_err(|_| ApiError::invalid("id", "is not a batch id (UUID)"))?;
     let batch = batches::get(&state.db, id).await?.ok_or(ApiError::NotFound("batch"))?;
-    let mine = caller.is_admin()
-        || (batch.submitted_by.as_deref() == Some(caller.subject())
-            && caller.user().is_none_or(|u| batch.submitted_user == Some(u)));
-    if mine {
+    if caller.owns(batch.submitted_by.as_deref(), batch.submitted_user) {
         Ok(batch)
     } else {
         Err(ApiError::NotFound("batch"))

@@ -9,8 +9,11 @@ use nightshift_queue::{JobRecord, NewJob, Pushed, Queue};
 use serde_json::Value;
 use tracing::Instrument;
 
-use super::jobs::EnqueueRequest;
 use crate::{AppState, auth::Caller, error::ApiError};
+
+pub(crate) mod request;
+
+use request::EnqueueRequest;
 
 const MAX_DELAY_SECS: u64 = 366 * 24 * 3600;
 const MAX_ATTEMPTS: u32 = 100;

@@ -12,6 +12,7 @@ mod kind;
 mod queues;
 
 pub mod backup;
+pub mod cadence;
 pub mod cashflow;
 pub mod diag;
 pub mod email;

@@ -123,3 +123,34 @@ fn every_source_file_over_400_lines_says_why_on_its_first_line() {
         "over 400 lines without a first-line reason: {unexplained:?}"
     );
 }
+
+/// The cadence names are one list (`nightshift_catalog::cadence::NAMES`): the tables' CHECK
+/// constraints and the OpenAPI patterns the clients are generated from say the same.
+#[test]
+fn every_copy_of_the_cadence_names_matches_the_catalogs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let names = nightshift_catalog::cadence::NAMES;
+    let mut checks = 0;
+    for file in [
+        "migrations/0002_cashflow.sql",
+        "migrations/0004_reminders_email_webhooks.sql",
+    ] {
+        let sql = std::fs::read_to_string(root.join(file)).unwrap();
+        for (_, rest) in sql
+            .match_indices("CHECK (cadence IN (")
+            .map(|(i, _)| sql.split_at(i + 19))
+        {
+            let listed: Vec<&str> = rest[..rest.find(')').unwrap()]
+                .split(',')
+                .map(|n| n.trim().trim_matches('\''))
+                .collect();
+            assert_eq!(listed, names, "{file}");
+            checks += 1;
+        }
+    }
+    assert_eq!(checks, 2, "one CHECK per table with a cadence");
+    let spec = std::fs::read_to_string(root.join("clients/openapi.json")).unwrap();
+    let pattern = format!("^({})$", names.join("|"));
+    assert_eq!(spec.matches("weekly|biweekly").count(), 2, "two patterns name cadences");
+    assert_eq!(spec.matches(&pattern).count(), 2, "each is {pattern}");
+}

@@ -2,15 +2,7 @@
 //! fields that cadence needs, checked the same way for both (422s named under `at`).
 use crate::error::ApiError;
 
-pub(super) const CADENCES: &[&str] = &[
-    "weekly",
-    "biweekly",
-    "every_n_weeks",
-    "semi_monthly",
-    "monthly",
-    "monthly_last_day",
-    "yearly",
-];
+use nightshift_catalog::cadence::NAMES as CADENCES;
 
 /// Two increasing days of the month, each 1 to 31 (short months clamp them).
 pub(super) fn two_days(days: &[i32]) -> bool {

@@ -328,6 +328,14 @@ pub fn opening(b: Balances, items: &[Recurring], one_offs: &[OneOff], as_of: Nai
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_cadence_the_catalog_names_is_read_back_and_no_other() {
+        for name in nightshift_catalog::cadence::NAMES {
+            assert!(Cadence::from_db(name, Some(3), Some(&[1, 15])).is_some(), "{name}");
+        }
+        assert_eq!(Cadence::from_db("fortnightly", Some(3), Some(&[1, 15])), None);
+    }
     use proptest::prelude::*;
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {

@@ -42,27 +42,37 @@ macro_rules! catalog {
     };
 }
 
-catalog![
-    diag::Noop,
-    diag::Sleep,
-    diag::Block,
-    diag::Fail,
-    diag::Snooze,
-    diag::Effect,
-    diag::Abort,
-    cashflow::Project,
-    cashflow::ProjectMany,
-    cashflow::Nightly,
-    cashflow::NightlyDone,
-    email::SendEmail,
-    reminders::Scan,
-    reminders::Notify,
-    webhook::SendWebhook,
-    maintenance::Cleanup,
-    secrets::Rotate,
-    backup::Run,
-    backup::Verify,
-];
+/// Calls the macro `$m` with the path of every kind: the one list of kinds. The catalog is
+/// built from it below, and the workers build their handler table from it, so a kind cannot be
+/// in one and not the other.
+#[macro_export]
+macro_rules! with_every_kind {
+    ($m:ident) => {
+        $m! {
+            $crate::diag::Noop,
+            $crate::diag::Sleep,
+            $crate::diag::Block,
+            $crate::diag::Fail,
+            $crate::diag::Snooze,
+            $crate::diag::Effect,
+            $crate::diag::Abort,
+            $crate::cashflow::Project,
+            $crate::cashflow::ProjectMany,
+            $crate::cashflow::Nightly,
+            $crate::cashflow::NightlyDone,
+            $crate::email::SendEmail,
+            $crate::reminders::Scan,
+            $crate::reminders::Notify,
+            $crate::webhook::SendWebhook,
+            $crate::maintenance::Cleanup,
+            $crate::secrets::Rotate,
+            $crate::backup::Run,
+            $crate::backup::Verify,
+        }
+    };
+}
+
+with_every_kind!(catalog);
 
 /// Every kind, by name.
 pub fn catalog() -> &'static BTreeMap<&'static str, KindSpec> {

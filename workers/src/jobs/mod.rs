@@ -82,36 +82,16 @@ fn entry<K: Handler>() -> (&'static str, RunFn) {
     })
 }
 
-/// Every handler, by kind name.
+/// Every handler, by kind name: one per kind of the catalog's list.
 fn handlers() -> &'static BTreeMap<&'static str, RunFn> {
-    use nightshift_catalog as c;
     use std::sync::OnceLock;
+    macro_rules! table {
+        ($($kind:ty),* $(,)?) => {
+            [$(entry::<$kind>()),*]
+        };
+    }
     static HANDLERS: OnceLock<BTreeMap<&'static str, RunFn>> = OnceLock::new();
-    HANDLERS.get_or_init(|| {
-        [
-            entry::<c::diag::Noop>(),
-            entry::<c::diag::Sleep>(),
-            entry::<c::diag::Block>(),
-            entry::<c::diag::Fail>(),
-            entry::<c::diag::Snooze>(),
-            entry::<c::diag::Effect>(),
-            entry::<c::diag::Abort>(),
-            entry::<c::cashflow::Project>(),
-            entry::<c::cashflow::ProjectMany>(),
-            entry::<c::cashflow::Nightly>(),
-            entry::<c::cashflow::NightlyDone>(),
-            entry::<c::email::SendEmail>(),
-            entry::<c::reminders::Scan>(),
-            entry::<c::reminders::Notify>(),
-            entry::<c::webhook::SendWebhook>(),
-            entry::<c::maintenance::Cleanup>(),
-            entry::<c::secrets::Rotate>(),
-            entry::<c::backup::Run>(),
-            entry::<c::backup::Verify>(),
-        ]
-        .into_iter()
-        .collect()
-    })
+    HANDLERS.get_or_init(|| nightshift_catalog::with_every_kind!(table).into_iter().collect())
 }
 
 /// Catalog kinds this build cannot run: a worker must not start while there is one, or it

@@ -12,7 +12,7 @@ async fn a_thousand_concurrent_enqueues_each_get_their_own_answer_and_only_valid
     let (redis, db) = (PrivateRedis::start(), TestDb::create().await);
     let mut config = config(&redis, &db);
     // A thousand connections from one address: past the per-address cap (256) the server cuts
-    // them, which is another test's subject (adversarial.rs), not this one's.
+    // them, which is another test's subject (adversarial/connections.rs), not this one's.
     config.server.max_connections_per_ip = 0;
     let app = App::start(&config, false).await;
     let token = token(&[Scope::JobsRead, Scope::JobsWrite]);

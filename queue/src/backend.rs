@@ -53,10 +53,23 @@ pub(crate) struct RunningLease {
     pub abort: AbortHandle,
     /// Renewal stops here (the job's timeout): a handler blocked past it loses its lease.
     pub renew_until: Option<std::time::Instant>,
+    /// Where the run is ([`RunStage`]), shared by the run and the renewer.
+    pub stage: std::sync::Arc<std::sync::atomic::AtomicU8>,
+}
+
+/// A run's stage, as the run and the renewer agree on it (compare-and-swap, so exactly one of
+/// "the outcome goes to Redis" and "the lease is gone" wins).
+pub(crate) struct RunStage;
+
+impl RunStage {
+    pub const RUNNING: u8 = 0;
     /// Set by the renewer when Redis no longer holds the lease: the run is stopped and records
     /// nothing, since the job is someone else's now. After a failover the same job, re-derived,
     /// may be leased again by this worker under the same member, which an outcome would hit.
-    pub lost: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub const LOST: u8 = 1;
+    /// The handler is done and its outcome is on its way to Redis: a renewal that finds the
+    /// lease gone meanwhile (the outcome landed first) is not a lost lease and stops nothing.
+    pub const SETTLING: u8 = 2;
 }
 
 pub(crate) struct AckRequest {

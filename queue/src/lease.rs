@@ -3,7 +3,7 @@ use std::{
     panic::AssertUnwindSafe,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicU8, Ordering},
     },
     task::{Context, Poll},
 };
@@ -19,7 +19,7 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use crate::{
-    backend::{AckRequest, RunningLease, Shared},
+    backend::{AckRequest, RunStage, RunningLease, Shared},
     job::{Job, Outcome},
 };
 
@@ -89,14 +89,14 @@ where
             hook(&span, &job);
         }
         let (abort, registration) = AbortHandle::new_pair();
-        let lost = Arc::new(AtomicBool::new(false));
+        let stage = Arc::new(AtomicU8::new(RunStage::RUNNING));
         self.shared.leases.lock().expect("lease registry poisoned").insert(
             job.id.clone(),
             RunningLease {
                 member: job.lease.clone(),
                 abort,
                 renew_until: job.timeout.map(|t| std::time::Instant::now() + t),
-                lost: lost.clone(),
+                stage: stage.clone(),
             },
         );
         self.shared.new_lease.notify_one();
@@ -116,9 +116,15 @@ where
                 let shown: String = error.chars().take(500).collect();
                 tracing::warn!(error = ?shown, "job failed");
             }
-            if lost.load(Ordering::Acquire) {
+            let settling = stage.compare_exchange(
+                RunStage::RUNNING,
+                RunStage::SETTLING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if settling.is_err() {
                 // Stopped because the lease is gone: nothing to record, the slot is free.
-                forget(&shared, &job.id, &lost);
+                forget(&shared, &job.id, &stage);
                 return Err("lease lost: the job was stopped and is someone else's now".into());
             }
             let retry_delay = match &outcome {
@@ -141,7 +147,7 @@ where
             };
             // The lease is renewed until the outcome is in Redis: an ack slowed or retried by a
             // bad link must not let the lease lapse and the finished job run again.
-            forget(&shared, &id, &lost);
+            forget(&shared, &id, &stage);
             match state {
                 Some(_) => Ok(()),
                 None => Err("outcome not recorded: lease was lost or the worker is stopping".into()),
@@ -154,9 +160,9 @@ where
 
 /// Frees the run's slot and removes its lease from the registry, unless a newer run of the same
 /// job (re-derived and leased again by this worker) holds the entry now.
-fn forget(shared: &Shared, id: &str, lost: &Arc<AtomicBool>) {
+fn forget(shared: &Shared, id: &str, stage: &Arc<AtomicU8>) {
     let mut registry = shared.leases.lock().expect("lease registry poisoned");
-    if registry.get(id).is_some_and(|l| Arc::ptr_eq(&l.lost, lost)) {
+    if registry.get(id).is_some_and(|l| Arc::ptr_eq(&l.stage, stage)) {
         registry.remove(id);
     }
     drop(registry);

@@ -16,13 +16,20 @@
 //! two renewals that reached Redis) is exported as `nightshift_lease_renewal_lag_seconds` and
 //! logged past a third of the lease.
 use std::{
-    sync::{Arc, OnceLock},
+    sync::{
+        Arc, OnceLock,
+        atomic::Ordering::{AcqRel, Acquire},
+    },
     time::{Duration, Instant},
 };
 
 use tokio::sync::mpsc;
 
-use crate::{Queue, backend::Shared, conn::connect_redis};
+use crate::{
+    Queue,
+    backend::{RunStage, Shared},
+    conn::connect_redis,
+};
 
 struct Registration {
     shared: Arc<Shared>,
@@ -120,10 +127,19 @@ async fn renew_loop(shared: Arc<Shared>, redis_url: String) {
                 }
                 let registry = shared.leases.lock().unwrap_or_else(|e| e.into_inner());
                 for id in lost.iter().chain(&cancelled) {
-                    if let Some(lease) = registry.get(id) {
-                        let is_lost = lost.contains(id);
+                    let Some(lease) = registry.get(id) else { continue };
+                    let is_lost = lost.contains(id);
+                    // An outcome already on its way wins: its lease is gone because it landed.
+                    let stops = if is_lost {
+                        lease
+                            .stage
+                            .compare_exchange(RunStage::RUNNING, RunStage::LOST, AcqRel, Acquire)
+                            .is_ok()
+                    } else {
+                        lease.stage.load(Acquire) == RunStage::RUNNING
+                    };
+                    if stops {
                         tracing::info!(job.id = %id, lost = is_lost, "stopping job: cancelled or lease lost");
-                        lease.lost.store(is_lost, std::sync::atomic::Ordering::Release);
                         lease.abort.abort();
                     }
                 }

@@ -20,9 +20,9 @@ use crate::AppState;
 
 /// Filled in by the `Caller` extractor once a token is verified.
 #[derive(Clone, Default)]
-pub struct Actor(Arc<OnceLock<String>>);
+pub struct AuditedSubject(Arc<OnceLock<String>>);
 
-impl Actor {
+impl AuditedSubject {
     pub fn set(&self, subject: &str) {
         let _ = self.0.set(subject.to_string());
     }
@@ -32,7 +32,7 @@ pub async fn record_changes(State(state): State<AppState>, mut req: Request, nex
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let actor = Actor::default();
+    let actor = AuditedSubject::default();
     req.extensions_mut().insert(actor.clone());
     let method = req.method().clone();
     let path = req.uri().path().to_string();

@@ -171,7 +171,7 @@ impl FromRequestParts<AppState> for Caller {
         }
         match verify(parts, state).await {
             Ok(claims) => {
-                if let Some(actor) = parts.extensions.get::<crate::audit::Actor>() {
+                if let Some(actor) = parts.extensions.get::<crate::audit::AuditedSubject>() {
                     actor.set(&claims.sub);
                 }
                 within(state, &state.limits.per_client, &claims.sub).await?;

@@ -80,7 +80,7 @@ pub(crate) struct AckRequest {
 }
 
 /// State shared by the backend, its middleware and its background loops.
-pub(crate) struct Shared {
+pub(crate) struct BackendState {
     pub queue: Queue,
     pub options: WorkerOptions,
     pub running: AtomicUsize,
@@ -93,14 +93,14 @@ pub(crate) struct Shared {
     pub new_lease: tokio::sync::Notify,
 }
 
-impl Shared {
+impl BackendState {
     pub(crate) fn worker_id(&self) -> &str {
         &self.options.identity.id
     }
 }
 
 pub struct RedisBackend {
-    shared: Arc<Shared>,
+    shared: Arc<BackendState>,
     buffer: VecDeque<Job>,
     fetching: Option<BoxFuture<'static, Result<Fetched, QueueError>>>,
     idle: Option<BoxFuture<'static, ()>>,
@@ -130,7 +130,7 @@ impl RedisBackend {
         queue.register().await?;
         let (ack_tx, ack_rx) = mpsc::unbounded_channel();
         let (wake_tx, wake_rx) = watch::channel(0u64);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(BackendState {
             queue,
             options,
             running: AtomicUsize::new(0),

@@ -19,17 +19,17 @@ use tower_service::Service;
 use tracing::Instrument;
 
 use crate::{
-    backend::{AckRequest, RunStage, RunningLease, Shared},
+    backend::{AckRequest, BackendState, RunStage, RunningLease},
     job::{Job, Outcome},
 };
 
 #[derive(Clone)]
 pub struct LeaseLayer {
-    shared: Arc<Shared>,
+    shared: Arc<BackendState>,
 }
 
 impl LeaseLayer {
-    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: Arc<BackendState>) -> Self {
         LeaseLayer { shared }
     }
 }
@@ -47,7 +47,7 @@ impl<S> Layer<S> for LeaseLayer {
 #[derive(Clone)]
 pub struct LeaseService<S> {
     inner: S,
-    shared: Arc<Shared>,
+    shared: Arc<BackendState>,
 }
 
 impl<S> Service<Task<Job>> for LeaseService<S>
@@ -105,10 +105,10 @@ where
         async move {
             let outcome = match job.timeout {
                 Some(limit) => match tokio::time::timeout(limit, run).await {
-                    Ok(r) => settle(r),
+                    Ok(r) => outcome_of(r),
                     Err(_) => Outcome::retry(format!("timed out after {}s", limit.as_secs_f64())),
                 },
-                None => settle(run.await),
+                None => outcome_of(run.await),
             };
             if let Outcome::Retry { error, .. } | Outcome::Dead(error) = &outcome {
                 // A handler's error may quote a client's payload: escaped (Debug) and bounded,
@@ -160,7 +160,7 @@ where
 
 /// Frees the run's slot and removes its lease from the registry, unless a newer run of the same
 /// job (re-derived and leased again by this worker) holds the entry now.
-fn forget(shared: &Shared, id: &str, stage: &Arc<AtomicU8>) {
+fn forget(shared: &BackendState, id: &str, stage: &Arc<AtomicU8>) {
     let mut registry = shared.leases.lock().expect("lease registry poisoned");
     if registry.get(id).is_some_and(|l| Arc::ptr_eq(&l.stage, stage)) {
         registry.remove(id);
@@ -170,9 +170,9 @@ fn forget(shared: &Shared, id: &str, stage: &Arc<AtomicU8>) {
     shared.slot_free.wake();
 }
 
-type Run<E> = Result<Result<Result<Outcome, E>, Box<dyn std::any::Any + Send>>, futures::future::Aborted>;
+type RunResult<E> = Result<Result<Result<Outcome, E>, Box<dyn std::any::Any + Send>>, futures::future::Aborted>;
 
-fn settle<E: Into<BoxDynError>>(run: Run<E>) -> Outcome {
+fn outcome_of<E: Into<BoxDynError>>(run: RunResult<E>) -> Outcome {
     match run {
         Ok(Ok(Ok(outcome))) => outcome,
         Ok(Ok(Err(e))) => Outcome::retry(e.into().to_string()),

@@ -6,7 +6,7 @@ use futures::StreamExt;
 use tokio::sync::{mpsc, watch};
 
 use crate::{
-    backend::{AckRequest, Shared},
+    backend::{AckRequest, BackendState},
     clock, identity,
     job::{AttemptReport, Backoff},
     protocol::Ack,
@@ -15,7 +15,7 @@ use crate::{
 const ACK_BATCH: usize = 1024;
 
 pub(crate) fn spawn_all(
-    shared: Arc<Shared>,
+    shared: Arc<BackendState>,
     acks: mpsc::UnboundedReceiver<AckRequest>,
     wake: watch::Sender<u64>,
     client: redis::Client,
@@ -28,7 +28,7 @@ pub(crate) fn spawn_all(
 
 /// Writes outcomes in batches: whatever finished while the previous batch was in flight goes
 /// in the next call, so the batch grows with load and latency stays one round trip when idle.
-async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckRequest>) {
+async fn ack_loop(shared: Arc<BackendState>, mut rx: mpsc::UnboundedReceiver<AckRequest>) {
     let mut batch: Vec<AckRequest> = Vec::with_capacity(ACK_BATCH);
     let mut failures = 0u32;
     loop {
@@ -110,7 +110,7 @@ async fn ack_loop(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<AckReques
     }
 }
 
-async fn reap_loop(shared: Arc<Shared>) {
+async fn reap_loop(shared: Arc<BackendState>) {
     let every = shared.queue.config().reap_interval;
     loop {
         match shared.queue.reap(shared.worker_id()).await {
@@ -147,7 +147,7 @@ async fn reap_loop(shared: Arc<Shared>) {
     }
 }
 
-async fn heartbeat_loop(shared: Arc<Shared>) {
+async fn heartbeat_loop(shared: Arc<BackendState>) {
     let every = shared.queue.config().heartbeat_interval;
     let mut conn = shared.queue.connection();
     let prefix = shared.queue.config().prefix.clone();
@@ -178,7 +178,7 @@ async fn heartbeat_loop(shared: Arc<Shared>) {
 /// instead of at its next poll. Resubscribes after Redis restarts, and after a Redis that stops
 /// answering (a stalled server, a network blackhole keep a subscription open and silent for
 /// ever): connecting and subscribing are bounded, and a quiet subscription is pinged.
-async fn wake_loop(shared: Arc<Shared>, wake: watch::Sender<u64>, client: redis::Client) {
+async fn wake_loop(shared: Arc<BackendState>, wake: watch::Sender<u64>, client: redis::Client) {
     const BOUND: Duration = Duration::from_secs(5);
     const QUIET: Duration = Duration::from_secs(15);
     let channel = shared.queue.keys().wake.clone();

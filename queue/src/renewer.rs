@@ -27,17 +27,17 @@ use tokio::sync::mpsc;
 
 use crate::{
     Queue,
-    backend::{RunStage, Shared},
+    backend::{BackendState, RunStage},
     conn::connect_redis,
 };
 
 struct Registration {
-    shared: Arc<Shared>,
+    shared: Arc<BackendState>,
     redis_url: String,
 }
 
 /// Renews `shared`'s leases from the process's renewal thread until its backend stops.
-pub(crate) fn register(shared: Arc<Shared>, redis_url: &str) {
+pub(crate) fn register(shared: Arc<BackendState>, redis_url: &str) {
     static THREAD: OnceLock<mpsc::UnboundedSender<Registration>> = OnceLock::new();
     let tx = THREAD.get_or_init(|| {
         let (tx, mut rx) = mpsc::unbounded_channel::<Registration>();
@@ -63,7 +63,7 @@ pub(crate) fn register(shared: Arc<Shared>, redis_url: &str) {
     });
 }
 
-async fn renew_loop(shared: Arc<Shared>, redis_url: String) {
+async fn renew_loop(shared: Arc<BackendState>, redis_url: String) {
     let config = shared.queue.config().clone();
     let every = config.lease / 3;
     // Two connections made on this thread's runtime, so their I/O never waits for the

@@ -32,7 +32,7 @@ use secrecy::SecretString;
 
 use crate::bench::Ctx;
 use enqueue::Enqueuer;
-use faults::Run;
+use faults::FaultRun;
 use fleet::Fleet;
 use redis_server::PrivateRedis;
 use report::{Faults, Recovery};
@@ -276,7 +276,7 @@ async fn chaos(ctx: &Ctx, redis: &mut Servers<'_>, dir: &Path, args: &ChaosArgs)
     );
     let started = Instant::now();
     let enqueuer = Enqueuer::start(http.clone(), api_url.clone(), token, args.rate, args.abort_jobs);
-    let mut run = Run {
+    let mut run = FaultRun {
         fleet,
         queue,
         stats_key: stats_key.clone(),

@@ -43,7 +43,7 @@ pub async fn run(config: &nightshift_common::Config, args: ApiBenchArgs) -> anyh
 }
 
 /// What a run measured: requests a second, p50 and p99, and how many answers were not 2xx.
-pub(crate) struct Run {
+pub(crate) struct Measured {
     pub(crate) rps: f64,
     pub(crate) p50: Duration,
     pub(crate) p99: Duration,
@@ -205,10 +205,10 @@ async fn measure(ctx: &Ctx, base: &str, pid: u32, keys: &TokenKeys, args: &ApiBe
         args.seconds,
     )?;
     let after_many = probe.read().await?;
-    let requests = |r: &Run| r.rps * args.seconds as f64;
+    let requests = |r: &Measured| r.rps * args.seconds as f64;
     let _ = std::fs::remove_dir_all(&dir);
     let (rss, peak) = rss_kib(pid);
-    let line = |what: &str, r: &Run| {
+    let line = |what: &str, r: &Measured| {
         println!(
             "{what:<34}: {:>9.0} requests/s  p50 {:>7.2} ms  p99 {:>7.2} ms{}",
             r.rps,
@@ -244,7 +244,7 @@ async fn measure(ctx: &Ctx, base: &str, pid: u32, keys: &TokenKeys, args: &ApiBe
 }
 
 /// Single enqueues at a fixed rate (wrk cannot hold one).
-async fn steady(http: &reqwest::Client, base: &str, token: &str, rate: u64, seconds: u64) -> anyhow::Result<Run> {
+async fn steady(http: &reqwest::Client, base: &str, token: &str, rate: u64, seconds: u64) -> anyhow::Result<Measured> {
     paced(rate, seconds, reqwest::StatusCode::ACCEPTED, |_| {
         http.post(format!("{base}/v1/jobs"))
             .bearer_auth(token)
@@ -262,7 +262,7 @@ pub(crate) async fn paced(
     seconds: u64,
     expect: reqwest::StatusCode,
     request: impl Fn(u64) -> reqwest::RequestBuilder,
-) -> anyhow::Result<Run> {
+) -> anyhow::Result<Measured> {
     let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate.max(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut running = tokio::task::JoinSet::new();
@@ -288,7 +288,7 @@ pub(crate) async fn paced(
     }
     latencies.sort();
     let at = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
-    Ok(Run {
+    Ok(Measured {
         rps: latencies.len() as f64 / started.elapsed().as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
@@ -311,7 +311,7 @@ fn post_script(dir: &Path, name: &str, token: &str, body: &str) -> anyhow::Resul
     Ok(path.to_string_lossy().into_owned())
 }
 
-fn wrk(url: &str, script: Option<&str>, connections: u32, seconds: u64) -> anyhow::Result<Run> {
+fn wrk(url: &str, script: Option<&str>, connections: u32, seconds: u64) -> anyhow::Result<Measured> {
     let mut cmd = std::process::Command::new("wrk");
     cmd.args([
         "-t",
@@ -333,12 +333,12 @@ fn wrk(url: &str, script: Option<&str>, connections: u32, seconds: u64) -> anyho
     parse(&text).with_context(|| format!("reading wrk's output for {url}:\n{text}"))
 }
 
-fn parse(text: &str) -> Option<Run> {
+fn parse(text: &str) -> Option<Measured> {
     let after = |prefix: &str| {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()))
     };
-    Some(Run {
+    Some(Measured {
         rps: after("Requests/sec:")?.parse().ok()?,
         p50: duration(&after("50%")?)?,
         p99: duration(&after("99%")?)?,

@@ -163,7 +163,7 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
         alerts_us as f64 / alerts.max(1) as f64
     );
     if let Some((refresh, health)) = refresh {
-        let line = |what: &str, r: &super::api::Run| {
+        let line = |what: &str, r: &super::api::Measured| {
             println!(
                 "{what:<40}: {:>5.0}/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} not as expected)",
                 r.rps,
@@ -181,7 +181,10 @@ async fn bench(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<()> {
 /// One user's projection on demand, at a steady rate, while the worker of the nightly run is
 /// idle: each request queues a projection and answers with it; `/health/live` at the same
 /// rate in the same run is the floor to compare with.
-async fn refresh_latency(ctx: &Ctx, args: &CashflowBenchArgs) -> anyhow::Result<(super::api::Run, super::api::Run)> {
+async fn refresh_latency(
+    ctx: &Ctx,
+    args: &CashflowBenchArgs,
+) -> anyhow::Result<(super::api::Measured, super::api::Measured)> {
     use nightshift_common::auth::Scope;
     let api = super::api::start_api(ctx).await?;
     let token = api

@@ -9,7 +9,9 @@ use super::redis_server::PrivateRedis;
 use super::report::{self, Recovery};
 use crate::proxy::LatencyProxy;
 
-pub(super) struct Run<'a> {
+/// A chaos run in progress: the fleet, the queue it watches and the API it loads, which each
+/// fault acts on.
+pub(super) struct FaultRun<'a> {
     pub(super) fleet: Fleet<'a>,
     pub(super) queue: Queue,
     pub(super) stats_key: String,
@@ -18,7 +20,7 @@ pub(super) struct Run<'a> {
     pub(super) http: reqwest::Client,
 }
 
-impl Run<'_> {
+impl FaultRun<'_> {
     /// Waits `d` while keeping the fleet at size and noting recovered jobs.
     pub(super) async fn pace(&mut self, d: Duration, redis_up: bool) -> anyhow::Result<()> {
         let until = Instant::now() + d;

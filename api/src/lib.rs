@@ -131,7 +131,7 @@ fn api_routes() -> Router<AppState> {
 /// Every route with its OpenAPI documentation.
 fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     use routes::{
-        batch, batches, cashflow, emails,
+        batches, bulk_enqueue, cashflow, emails,
         finance::{
             self,
             items::{accounts, recurring, scheduled},
@@ -145,14 +145,14 @@ fn documented_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(
             // A batch may be larger than any other body; each of its jobs may not.
             OpenApiRouter::new()
-                .routes(routes!(batch::enqueue_batch))
-                .layer(DefaultBodyLimit::max(batch::MAX_BATCH_BYTES)),
+                .routes(routes!(bulk_enqueue::enqueue_batch))
+                .layer(DefaultBodyLimit::max(bulk_enqueue::MAX_BATCH_BYTES)),
         )
         .merge(
             OpenApiRouter::new()
                 .routes(routes!(batches::create, batches::list))
                 .routes(routes!(batches::add))
-                .layer(DefaultBodyLimit::max(batch::MAX_BATCH_BYTES)),
+                .layer(DefaultBodyLimit::max(bulk_enqueue::MAX_BATCH_BYTES)),
         )
         .routes(routes!(batches::read))
         .routes(routes!(batches::seal))

@@ -247,22 +247,13 @@ pub async fn recover_after_restart(
     .bind(SECOND_PASS_SECS)
     .fetch_optional(db)
     .await?;
+    // The first server a deployment records gets its passes too: a process cannot tell it
+    // from one that restarted before anyone recorded the last, and a pass over a server that
+    // lost nothing pushes nothing.
     let pass = match known {
         Some((true, true)) => Pass::Second,
         Some(_) => return Ok(None),
-        None => {
-            let first_server: bool =
-                sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM redis_runs WHERE prefix = $1)")
-                    .bind(prefix)
-                    .fetch_one(db)
-                    .await?;
-            if first_server {
-                // Nothing was accepted against another server: there is nothing to re-derive.
-                mark(db, prefix, &run, Pass::Second).await?;
-                return Ok(None);
-            }
-            Pass::First
-        }
+        None => Pass::First,
     };
     let lock = format!("{prefix}:epoch:restart:{run}:{pass:?}");
     let mine: bool = redis::cmd("SET")
@@ -291,7 +282,7 @@ pub async fn recover_after_restart(
     Ok(Some(n))
 }
 
-/// Records a pass over server `run` as done (a first server needs none: it is marked done).
+/// Records a pass over server `run` as done.
 async fn mark(db: &PgPool, prefix: &str, run: &str, pass: Pass) -> Result<(), sqlx::Error> {
     let sql = match pass {
         Pass::First => "INSERT INTO redis_runs (prefix, run_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",

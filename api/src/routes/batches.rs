@@ -22,7 +22,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    batch::{MAX_BATCH_BYTES, MAX_BATCH_JOBS, charge, check_item},
+    bulk_enqueue::{MAX_BATCH_BYTES, MAX_BATCH_JOBS, charge, check_item},
     enqueue::request::EnqueueRequest,
     enqueue::{self, Checked},
 };

@@ -1,6 +1,6 @@
-pub mod batch;
 pub mod batches;
 mod body;
+pub mod bulk_enqueue;
 mod cadence;
 pub mod cashflow;
 pub mod emails;

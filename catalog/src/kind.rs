@@ -73,10 +73,12 @@ pub trait Kind: sealed::Listed + Send + Sync + 'static {
     {
         // Payloads are derived structs of plain fields: serde_json fails only on maps with
         // non-string keys or on hand-written Serialize impls that error, and no payload has
-        // either. The text keeps the struct's field order; the value feeds the kind's rules.
+        // either. The text keeps the struct's field order; the value is made only for a
+        // kind with a concurrency rule, which reads it.
         let text = serde_json::to_string(payload).expect("a job payload serializes");
-        let value = serde_json::to_value(payload).expect("a job payload serializes");
-        let job = KindSpec::of::<Self>().job_from(text, &value);
+        let job = KindSpec::of::<Self>().job_from(text, || {
+            serde_json::to_value(payload).expect("a job payload serializes")
+        });
         Typed { job, kind: PhantomData }
     }
 }
@@ -263,18 +265,18 @@ impl KindSpec {
 
     /// A job of this kind with its policy applied, from a payload checked by [`Self::validate`].
     pub fn new_job(&self, payload: &serde_json::Value) -> NewJob {
-        self.job_from(payload.to_string(), payload)
+        self.job_from(payload.to_string(), || payload.clone())
     }
 
     /// The one place a job of a kind is built, typed ([`Kind::job`]) or not ([`Self::new_job`]):
     /// the kind's policy (attempts, timeout, priority) and its concurrency rule applied.
-    fn job_from(&self, text: String, payload: &serde_json::Value) -> NewJob {
+    fn job_from(&self, text: String, payload: impl FnOnce() -> serde_json::Value) -> NewJob {
         let job = NewJob::new(self.name, text)
             .max_attempts(self.policy.max_attempts)
             .timeout(self.policy.timeout)
             .priority(self.priority);
         match self.concurrency {
-            Some(rule) => rule.apply(job, payload),
+            Some(rule) => rule.apply(job, &payload()),
             None => job,
         }
     }

@@ -79,30 +79,8 @@ fn api_scheduler_and_workers_are_siblings_over_catalog_common_and_queue() {
 /// a choice to defend, not an accident to find in review.
 #[test]
 fn every_source_file_over_400_lines_says_why_on_its_first_line() {
-    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut files = Vec::new();
-    for dir in [
-        "queue/src",
-        "common/src",
-        "catalog/src",
-        "workers/src",
-        "api/src",
-        "scheduler/src",
-        "tools/src",
-        "src",
-    ] {
-        walk(&root.join(dir), &mut files);
-    }
+    let files = crate::docs::platform_rust_files();
     assert!(files.len() > 100, "found only {} source files", files.len());
     let unexplained: Vec<String> = files
         .iter()

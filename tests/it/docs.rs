@@ -202,12 +202,18 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-#[test]
-fn every_variable_the_platform_reads_is_on_the_configuration_page() {
+/// Every Rust file of the platform's crates and binary (the tests apart).
+pub(crate) fn platform_rust_files() -> Vec<PathBuf> {
     let mut files = Vec::new();
     for dir in SOURCE_DIRS {
         rust_files(&Path::new(ROOT).join(dir), &mut files);
     }
+    files
+}
+
+#[test]
+fn every_variable_the_platform_reads_is_on_the_configuration_page() {
+    let files = platform_rust_files();
     let mut read = BTreeSet::new();
     for file in &files {
         read.extend(variables(&fs::read_to_string(file).unwrap(), true));
